@@ -1,0 +1,34 @@
+"""Builds Lore's parts from settings, in one place. Constructors here do no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.settings import Settings
+from graph import GraphStore, LocalGraphServer
+
+
+@dataclass(frozen=True)
+class GraphEndpoint:
+    uri: str
+    auth: tuple[str, str]
+    database: str | None
+    managed: bool  # True when Lore owns a local server for it
+
+
+def local_graph_server(settings: Settings) -> LocalGraphServer:
+    return LocalGraphServer(settings.graph_dir, heap=settings.graph_heap, start_timeout=settings.graph_start_timeout)
+
+
+def graph_endpoint(settings: Settings) -> GraphEndpoint:
+    """Where the graph lives: the configured server, or the local one (started or reused)."""
+    if settings.graph_uri:
+        password = settings.graph_password.get_secret_value() if settings.graph_password else ""
+        return GraphEndpoint(settings.graph_uri, (settings.graph_user, password), settings.graph_database, managed=False)
+    info = local_graph_server(settings).start()
+    return GraphEndpoint(info.uri, (info.user, info.password), settings.graph_database or info.database, managed=True)
+
+
+def graph_store(settings: Settings) -> GraphStore:
+    endpoint = graph_endpoint(settings)
+    return GraphStore(endpoint.uri, endpoint.auth, endpoint.database)

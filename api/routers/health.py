@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import ServiceDep
+from api.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness)
+def readyz(service: ServiceDep, response: Response) -> Readiness:
+    """The graph server answers and the index is loaded."""
+    try:
+        service.graph_stats()
+        graph_ok = True
+    except Exception:  # any driver failure means not ready; the body says which part
+        graph_ok = False
+    if not graph_ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(
+        status="ready" if graph_ok else "unavailable",
+        graph=graph_ok,
+        index_vectors=len(service.vectors),
+        documents=len(service.documents()),
+        model_loaded=service.model_loaded,
+    )

@@ -1,0 +1,155 @@
+"""Question + retrieved passages + graph facts -> a cited ``Answer``, whole or streamed."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+
+from core.settings import Settings
+from core.types import Answer, Fact, Passage
+from generation.backends.base import LLMBackend
+from generation.citations import clean_citations, map_citations, parse_markers
+from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, build_prompt, detect_language
+
+
+def _normalise(text: str) -> str:
+    # Curly apostrophes and full-width punctuation vary between models; compare
+    # letters only.
+    text = text.replace("’", "'").casefold()
+    return re.sub(r"[\s\.\!。！,，:：;；]+", " ", text).strip()
+
+
+_ABSTENTION_KEYS = tuple(_normalise(sentence) for sentence in ABSTENTIONS.values())
+
+
+def is_abstention(text: str) -> bool:
+    """True when ``text`` is the fixed "I don't know" sentence (in any prompt language).
+
+    Only the start counts: a model that abstains sometimes keeps talking after the
+    sentence, while an answer that merely mentions not knowing one detail is
+    still an answer.
+    """
+    without_markers = text
+    for marker in reversed(parse_markers(text)):
+        without_markers = without_markers[: marker.start] + without_markers[marker.end :]
+    normalised = _normalise(without_markers)
+    return any(normalised.startswith(key) for key in _ABSTENTION_KEYS)
+
+
+class Answerer:
+    """Builds the prompt within ``context_tokens``, runs the backend, and resolves citations.
+
+    Honest citations: only markers that name a source the model was shown become
+    ``Citation``s. An answer without markers gets no citations (never a guessed
+    "top source"); ``Answer.passages`` still lists the numbered sources it was given.
+    """
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        *,
+        context_tokens: int,
+        max_new_tokens: int,
+        timeout: float,
+        temperature: float = 0.0,
+    ) -> None:
+        self.backend = backend
+        self.context_tokens = context_tokens
+        self.max_new_tokens = max_new_tokens
+        self.timeout = timeout
+        self.temperature = temperature
+
+    @classmethod
+    def from_settings(cls, backend: LLMBackend, settings: Settings) -> Answerer:
+        return cls(
+            backend,
+            context_tokens=settings.context_tokens,
+            max_new_tokens=settings.max_new_tokens,
+            timeout=settings.generation_timeout,
+        )
+
+    def prepare(
+        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None
+    ) -> Prompt:
+        """The prompt ``answer`` would send (useful for debugging and ``--show-prompt``)."""
+        return build_prompt(
+            question,
+            list(passages),
+            list(facts),
+            count_tokens=self.backend.count_tokens,
+            budget=self.context_tokens,
+            language=language or detect_language(question),
+            # Optional capability: a local backend knows its chat template's exact cost.
+            overhead=getattr(self.backend, "chat_overhead_tokens", TEMPLATE_OVERHEAD_TOKENS),
+        )
+
+    def answer(
+        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None
+    ) -> Answer:
+        started = time.perf_counter()
+        prompt = self.prepare(question, passages, facts, language=language)
+        timings = {"prompt": time.perf_counter() - started}
+        if not prompt.sources and not prompt.facts:
+            return self._finish(question, prompt, ABSTENTIONS[prompt.language], timings)
+        generate_started = time.perf_counter()
+        raw = self.backend.generate(
+            prompt.messages, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timeout=self.timeout
+        )
+        timings["generate"] = time.perf_counter() - generate_started
+        return self._finish(question, prompt, raw, timings)
+
+    def stream(
+        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None
+    ) -> Iterator[str | Answer]:
+        """Text pieces as the model writes them, then the final ``Answer``.
+
+        The pieces are the raw model text; the ``Answer``'s text is authoritative
+        (markers that name no source removed, whitespace trimmed).
+        """
+        started = time.perf_counter()
+        prompt = self.prepare(question, passages, facts, language=language)
+        timings = {"prompt": time.perf_counter() - started}
+        if not prompt.sources and not prompt.facts:
+            text = ABSTENTIONS[prompt.language]
+            yield text
+            yield self._finish(question, prompt, text, timings)
+            return
+        generate_started = time.perf_counter()
+        pieces: list[str] = []
+        stream = self.backend.stream(
+            prompt.messages, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timeout=self.timeout
+        )
+        # closing(): a client that disconnects mid-answer closes this generator;
+        # pass that on so the backend stops generating at once.
+        with closing(stream):
+            for piece in stream:
+                if not pieces:
+                    timings["first_token"] = time.perf_counter() - generate_started
+                pieces.append(piece)
+                yield piece
+        timings["generate"] = time.perf_counter() - generate_started
+        yield self._finish(question, prompt, "".join(pieces), timings)
+
+    def _finish(self, question: str, prompt: Prompt, raw: str, timings: dict[str, float]) -> Answer:
+        text, numbers = clean_citations(raw, len(prompt.sources))
+        text = text.strip()
+        # An abstention that cites sources contradicts itself; show it without any.
+        citations = () if is_abstention(text) else map_citations(numbers, prompt.sources)
+        if "generate" in timings:
+            completion = self.backend.count_tokens(raw)
+            timings["prompt_tokens"] = float(prompt.tokens)
+            timings["completion_tokens"] = float(completion)
+            if timings["generate"] > 0:
+                timings["tokens_per_second"] = completion / timings["generate"]
+            # The backend returns what it has when the deadline passes; say so.
+            timings["timed_out"] = float(timings["generate"] >= self.timeout)
+        return Answer(
+            question=question,
+            text=text,
+            citations=citations,
+            passages=tuple(prompt.sources),
+            facts=tuple(prompt.facts),
+            timings=timings,
+        )

@@ -1,0 +1,379 @@
+"""GraphStore: Lore's knowledge graph on any Bolt server (Neo4j 5, or the local ArcadeDB).
+
+Documents, chunks, entities and the relations between them, each relation tied
+to the chunk that states it. A document's whole contribution is replaced in one
+transaction, so the graph never shows half of an old and half of a new version.
+
+All Cypher comes from :mod:`graph.cypher`. Every write runs through
+``session.execute_write`` and every read through ``execute_read``; transient
+driver failures are retried by one tenacity policy (the driver's own retry loop
+is switched off so the two do not multiply).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j.exceptions import AuthError, DriverError, Neo4jError
+from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
+
+from core.errors import GraphServerError
+from core.types import Chunk, Document, Entity, Fact, Mention, Relation
+from graph import cypher
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+BATCH_ROWS = 500  # rows per UNWIND: large enough to amortise a round trip, small enough for any server
+_CLEAR_BATCH = 10_000
+_RETRY_ATTEMPTS = 4
+
+
+def name_key(name: str) -> str:
+    """The look-up key of an entity name: whitespace collapsed and Unicode-casefolded."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass
+class GraphStats:
+    """What ``lore graph status`` and the health check show."""
+
+    uri: str
+    server_agent: str
+    nodes: int
+    relationships: int
+    by_label: dict[str, int] = field(default_factory=dict)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    # The driver classifies its own errors: TransientError, ServiceUnavailable and
+    # SessionExpired report retryable; syntax, constraint and auth errors do not.
+    return isinstance(exc, Neo4jError | DriverError) and exc.is_retryable()
+
+
+def _retrying() -> Retrying:
+    # A fresh controller per call: tenacity keeps per-run statistics on it.
+    return Retrying(
+        retry=retry_if_exception(_is_transient),
+        stop=stop_after_attempt(_RETRY_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.25, max=4.0),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
+
+
+# ---- turning domain objects into parameter rows ------------------------------------------------
+@dataclass
+class _DocumentRows:
+    document: Row
+    chunks: list[Row]
+    entities: dict[str, list[Row]]  # label -> rows
+    mentions: list[Row]
+    relations: dict[str, list[Row]]  # relationship type -> rows
+    entity_ids: list[str]
+
+
+def _document_rows(
+    document: Document,
+    chunks: Sequence[Chunk],
+    entities: Sequence[Entity],
+    mentions: Sequence[Mention],
+    relations: Sequence[Relation],
+) -> _DocumentRows:
+    """Validate and shape everything before the first write: a bad reference fails loudly, not as a silent MATCH miss."""
+    chunk_ids = {c.id for c in chunks}
+    for chunk in chunks:
+        if chunk.document_id != document.id:
+            raise ValueError(f"chunk {chunk.id} belongs to {chunk.document_id}, not {document.id}")
+    entity_by_id = {e.id: e for e in entities}
+
+    def check(kind: str, chunk_id: str, *entity_ids: str) -> None:
+        if chunk_id not in chunk_ids:
+            raise ValueError(f"{kind} refers to chunk {chunk_id}, which is not among the document's chunks")
+        for entity_id in entity_ids:
+            if entity_id not in entity_by_id:
+                raise ValueError(f"{kind} refers to entity {entity_id}, which is not among the entities given")
+
+    by_label: dict[str, list[Row]] = defaultdict(list)
+    for entity in entity_by_id.values():
+        by_label[cypher.entity_label(entity.type)].append(
+            {"id": entity.id, "name": entity.name, "name_key": name_key(entity.name), "type": entity.type}
+        )
+
+    mention_rows: dict[tuple[str, str, int, int], Row] = {}
+    for m in mentions:
+        check("mention", m.chunk_id, m.entity_id)
+        row = {"chunk_id": m.chunk_id, "entity_id": m.entity_id, "text": m.text, "start": m.start, "end": m.end}
+        mention_rows.setdefault((m.chunk_id, m.entity_id, m.start, m.end), row)
+
+    # One relationship per (source, type, target, chunk); the first evidence wins.
+    relation_rows: dict[tuple[str, str, str, str], Row] = {}
+    for r in relations:
+        check(f"relation {r.type}", r.chunk_id, r.source_id, r.target_id)
+        rel_type = cypher.relation_type(r.type)
+        row = {"source_id": r.source_id, "target_id": r.target_id, "chunk_id": r.chunk_id, "evidence": r.evidence}
+        relation_rows.setdefault((r.source_id, rel_type, r.target_id, r.chunk_id), row)
+    by_type: dict[str, list[Row]] = defaultdict(list)
+    for (_, rel_type, _, _), row in relation_rows.items():
+        by_type[rel_type].append(row)
+
+    entity_ids = sorted(entity_by_id)
+    return _DocumentRows(
+        document={
+            "id": document.id,
+            "source": document.source,
+            "title": document.title,
+            "kind": document.kind,
+            "language": document.language,
+            "content_hash": document.content_hash,
+            "entity_ids": entity_ids,
+        },
+        chunks=[
+            {"id": c.id, "index": c.index, "text": c.text, "start": c.start, "end": c.end}
+            for c in {c.id: c for c in chunks}.values()
+        ],
+        entities=dict(by_label),
+        mentions=list(mention_rows.values()),
+        relations=dict(by_type),
+        entity_ids=entity_ids,
+    )
+
+
+def _batches(rows: Sequence[T], size: int = BATCH_ROWS) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+# ---- transaction bodies ------------------------------------------------------------------------
+def _run(tx: ManagedTransaction, query: str, parameters: Row) -> None:
+    tx.run(query, parameters).consume()
+
+
+def _run_batched(tx: ManagedTransaction, query: str, rows: Sequence[Any], key: str = "rows", **extra: Any) -> None:
+    for batch in _batches(rows):
+        _run(tx, query, {key: list(batch), **extra})
+
+
+def _remove_contribution(tx: ManagedTransaction, document_id: str) -> list[str]:
+    """Delete the document's relationships and chunks; returns the entities it used to reference."""
+    record = tx.run(cypher.DOCUMENT_ENTITY_IDS, {"id": document_id}).single()
+    entity_ids: list[str] = list(record["entity_ids"]) if record else []
+    _run_batched(tx, cypher.DELETE_DOCUMENT_RELATIONS, entity_ids, key="entity_ids", id=document_id)
+    _run(tx, cypher.DELETE_DOCUMENT_CHUNKS, {"id": document_id})
+    return entity_ids
+
+
+def _prune(tx: ManagedTransaction, entity_ids: Sequence[str]) -> None:
+    _run_batched(tx, cypher.PRUNE_ENTITIES, entity_ids, key="entity_ids")
+
+
+def _fact(record: Any, predicate: str) -> Fact:
+    return Fact(
+        subject=record["subject"],
+        predicate=predicate,
+        object=record["object"],
+        chunk_ids=tuple(sorted(record["chunk_ids"])),
+    )
+
+
+class GraphStore:
+    """The knowledge graph behind a Bolt URI. The constructor does no I/O; ``open()`` connects."""
+
+    def __init__(self, uri: str, auth: tuple[str, str], database: str | None = None) -> None:
+        self.uri = uri
+        self.auth = auth
+        self.database = database
+        self._driver: Driver | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect and check that the server answers, the credentials work and the database exists."""
+        if self._driver is not None:
+            return
+        try:
+            # max_transaction_retry_time=0: retries are _retrying()'s job, not the driver's too.
+            driver = GraphDatabase.driver(self.uri, auth=self.auth, max_transaction_retry_time=0.0)
+        except (DriverError, ValueError) as exc:
+            raise GraphServerError(f"invalid graph server URI {self.uri!r}: {exc}") from exc
+        try:
+            driver.verify_connectivity()
+            driver.execute_query(cypher.PING, database_=self.database)
+        except AuthError as exc:
+            driver.close()
+            raise GraphServerError(
+                f"graph server at {self.uri} rejected the credentials of user {self.auth[0]!r}"
+            ) from exc
+        except (Neo4jError, DriverError, OSError) as exc:
+            driver.close()
+            raise GraphServerError(f"cannot reach the graph server at {self.uri}: {exc}") from exc
+        self._driver = driver
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- writes ------------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create the constraints and indexes if missing; safe to call on every start."""
+        for statement in cypher.SCHEMA:
+            # One transaction per statement: Neo4j does not mix schema changes with other work.
+            self._write(partial(_run, query=statement, parameters={}))
+
+    def upsert_document(
+        self,
+        document: Document,
+        chunks: list[Chunk],
+        entities: list[Entity],
+        mentions: list[Mention],
+        relations: list[Relation],
+    ) -> None:
+        """Replace the document's whole contribution (node, chunks, mentions, relations) in one transaction.
+
+        Entities the old version referenced and nothing supports any more are removed.
+        Raises ValueError, before writing anything, when a mention or relation refers
+        to a chunk or entity not given, or a relation type is outside the closed set.
+        """
+        rows = _document_rows(document, chunks, entities, mentions, relations)
+
+        def work(tx: ManagedTransaction) -> None:
+            old_entity_ids = _remove_contribution(tx, document.id)
+            _run(tx, cypher.MERGE_DOCUMENT, {"document": rows.document})
+            _run_batched(tx, cypher.MERGE_CHUNKS, rows.chunks, document_id=document.id)
+            for label, entity_rows in rows.entities.items():
+                _run_batched(tx, cypher.merge_entities(label), entity_rows)
+            _run_batched(tx, cypher.MERGE_MENTIONS, rows.mentions)
+            for rel_type, relation_rows in rows.relations.items():
+                _run_batched(tx, cypher.merge_relations(rel_type), relation_rows, document_id=document.id)
+            still_used = set(rows.entity_ids)
+            _prune(tx, [e for e in old_entity_ids if e not in still_used])
+
+        self._write(work)
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove the document, its chunks, mentions and relations, and entities nothing else supports."""
+
+        def work(tx: ManagedTransaction) -> None:
+            old_entity_ids = _remove_contribution(tx, document_id)
+            _run(tx, cypher.DELETE_DOCUMENT, {"id": document_id})
+            _prune(tx, old_entity_ids)
+
+        self._write(work)
+
+    def clear(self) -> None:
+        """Delete every node and relationship (constraints and indexes stay). Meant for tests."""
+
+        def work(tx: ManagedTransaction) -> int:
+            record = tx.run(cypher.CLEAR_BATCH, {"batch": _CLEAR_BATCH}).single()
+            return int(record["deleted"]) if record else 0
+
+        while self._write(work):
+            pass
+
+    # ---- reads -------------------------------------------------------------------------------
+    def document_ids(self) -> set[str]:
+        return self._read(lambda tx: {r["id"] for r in tx.run(cypher.DOCUMENT_IDS)})
+
+    def chunk_ids(self, document_id: str | None = None) -> set[str]:
+        if document_id is None:
+            return self._read(lambda tx: {r["id"] for r in tx.run(cypher.CHUNK_IDS)})
+        return self._read(
+            lambda tx: {r["id"] for r in tx.run(cypher.CHUNK_IDS_OF_DOCUMENT, {"document_id": document_id})}
+        )
+
+    def find_entities(self, names: list[str], limit: int = 20) -> list[Entity]:
+        """Entities whose name equals one of ``names`` ignoring case, in the order of ``names``."""
+        keys = list(dict.fromkeys(k for k in (name_key(n) for n in names) if k))
+        if not keys or limit <= 0:
+            return []
+        rows = [{"key": key, "rank": rank} for rank, key in enumerate(keys)]
+
+        def work(tx: ManagedTransaction) -> list[Entity]:
+            result = tx.run(cypher.FIND_ENTITIES, {"rows": rows, "limit": limit})
+            return [Entity(id=r["id"], name=r["name"], type=r["type"]) for r in result]
+
+        return self._read(work)
+
+    def facts_about(self, entity_ids: list[str], limit: int) -> list[Fact]:
+        """Typed relations touching the entities, then co-occurrence facts, best supported first.
+
+        Each fact carries the ids of the chunks that support it. Co-occurrence
+        (chunks mentioning both entities) is derived at query time; a pair that
+        already has a stored MENTIONED_WITH relation is not repeated.
+        """
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids or limit <= 0:
+            return []
+
+        def work(tx: ManagedTransaction) -> list[Fact]:
+            typed = list(tx.run(cypher.TYPED_FACTS, {"ids": ids, "limit": limit}))
+            facts = [_fact(r, r["predicate"]) for r in typed]
+            stated = {
+                frozenset((r["subject_id"], r["object_id"])) for r in typed if r["predicate"] == cypher.CO_OCCURRENCE
+            }
+            remaining = limit - len(facts)
+            if remaining > 0:
+                derived = tx.run(cypher.CO_OCCURRENCE_FACTS, {"ids": ids, "limit": remaining + len(stated)})
+                for r in derived:
+                    if frozenset((r["subject_id"], r["object_id"])) not in stated:
+                        facts.append(_fact(r, cypher.CO_OCCURRENCE))
+            return facts[:limit]
+
+        return self._read(work)
+
+    def stats(self) -> GraphStats:
+        def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int]]:
+            nodes = tx.run(cypher.COUNT_NODES).single()
+            relationships = tx.run(cypher.COUNT_RELATIONSHIPS).single()
+            by_label = {r["label"]: int(r["total"]) for r in tx.run(cypher.COUNT_BY_LABEL)}
+            return (int(nodes["total"]) if nodes else 0, int(relationships["total"]) if relationships else 0, by_label)
+
+        nodes, relationships, by_label = self._read(work)
+        try:
+            agent = str(self._require_driver().get_server_info().agent)
+        except (Neo4jError, DriverError) as exc:
+            raise GraphServerError(f"cannot read server info from {self.uri}: {exc}") from exc
+        return GraphStats(uri=self.uri, server_agent=agent, nodes=nodes, relationships=relationships, by_label=by_label)
+
+    # ---- plumbing -----------------------------------------------------------------------------
+    def _require_driver(self) -> Driver:
+        if self._driver is None:
+            raise RuntimeError("GraphStore is not open; call open() or use it as a context manager")
+        return self._driver
+
+    def _write(self, work: Callable[[ManagedTransaction], T]) -> T:
+        return self._execute(work, write=True)
+
+    def _read(self, work: Callable[[ManagedTransaction], T]) -> T:
+        return self._execute(work, write=False)
+
+    def _execute(self, work: Callable[[ManagedTransaction], T], *, write: bool) -> T:
+        driver = self._require_driver()
+        try:
+            result: T = _retrying()(self._in_session, driver, work, write)
+            return result
+        except (Neo4jError, DriverError) as exc:
+            kind = "write" if write else "read"
+            raise GraphServerError(f"graph {kind} on {self.uri} failed: {exc}") from exc
+
+    def _in_session(self, driver: Driver, work: Callable[[ManagedTransaction], T], write: bool) -> T:
+        with driver.session(database=self.database) as session:
+            return session.execute_write(work) if write else session.execute_read(work)

@@ -1,0 +1,73 @@
+"""Sentence embeddings with sentence-transformers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from core.errors import ModelLoadError
+from core.packaged_models import packaged_model_path
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resolve_model_path(name: str) -> str:
+    """A local path for ``name`` when one exists (a directory or a packaged copy), else ``name`` itself."""
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    packaged = packaged_model_path(name)
+    return str(packaged) if packaged else name
+
+
+class SentenceTransformerEmbedder:
+    """L2-normalised float32 embeddings, so inner product equals cosine similarity."""
+
+    def __init__(self, model, model_name: str, batch_size: int = 64) -> None:
+        self._model = model
+        self.model_name = model_name
+        self.batch_size = batch_size
+        # Renamed in sentence-transformers 6; older releases only have the long name.
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dimension: int = int(dimension())
+        # encode() is not documented as thread-safe; the API shares one instance.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name: str,
+        *,
+        device: str | None = None,
+        batch_size: int = 64,
+        allow_downloads: bool = False,
+    ) -> "SentenceTransformerEmbedder":
+        from sentence_transformers import SentenceTransformer
+
+        location = resolve_model_path(model_name)
+        try:
+            model = SentenceTransformer(location, device=device, local_files_only=not allow_downloads)
+        except Exception as exc:  # the library raises OSError, ValueError or hub errors
+            hint = "" if allow_downloads else " (downloads are off: set LORE_ALLOW_DOWNLOADS=true or give a local path)"
+            raise ModelLoadError(f"cannot load embedding model {model_name!r}{hint}: {exc}") from exc
+        return cls(model, model_name, batch_size)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,259 @@
+"""SQLite metadata store: documents, chunks and the integer ids of their vectors.
+
+SQLite is the source of truth. The FAISS index and the graph are derived from it
+and reconciled against it after a crash: a chunk's ``vector_id`` is its row id,
+and a document's ``graph_synced`` flag says whether its graph contribution has
+been written since its chunks last changed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.types import Chunk, Document
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id            TEXT PRIMARY KEY,
+    source        TEXT NOT NULL UNIQUE,
+    title         TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    language      TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    metadata      TEXT NOT NULL DEFAULT '{}',
+    text          TEXT NOT NULL DEFAULT '',
+    graph_synced  INTEGER NOT NULL DEFAULT 0,
+    ingested_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    vector_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    document_id  TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    idx          INTEGER NOT NULL,
+    text         TEXT NOT NULL,
+    start        INTEGER NOT NULL,
+    "end"        INTEGER NOT NULL,
+    metadata     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, idx);
+"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk row joined with the fields of its document that a citation needs."""
+
+    vector_id: int
+    chunk: Chunk
+    source: str
+    title: str
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    source: str
+    title: str
+    kind: str
+    language: str
+    content_hash: str
+    metadata: dict
+    graph_synced: bool
+    ingested_at: str
+    chunk_count: int
+
+
+class MetadataStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        # One connection shared across threads, serialised by this lock: simple
+        # and fast enough for metadata look-ups next to model inference.
+        self._lock = threading.RLock()
+
+    def open(self) -> "MetadataStore":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("MetadataStore is not open")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # ---- writes -----------------------------------------------------------
+    def replace_document(self, document: Document, chunks: list[Chunk]) -> tuple[list[int], list[int]]:
+        """Store ``document`` and its chunks in place of any previous version.
+
+        Returns (vector ids that were removed, vector ids of the new chunks).
+        """
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._transaction() as conn:
+            old = [r[0] for r in conn.execute("SELECT vector_id FROM chunks WHERE document_id = ?", (document.id,))]
+            conn.execute("DELETE FROM chunks WHERE document_id = ?", (document.id,))
+            # A different document may have held this source before (never with the
+            # path-derived ids, but be safe with user-supplied ids).
+            conn.execute("DELETE FROM documents WHERE source = ? AND id != ?", (document.source, document.id))
+            conn.execute(
+                """INSERT INTO documents (id, source, title, kind, language, content_hash, metadata, text,
+                                          graph_synced, ingested_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                   ON CONFLICT(id) DO UPDATE SET source=excluded.source, title=excluded.title, kind=excluded.kind,
+                       language=excluded.language, content_hash=excluded.content_hash, metadata=excluded.metadata,
+                       text=excluded.text, graph_synced=0, ingested_at=excluded.ingested_at""",
+                (
+                    document.id, document.source, document.title, document.kind, document.language,
+                    document.content_hash, json.dumps(document.metadata, default=str), document.text, now,
+                ),
+            )
+            new = []
+            for chunk in chunks:
+                cursor = conn.execute(
+                    """INSERT INTO chunks (id, document_id, idx, text, start, "end", metadata)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (chunk.id, chunk.document_id, chunk.index, chunk.text, chunk.start, chunk.end,
+                     json.dumps(chunk.metadata, default=str)),
+                )
+                new.append(int(cursor.lastrowid))
+        return old, new
+
+    def mark_graph_synced(self, document_id: str) -> None:
+        with self._lock:
+            self.conn.execute("UPDATE documents SET graph_synced = 1 WHERE id = ?", (document_id,))
+
+    def delete_document(self, document_id: str) -> list[int]:
+        """Remove a document and its chunks; returns the vector ids to drop from the index."""
+        with self._transaction() as conn:
+            ids = [r[0] for r in conn.execute("SELECT vector_id FROM chunks WHERE document_id = ?", (document_id,))]
+            conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return ids
+
+    # ---- reads ------------------------------------------------------------
+    def content_hash_for(self, source: str) -> str | None:
+        with self._lock:
+            row = self.conn.execute("SELECT content_hash FROM documents WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def documents(self) -> list[DocumentRecord]:
+        with self._lock:
+            rows = self.conn.execute(
+                """SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) AS chunk_count
+                   FROM documents d ORDER BY d.source"""
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def document(self, document_id: str) -> DocumentRecord | None:
+        with self._lock:
+            row = self.conn.execute(
+                """SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) AS chunk_count
+                   FROM documents d WHERE d.id = ?""",
+                (document_id,),
+            ).fetchone()
+        return self._record(row) if row else None
+
+    def unsynced_document_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self.conn.execute("SELECT id FROM documents WHERE graph_synced = 0")]
+
+    def chunks_by_vector_ids(self, vector_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        ids = list(vector_ids)
+        if not ids:
+            return {}
+        placeholders = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self.conn.execute(
+                f"""SELECT c.*, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id
+                    WHERE c.vector_id IN ({placeholders})""",
+                ids,
+            ).fetchall()
+        return {r["vector_id"]: self._stored_chunk(r) for r in rows}
+
+    def chunks_by_ids(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
+        ids = list(chunk_ids)
+        if not ids:
+            return {}
+        placeholders = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self.conn.execute(
+                f"""SELECT c.*, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id
+                    WHERE c.id IN ({placeholders})""",
+                ids,
+            ).fetchall()
+        return {r["id"]: self._stored_chunk(r) for r in rows}
+
+    def chunks_for_document(self, document_id: str) -> list[StoredChunk]:
+        with self._lock:
+            rows = self.conn.execute(
+                """SELECT c.*, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id
+                   WHERE c.document_id = ? ORDER BY c.idx""",
+                (document_id,),
+            ).fetchall()
+        return [self._stored_chunk(r) for r in rows]
+
+    def vector_ids(self) -> set[int]:
+        with self._lock:
+            return {r[0] for r in self.conn.execute("SELECT vector_id FROM chunks")}
+
+    def chunk_count(self) -> int:
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    # ---- row mapping ------------------------------------------------------
+    @staticmethod
+    def _stored_chunk(row: sqlite3.Row) -> StoredChunk:
+        chunk = Chunk(
+            id=row["id"],
+            document_id=row["document_id"],
+            index=row["idx"],
+            text=row["text"],
+            start=row["start"],
+            end=row["end"],
+            metadata=json.loads(row["metadata"]),
+        )
+        return StoredChunk(vector_id=row["vector_id"], chunk=chunk, source=row["source"], title=row["title"])
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> DocumentRecord:
+        return DocumentRecord(
+            id=row["id"],
+            source=row["source"],
+            title=row["title"],
+            kind=row["kind"],
+            language=row["language"],
+            content_hash=row["content_hash"],
+            metadata=json.loads(row["metadata"]),
+            graph_synced=bool(row["graph_synced"]),
+            ingested_at=row["ingested_at"],
+            chunk_count=row["chunk_count"],
+        )

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from core.types import Document
+from ingest.chunking import Chunker
+
+
+def _doc(text: str) -> Document:
+    return Document(id="doc_x", source="/x.md", title="X", text=text, content_hash="h")
+
+
+def test_offsets_point_at_the_chunk_text():
+    text = "# Title\n\n" + "\n\n".join(f"Paragraph {i}. " + "word " * 40 for i in range(12))
+    doc = _doc(text)
+    chunks = Chunker(chunk_size=300, chunk_overlap=50).split(doc)
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert len(chunk.text) <= 300
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert len({c.id for c in chunks}) == len(chunks)
+
+
+def test_heading_path_follows_nesting():
+    text = (
+        "# Handbook\n\nIntro text here.\n\n## Leave\n\n" + "Leave rules. " * 30
+        + "\n\n### Parental leave\n\n" + "Parents get time. " * 30 + "\n\n## Expenses\n\n" + "Spend wisely. " * 30
+    )
+    chunks = Chunker(chunk_size=250, chunk_overlap=0).split(_doc(text))
+    paths = {tuple(c.metadata["heading_path"]) for c in chunks}
+    assert ("Handbook", "Leave", "Parental leave") in paths
+    assert ("Handbook", "Expenses") in paths
+    last = chunks[-1]
+    assert last.metadata["heading_path"] == ["Handbook", "Expenses"]
+
+
+def test_chunk_ids_stable_and_content_addressed():
+    doc = _doc("Some text. " * 100)
+    a = Chunker(200, 20).split(doc)
+    b = Chunker(200, 20).split(doc)
+    assert [c.id for c in a] == [c.id for c in b]
+    changed = Chunker(200, 20).split(doc.model_copy(update={"text": "Other text. " * 100}))
+    assert {c.id for c in a}.isdisjoint(c.id for c in changed)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from core.errors import IngestError
+from ingest.loaders import load_document, meeting_fields
+
+
+def test_markdown_title_and_meeting_fields(tmp_path):
+    path = tmp_path / "sync.md"
+    path.write_text("# Weekly sync\n\nDate: 2026-03-14\nAttendees: Ana Ruiz, Bo Chen and Cleo Park\n\nNotes.\n")
+    doc = load_document(path)
+    assert doc.title == "Weekly sync"
+    assert doc.kind == "meeting"
+    assert doc.metadata["date"] == "2026-03-14"
+    assert doc.metadata["attendees"] == ["Ana Ruiz", "Bo Chen", "Cleo Park"]
+    assert doc.source == str(path.resolve())
+    assert len(doc.content_hash) == 64
+
+
+def test_text_without_meeting_header_is_a_document(tmp_path):
+    path = tmp_path / "faq.txt"
+    path.write_text("IT FAQ\nReset your password at the portal.\n")
+    doc = load_document(path)
+    assert doc.kind == "document"
+    assert doc.title == "IT FAQ"
+
+
+def test_same_path_same_id_new_content_new_hash(tmp_path):
+    path = tmp_path / "a.md"
+    path.write_text("one")
+    first = load_document(path)
+    path.write_text("two")
+    second = load_document(path)
+    assert first.id == second.id
+    assert first.content_hash != second.content_hash
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.md", b"", "empty file"),
+        ("blank.txt", b"  \n\t\n", "empty file"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary content"),
+        ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("image.png", b"whatever", "unsupported file type"),
+    ],
+)
+def test_bad_input_names_file_and_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(IngestError) as info:
+        load_document(path)
+    assert info.value.path == str(path)
+    assert reason in info.value.reason
+
+
+def test_oversize_file_is_refused(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("x" * 2000)
+    with pytest.raises(IngestError, match="over the 1000-byte limit"):
+        load_document(path, max_bytes=1000)
+
+
+def test_unreadable_file(tmp_path):
+    # A dangling link: a common kind of unreadable file on shared drives (and unreadable even for root).
+    path = tmp_path / "gone.md"
+    path.symlink_to(tmp_path / "missing-target.md")
+    with pytest.raises(IngestError, match="cannot read"):
+        load_document(path)
+
+
+def test_meeting_fields_bold_markdown():
+    fields = meeting_fields("**Date:** 2026-01-02\n**Attendees:** A One; B Two\n")
+    assert fields == {"date": "2026-01-02", "attendees": ["A One", "B Two"]}
+
+
+def test_discover_honours_loreignore_and_hidden_files(tmp_path):
+    from ingest.pipeline import discover
+
+    (tmp_path / "docs" / "gold").mkdir(parents=True)
+    for name in ("docs/a.md", "docs/b.txt", "docs/gold/g.md", "README.md", "docs/.hidden.md", "docs/c.png"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".loreignore").write_text("# comment\nREADME.md\ndocs/gold/\n")
+    files, missing = discover([tmp_path, tmp_path / "nope"])
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["docs/a.md", "docs/b.txt"]
+    assert missing[0].path.endswith("nope") and "no such file" in missing[0].reason

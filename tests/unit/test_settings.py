@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import Settings
+
+
+def test_defaults_are_offline_and_local(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.graph_uri is None  # Lore starts its own graph server
+    assert settings.allow_downloads is False
+    assert settings.llm_backend == "local"
+    assert settings.metadata_path == Path(".lore") / "lore.sqlite3"
+
+
+def test_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LORE_TOP_K", "9")
+    monkeypatch.setenv("LORE_GRAPH_URI", "bolt://db:7687")
+    monkeypatch.setenv("LORE_DATA_DIR", str(tmp_path / "kb"))
+    settings = Settings()
+    assert settings.top_k == 9
+    assert settings.graph_uri == "bolt://db:7687"
+    assert settings.index_dir == tmp_path / "kb" / "index"
+
+
+def test_config_file_and_precedence(monkeypatch, tmp_path):
+    config = tmp_path / "custom.toml"
+    config.write_text('top_k = 7\nchunk_size = 600\nllm_model = "/models/my-llm"\n')
+    monkeypatch.setenv("LORE_CONFIG", str(config))
+    monkeypatch.setenv("LORE_CHUNK_SIZE", "800")  # the environment wins over the file
+    settings = Settings()
+    assert settings.top_k == 7
+    assert settings.chunk_size == 800
+    assert settings.llm_model == "/models/my-llm"
+
+
+def test_invalid_values_name_the_field(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LORE_CHUNK_OVERLAP", "5000")
+    with pytest.raises(ValidationError, match="chunk_overlap"):
+        Settings()
+    monkeypatch.delenv("LORE_CHUNK_OVERLAP")
+    monkeypatch.setenv("LORE_TOP_K", "0")
+    with pytest.raises(ValidationError, match="top_k"):
+        Settings()
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`LORE_{name.upper()}`" not in readme]
+    assert not missing, f"settings missing from the README's configuration table: {missing}"
