@@ -1,0 +1,1 @@
+"""Ingest: files to documents, chunks, vectors and graph facts."""

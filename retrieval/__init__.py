@@ -1,0 +1,1 @@
+"""Retrieval: embeddings, the FAISS vector store, the metadata store and retrievers."""
