@@ -13,9 +13,13 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 class Chunker:
-    """LangChain's recursive splitter (Markdown-aware separators) plus Lore's chunk metadata."""
+    """Documents: LangChain's recursive splitter (Markdown-aware separators) plus heading paths.
+    Transcripts (documents with ``metadata["turns"]``): windows of whole speaker turns.
+    """
 
     def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
         self._splitter = RecursiveCharacterTextSplitter.from_language(
             Language.MARKDOWN,
             chunk_size=chunk_size,
@@ -25,6 +29,8 @@ class Chunker:
         )
 
     def split(self, document: Document) -> list[Chunk]:
+        if document.metadata.get("turns"):
+            return self._split_turns(document)
         headings = _heading_index(document.text)
         chunks: list[Chunk] = []
         for index, piece in enumerate(self._splitter.create_documents([document.text])):
@@ -40,6 +46,56 @@ class Chunker:
                     text=text,
                     start=start,
                     end=start + len(text),
+                    metadata=metadata,
+                )
+            )
+        return chunks
+
+
+    def _split_turns(self, document: Document) -> list[Chunk]:
+        """Consecutive turns up to ``chunk_size`` characters; the next window repeats the last
+        turns that fit in ``chunk_overlap``, so an exchange cut at a window edge is seen whole once.
+        A single turn longer than ``chunk_size`` becomes a window of its own.
+        """
+        turns = document.metadata["turns"]
+        windows: list[tuple[int, int]] = []  # inclusive turn ranges
+        first = 0
+        while first < len(turns):
+            last = first
+            while last + 1 < len(turns) and turns[last + 1]["end"] - turns[first]["start"] <= self.chunk_size:
+                last += 1
+            windows.append((first, last))
+            if last == len(turns) - 1:
+                break
+            following = last + 1
+            while following - 1 > first and turns[last]["end"] - turns[following - 1]["start"] <= self.chunk_overlap:
+                following -= 1
+            first = following
+        chunks = []
+        for index, (first, last) in enumerate(windows):
+            start, end = turns[first]["start"], turns[last]["end"]
+            text = document.text[start:end]
+            window = turns[first : last + 1]
+            metadata = {
+                "title": document.title,
+                "heading_path": [],
+                "turn_start": first,
+                "turn_end": last,
+                "speakers": list(dict.fromkeys(t["speaker"] for t in window)),
+            }
+            times = [t["time"] for t in window if t.get("time")]
+            if times:
+                metadata["time_start"], metadata["time_end"] = times[0], times[-1]
+            if "date" in document.metadata:
+                metadata["date"] = document.metadata["date"]
+            chunks.append(
+                Chunk(
+                    id=Chunk.make_id(document.id, index, text),
+                    document_id=document.id,
+                    index=index,
+                    text=text,
+                    start=start,
+                    end=end,
                     metadata=metadata,
                 )
             )

@@ -40,3 +40,36 @@ def test_chunk_ids_stable_and_content_addressed():
     assert [c.id for c in a] == [c.id for c in b]
     changed = Chunker(200, 20).split(doc.model_copy(update={"text": "Other text. " * 100}))
     assert {c.id for c in a}.isdisjoint(c.id for c in changed)
+
+
+def _transcript(lines: list[tuple[str, str]]) -> Document:
+    from ingest.loaders import Turn, render_transcript
+
+    text, spans = render_transcript([Turn(s, t) for s, t in lines])
+    return Document(id="doc_m", source="/m.json", title="M", text=text, content_hash="h", kind="meeting",
+                    metadata={"turns": spans})
+
+
+def test_transcript_windows_hold_whole_turns_with_overlap():
+    lines = [(f"Speaker {i % 3}", f"utterance number {i} " + "blah " * (i % 7)) for i in range(60)]
+    doc = _transcript(lines)
+    chunks = Chunker(chunk_size=300, chunk_overlap=80).split(doc)
+    assert len(chunks) > 5
+    covered = set()
+    for chunk in chunks:
+        first, last = chunk.metadata["turn_start"], chunk.metadata["turn_end"]
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        # Whole turns only: the chunk starts and ends exactly on turn boundaries.
+        assert chunk.text.startswith(f"{lines[first][0]}: ") and chunk.text.endswith(lines[last][1])
+        assert set(chunk.metadata["speakers"]) == {lines[i][0] for i in range(first, last + 1)}
+        covered.update(range(first, last + 1))
+    assert covered == set(range(60))
+    starts = [c.metadata["turn_start"] for c in chunks]
+    ends = [c.metadata["turn_end"] for c in chunks]
+    assert starts == sorted(starts) and any(s <= e for s, e in zip(starts[1:], ends[:-1])), "windows overlap"
+
+
+def test_a_turn_longer_than_the_window_is_its_own_chunk():
+    doc = _transcript([("A", "short"), ("B", "long " * 200), ("C", "short too")])
+    chunks = Chunker(chunk_size=200, chunk_overlap=50).split(doc)
+    assert [(c.metadata["turn_start"], c.metadata["turn_end"]) for c in chunks] == [(0, 0), (1, 1), (2, 2)]

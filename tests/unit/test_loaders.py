@@ -85,3 +85,29 @@ def test_discover_honours_loreignore_and_hidden_files(tmp_path):
     files, missing = discover([tmp_path, tmp_path / "nope"])
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["docs/a.md", "docs/b.txt"]
     assert missing[0].path.endswith("nope") and "no such file" in missing[0].reason
+
+
+def test_qmsum_meeting_loads_as_turns(tmp_path):
+    import json
+
+    path = tmp_path / "meeting.json"
+    turns = [{"speaker": "PM", "content": "Let 's start ."}, {"speaker": "UI", "content": "The remote  needs buttons ."},
+             {"speaker": "PM", "content": "Agreed ."}]
+    path.write_text(json.dumps({"meeting_transcripts": turns, "topic_list": []}))
+    doc = load_document(path)
+    assert doc.kind == "meeting"
+    assert doc.metadata["attendees"] == ["PM", "UI"]
+    spans = doc.metadata["turns"]
+    assert len(spans) == 3
+    assert doc.text[spans[1]["start"] : spans[1]["end"]] == "UI: The remote needs buttons ."
+
+
+def test_unrecognised_or_broken_json_is_reported(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"meeting_transcripts": [')
+    with pytest.raises(IngestError, match="invalid JSON at line 1"):
+        load_document(broken)
+    other = tmp_path / "other.json"
+    other.write_text('{"a": 1}')
+    with pytest.raises(IngestError, match="not a recognised document shape"):
+        load_document(other)
