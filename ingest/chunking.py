@@ -10,6 +10,19 @@ from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 from core.types import Chunk, Document
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# Chinese (and Japanese) text has no spaces: without these the splitter's last
+# resort would cut at an arbitrary character, often inside a word. Zero-width
+# look-behinds keep the punctuation at the end of its sentence.
+CJK_SEPARATORS = ["(?<=[。！？])", "(?<=[；：])", "(?<=[，、])"]
+# Document metadata every chunk carries, so a passage can be cited and filtered on its own.
+CHUNK_FIELDS = ("date", "attendees", "author", "subject", "format")
+
+
+def separators() -> list[str]:
+    """LangChain's Markdown separators with Chinese sentence and clause punctuation before spaces."""
+    markdown = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
+    at = markdown.index(" ")
+    return markdown[:at] + CJK_SEPARATORS + markdown[at:]
 
 
 class Chunker:
@@ -20,8 +33,9 @@ class Chunker:
     def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
-        self._splitter = RecursiveCharacterTextSplitter.from_language(
-            Language.MARKDOWN,
+        self._splitter = RecursiveCharacterTextSplitter(
+            separators=separators(),
+            is_separator_regex=True,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
             add_start_index=True,
@@ -32,12 +46,17 @@ class Chunker:
         if document.metadata.get("turns"):
             return self._split_turns(document)
         headings = _heading_index(document.text)
+        pages = document.metadata.get("pages") or []  # character offsets where each PDF page starts
         chunks: list[Chunk] = []
         for index, piece in enumerate(self._splitter.create_documents([document.text])):
             start = int(piece.metadata["start_index"])
             text = piece.page_content
-            metadata = {"heading_path": _heading_path_at(headings, start), "title": document.title}
-            metadata.update({k: v for k, v in document.metadata.items() if k in ("date", "attendees", "author")})
+            metadata = {"heading_path": _heading_path_at(headings, start), "title": document.title,
+                        "language": document.language}
+            metadata.update({k: v for k, v in document.metadata.items() if k in CHUNK_FIELDS})
+            if pages:
+                metadata["page"] = bisect.bisect_right(pages, start)
+                metadata["page_end"] = bisect.bisect_right(pages, start + len(text) - 1)
             chunks.append(
                 Chunk(
                     id=Chunk.make_id(document.id, index, text),
@@ -78,6 +97,7 @@ class Chunker:
             window = turns[first : last + 1]
             metadata = {
                 "title": document.title,
+                "language": document.language,
                 "heading_path": [],
                 "turn_start": first,
                 "turn_end": last,
@@ -85,9 +105,9 @@ class Chunker:
             }
             times = [t["time"] for t in window if t.get("time")]
             if times:
-                metadata["time_start"], metadata["time_end"] = times[0], times[-1]
-            if "date" in document.metadata:
-                metadata["date"] = document.metadata["date"]
+                metadata["time_start"] = times[0]
+                metadata["time_end"] = window[-1].get("time_end") or times[-1]
+            metadata.update({k: v for k, v in document.metadata.items() if k in ("date", "format")})
             chunks.append(
                 Chunk(
                     id=Chunk.make_id(document.id, index, text),

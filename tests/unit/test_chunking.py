@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from core.types import Document
 from ingest.chunking import Chunker
 
@@ -73,3 +77,36 @@ def test_a_turn_longer_than_the_window_is_its_own_chunk():
     doc = _transcript([("A", "short"), ("B", "long " * 200), ("C", "short too")])
     chunks = Chunker(chunk_size=200, chunk_overlap=50).split(doc)
     assert [(c.metadata["turn_start"], c.metadata["turn_end"]) for c in chunks] == [(0, 0), (1, 1), (2, 2)]
+
+
+# ---- Chinese --------------------------------------------------------------------
+def _shared_data() -> Path:
+    """``$LORE_SHARED_DATA``, else the nearest ``shared/data`` beside the repository or one of its parents."""
+    import os
+
+    if os.environ.get("LORE_SHARED_DATA"):
+        return Path(os.environ["LORE_SHARED_DATA"])
+    root = Path(__file__).resolve().parents[2]
+    return next((p / "shared" / "data" for p in root.parents if (p / "shared" / "data").is_dir()), root / "shared" / "data")
+
+
+CMRC = _shared_data() / "cmrc2018" / "trial.json"
+
+
+def test_chinese_paragraph_splits_at_punctuation_not_inside_words():
+    import json
+
+    if not CMRC.is_file():
+        pytest.skip("CMRC2018 data is not present")
+    paragraphs = [p["context"] for item in json.loads(CMRC.read_text(encoding="utf-8"))["data"] for p in item["paragraphs"]]
+    text = max(paragraphs[:50], key=len)
+    doc = Document(id="doc_zh", source="/zh.txt", title="zh", text=text, content_hash="h", language="zh")
+    chunks = Chunker(chunk_size=120, chunk_overlap=20).split(doc)
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert len(chunk.text) <= 120
+        assert chunk.metadata["language"] == "zh"
+    # Every cut (but the document's end) falls right after sentence or clause punctuation.
+    for chunk in chunks[:-1]:
+        assert chunk.text[-1] in "。！？；：，、", chunk.text[-10:]

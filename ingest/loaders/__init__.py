@@ -1,0 +1,123 @@
+"""File loaders: a path in, a ``Document`` out, or an ``IngestError`` saying why not.
+
+One module per format family; each loader is registered here for its suffixes.
+Bad input (empty, binary, undecodable, corrupt, encrypted, too large,
+unreadable) raises ``IngestError`` naming the file and the reason; the pipeline
+reports it and goes on with the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from core.errors import IngestError
+from core.types import Document
+from ingest.loaders.base import Parsed, Turn, render_transcript
+from ingest.loaders.html import html
+from ingest.loaders.language import detect_language
+from ingest.loaders.mail import eml
+from ingest.loaders.office import docx, pptx
+from ingest.loaders.pdf import pdf
+from ingest.loaders.records import csv_records, json_document, jsonl_records
+from ingest.loaders.subtitles import subtitles
+from ingest.loaders.text import markdown, plain_text
+
+__all__ = [
+    "DEFAULT_MAX_BYTES", "LOADERS", "Parsed", "Turn", "detect_language", "file_hash", "load_document",
+    "meeting_fields", "render_transcript", "supported_suffixes",
+]
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+Loader = Callable[[Path, bytes], Parsed]
+
+LOADERS: dict[str, Loader] = {
+    ".md": markdown,
+    ".markdown": markdown,
+    ".txt": plain_text,
+    ".html": html,
+    ".htm": html,
+    ".pdf": pdf,
+    ".docx": docx,
+    ".pptx": pptx,
+    ".eml": eml,
+    ".csv": csv_records,
+    ".json": json_document,
+    ".jsonl": jsonl_records,
+    ".vtt": subtitles,
+    ".srt": subtitles,
+}
+
+_FIELD = re.compile(r"^\s*(?:\*\*)?(Date|Attendees|Participants)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(.+?)\s*$", re.I | re.M)
+
+
+def supported_suffixes() -> frozenset[str]:
+    return frozenset(LOADERS)
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def meeting_fields(text: str) -> dict:
+    """Date and attendees from a meeting-notes header, if the document has them."""
+    fields: dict = {}
+    for match in _FIELD.finditer(text[:4000]):
+        key, value = match.group(1).lower(), match.group(2).strip()
+        if key == "date" and "date" not in fields:
+            fields["date"] = value
+        elif key in ("attendees", "participants") and "attendees" not in fields:
+            fields["attendees"] = [name.strip(" .*") for name in re.split(r",|;| and ", value) if name.strip(" .*")]
+    return fields
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The file's bytes, refusing files over ``max_bytes`` before reading them."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(path, f"file is {size} bytes, over the {max_bytes}-byte limit")
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
+
+
+def load_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes | None = None) -> Document:
+    """Parse one file (``data``: its bytes when already read). Raises IngestError for anything
+    that cannot become a document."""
+    path = Path(path)
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise IngestError(path, f"unsupported file type {path.suffix or '(none)'!r}")
+    if data is None:
+        data = read_file(path, max_bytes)
+    try:
+        parsed = loader(path, data)
+    except IngestError:
+        raise
+    except (MemoryError, RecursionError) as exc:
+        raise IngestError(path, f"file too complex to parse: {type(exc).__name__}") from None
+    except Exception as exc:  # a parser library's own error on malformed input: report it, keep the batch going
+        raise IngestError(path, f"cannot parse {path.suffix} file: {type(exc).__name__}: {exc}") from None
+    metadata = dict(parsed.metadata)
+    kind = parsed.kind
+    if kind == "document":
+        header = meeting_fields(parsed.text)
+        for key, value in header.items():
+            metadata.setdefault(key, value)
+        if header.get("attendees"):
+            kind = "meeting"
+    source = str(path.resolve())
+    return Document(
+        id=Document.make_id(source),
+        source=source,
+        title=parsed.title,
+        text=parsed.text,
+        content_hash=file_hash(data),
+        kind=kind,
+        language=detect_language(parsed.text),
+        metadata=metadata,
+    )
