@@ -64,7 +64,10 @@ class LoreService:
         embedder = SentenceTransformerEmbedder.from_pretrained(
             s.embedding_model, device=s.embedding_device, batch_size=s.embedding_batch_size, allow_downloads=s.allow_downloads
         )
-        self.vectors = FaissVectorStore.open(s.index_dir, embedding_model=s.embedding_model, dimension=embedder.dimension)
+        self.vectors = FaissVectorStore.open(
+            s.index_dir, embedding_model=s.embedding_model, dimension=embedder.dimension,
+            exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu,
+        )
         self.pipeline = IngestPipeline(
             embedder=embedder,
             vectors=self.vectors,

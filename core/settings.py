@@ -90,10 +90,11 @@ class Settings(BaseSettings):
     faiss_exact_max: int = Field(
         default=200_000,
         ge=0,
-        description="Vectors up to which the FAISS index is exact (flat inner product); past it the index migrates to HNSW.",
+        description="Vectors up to which the FAISS index is exact (flat inner product); past it the index migrates to IVF-Flat.",
     )
-    faiss_hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW graph degree (M) of the approximate FAISS index.")
-    faiss_ef_search: int = Field(default=128, ge=8, description="HNSW search breadth (efSearch): higher is more exact, slower.")
+    faiss_nprobe: int = Field(
+        default=32, ge=1, description="IVF lists searched per query once the index is approximate: higher is more exact, slower."
+    )
     faiss_use_gpu: bool = Field(
         default=True, description="Search on a GPU when faiss-gpu is installed and a GPU is present (the faiss-gpu-cu12 extra)."
     )
