@@ -57,6 +57,12 @@ class IngestReport:
     failed: list[FileFailure] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
+    # Seconds per stage: parse (waiting for parsed files), embed, store (SQLite + FAISS),
+    # extract and graph (on the background thread, overlapping the others), wait (for it to finish).
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def _add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     @property
     def ok(self) -> bool:
@@ -71,6 +77,7 @@ class IngestReport:
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 
@@ -251,7 +258,7 @@ class IngestPipeline:
     def ingest(self, paths: Iterable[Path], progress: ProgressCallback | None = None) -> IngestReport:
         started = time.perf_counter()
         plan = self.plan(paths)
-        report = IngestReport(failed=list(plan.failed))
+        report = IngestReport(failed=list(plan.failed), timings={"plan": time.perf_counter() - started})
         report.unchanged = [f.source for f in plan.of("unchanged")]
         if progress and report.unchanged:
             progress("file", len(report.unchanged))
@@ -261,7 +268,13 @@ class IngestPipeline:
         graph_jobs: list[tuple[Document, Future]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lore-graph") as graph_pool:
             batch: list[tuple[Document, list[Chunk]]] = []
-            for result in self._parsed(todo):
+            parsed = self._parsed(todo)
+            while True:
+                waited = time.perf_counter()
+                result = next(parsed, None)
+                report._add_time("parse", time.perf_counter() - waited)
+                if result is None:
+                    break
                 if isinstance(result, FileFailure):
                     report.failed.append(result)
                     log.warning("skipped %s: %s", result.path, result.reason)
@@ -272,13 +285,17 @@ class IngestPipeline:
                 if sum(len(c) for _, c in batch) >= self.batch_chunks:
                     graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
                     batch = []
+                    waited = time.perf_counter()
                     self._settle(graph_jobs, report, pending=2)
+                    report._add_time("wait", time.perf_counter() - waited)
                     if time.perf_counter() - last_save > self.save_interval:
                         self.vectors.save()
                         last_save = time.perf_counter()
             graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
             self.vectors.save()
+            waited = time.perf_counter()
             self._settle(graph_jobs, report, pending=0)
+            report._add_time("wait", time.perf_counter() - waited)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -304,7 +321,10 @@ class IngestPipeline:
         if not batch:
             return []
         all_chunks = [chunk for _, chunks in batch for chunk in chunks]
+        started = time.perf_counter()
         embeddings = self.embedder.embed([c.text for c in all_chunks])
+        report._add_time("embed", time.perf_counter() - started)
+        started = time.perf_counter()
         jobs = []
         offset = 0
         for document, chunks in batch:
@@ -313,12 +333,13 @@ class IngestPipeline:
             old_ids, new_ids = self.metadata.replace_document(document, chunks)
             self.vectors.delete(np.array(old_ids, dtype=np.int64))
             self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
-            jobs.append((document, graph_pool.submit(self._write_graph, document, chunks)))
+            jobs.append((document, graph_pool.submit(self._write_graph, document, chunks, report)))
             (report.updated if document.source in existed else report.added).append(document.source)
             report.chunks += len(chunks)
             if progress:
                 progress("chunks", len(chunks))
                 progress("file", 1)
+        report._add_time("store", time.perf_counter() - started)
         return jobs
 
     @staticmethod
@@ -336,12 +357,17 @@ class IngestPipeline:
                 log.warning("graph write failed for %s: %s", document.source, exc)
                 report.failed.append(FileFailure(document.source, f"graph write failed (retried on next run): {exc}"))
 
-    def _write_graph(self, document: Document, chunks: list[Chunk]) -> None:
+    def _write_graph(self, document: Document, chunks: list[Chunk], report: IngestReport | None = None) -> None:
+        started = time.perf_counter()
         extraction = self.extractor.extract(document, chunks)
+        extracted = time.perf_counter()
         self.graph.upsert_document(
             document, chunks, list(extraction.entities.values()), extraction.mentions, extraction.relations
         )
         self.metadata.mark_graph_synced(document.id)
+        if report is not None:  # only the single graph thread writes these two keys
+            report._add_time("extract", extracted - started)
+            report._add_time("graph", time.perf_counter() - extracted)
 
     # ---- delete / sync ----------------------------------------------------
     def delete(self, document_id: str) -> bool:

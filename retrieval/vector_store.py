@@ -132,7 +132,9 @@ class FaissVectorStore:
         manifest_path = store.directory / MANIFEST_FILE
         index_path = store.directory / INDEX_FILE
         if manifest_path.exists() and index_path.exists():
-            manifest = IndexManifest(**json.loads(manifest_path.read_text()))
+            fields = json.loads(manifest_path.read_text())
+            # Fields added by newer versions are ignored, so an older Lore can still open the index.
+            manifest = IndexManifest(**{k: v for k, v in fields.items() if k in IndexManifest.__dataclass_fields__})
             if manifest.embedding_model != embedding_model or manifest.dimension != dimension:
                 raise IndexMismatchError(
                     f"index in {store.directory} was built with {manifest.embedding_model!r} "
