@@ -97,6 +97,7 @@ def extract_with(
     extraction = Extraction()
     text = document_text(chunks)
     typed = rules.gazetteer(text)
+    aliases = rules.short_forms(typed)
     # Every name the NER model found anywhere in the document, with the type it gave most often.
     votes: dict[str, Counter[str]] = defaultdict(Counter)
     for spans in ner.values():
@@ -105,14 +106,14 @@ def extract_with(
             if entity_type != "Date" and usable_name(name) and len(name) >= 3:
                 votes[name][entity_type] += 1
     for name, counter in votes.items():
-        typed.setdefault(name, _vote(name, counter))
+        if name not in aliases:  # "Tern" is Project Tern here, whatever the NER model thought
+            typed.setdefault(name, _vote(name, counter))
     for attendee in document.metadata.get("attendees") or []:
         name = normalise_name(attendee)
         if usable_name(name) and name not in typed:
             typed[name] = "Person"
         elif typed.get(name) in ("Organization", "Location", "Other"):
             typed[name] = "Person"
-    aliases = rules.short_forms(typed)
 
     spans_by_chunk = {
         chunk.id: rules.resolve_spans(extraction, chunk, ner.get(chunk.id, []), typed, aliases) for chunk in chunks
