@@ -16,6 +16,7 @@ from core.types import Chunk, Document, Entity, MeetingRecord, Mention, Relation
 
 _POSSESSIVE = re.compile(r"['’]s$")
 # Honorifics are dropped from names: "Dr. Alice Chen" and "Alice Chen" are one person.
+_EDGE_SYMBOLS = re.compile(r"^[^\w(]+|[^\w).+#&]+$")
 _TITLES = re.compile(r"^(?:dr|mr|mrs|ms|mx|prof|sir|dame)\.?\s+", re.IGNORECASE)
 EVIDENCE_CHARS = 500
 
@@ -70,6 +71,7 @@ def normalise_name(text: str) -> str:
     if name.count("(") != name.count(")"):  # "Sofia Lindqvist (Firmware" -> "Sofia Lindqvist"
         name = name.split("(")[0]
     name = name.strip(" .,:;\"'()[]_-—–")
+    name = _EDGE_SYMBOLS.sub("", name)  # arrows and box-drawing from diagrams: "Roster ◀"
     name = _POSSESSIVE.sub("", name)
     if name.lower().startswith("the "):
         name = name[4:]
