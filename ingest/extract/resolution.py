@@ -83,7 +83,7 @@ class MergeStore:
         document_ids TEXT NOT NULL DEFAULT '[]',
         mentions TEXT NOT NULL DEFAULT '[]',
         created_at TEXT NOT NULL,
-        UNIQUE (alias_key, alias_type, canonical_id)
+        UNIQUE (alias_key, canonical_id)
     )
     """
 
@@ -112,17 +112,18 @@ class MergeStore:
             raise RuntimeError("MergeStore is not open; call open()")
         return self._conn
 
-    def active(self, alias_name: str, alias_type: str) -> Merge | None:
+    # A merge is keyed by the alias *name*: its type is whatever the NER model guessed that time.
+    def active(self, alias_name: str) -> Merge | None:
         row = self.conn.execute(
-            "SELECT * FROM entity_merges WHERE alias_key = ? AND alias_type = ? AND status = 'active' ORDER BY id LIMIT 1",
-            (name_key(alias_name), alias_type),
+            "SELECT * FROM entity_merges WHERE alias_key = ? AND status = 'active' ORDER BY id LIMIT 1",
+            (name_key(alias_name),),
         ).fetchone()
         return _merge(row) if row else None
 
-    def undone(self, alias_name: str, alias_type: str, canonical_id: str) -> bool:
+    def undone(self, alias_name: str, canonical_id: str) -> bool:
         row = self.conn.execute(
-            "SELECT 1 FROM entity_merges WHERE alias_key = ? AND alias_type = ? AND canonical_id = ? AND status = 'undone'",
-            (name_key(alias_name), alias_type, canonical_id),
+            "SELECT 1 FROM entity_merges WHERE alias_key = ? AND canonical_id = ? AND status = 'undone'",
+            (name_key(alias_name), canonical_id),
         ).fetchone()
         return row is not None
 
@@ -135,8 +136,8 @@ class MergeStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(
-                    "SELECT * FROM entity_merges WHERE alias_key = ? AND alias_type = ? AND canonical_id = ?",
-                    (name_key(alias.name), alias.type, canonical.id),
+                    "SELECT * FROM entity_merges WHERE alias_key = ? AND canonical_id = ?",
+                    (name_key(alias.name), canonical.id),
                 ).fetchone()
                 if row is None:
                     conn.execute(
@@ -155,9 +156,9 @@ class MergeStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        merge = self.active(alias.name, alias.type)
-        assert merge is not None
-        return merge
+        row = self.conn.execute("SELECT * FROM entity_merges WHERE alias_key = ? AND canonical_id = ?",
+                                (name_key(alias.name), canonical.id)).fetchone()
+        return _merge(row)
 
     def merges(self, status: str | None = None) -> list[Merge]:
         if status is None:
@@ -288,11 +289,11 @@ class Resolver:
 
     def _decide(self, alias: Entity, local: list[Entity], known: list[Entity],
                 counts: dict[str, int]) -> tuple[Entity, str, float] | None:
-        recorded = self.merges.active(alias.name, alias.type)
+        recorded = self.merges.active(alias.name)
         if recorded is not None:
             return Entity(id=recorded.canonical_id, name=recorded.canonical_name, type=recorded.canonical_type), recorded.rule, recorded.score
         for pool in (local, known):
-            candidates = [c for c in pool if c.id != alias.id and not self.merges.undone(alias.name, alias.type, c.id)]
+            candidates = [c for c in pool if c.id != alias.id and not self.merges.undone(alias.name, c.id)]
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
                 if len(hits) == 1:
@@ -311,7 +312,7 @@ class Resolver:
         for c in pool.values():
             string_score = fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0
             # Below this the average cannot reach any sensible threshold: skip the embedding.
-            if string_score >= 2 * self.threshold - 1.0 and not self.merges.undone(alias.name, alias.type, c.id):
+            if string_score >= 2 * self.threshold - 1.0 and not self.merges.undone(alias.name, c.id):
                 scored.append((c, string_score))
         if not scored:
             return None

@@ -134,6 +134,8 @@ CUES: tuple[Cue, ...] = (
 _OWNER_LINE = re.compile(r"^\W*(?:project\s+|product\s+)?owner\W*:\W*", re.IGNORECASE)
 _LOCATION_LINE = re.compile(r"^\W*location\W*:", re.IGNORECASE)
 _TYPE_LINE = re.compile(r"^\W*type\W*:.*\b(partner|vendor|supplier)\b", re.IGNORECASE)
+# What may stand before the entity that a list item is about: the bullet, bold markup, an honorific.
+_ITEM_LEAD = re.compile(r"[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)?[ \t]*(?:(?:dr|mr|mrs|ms|mx|prof)\.?[ \t]+)?", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)
 
 
@@ -232,7 +234,7 @@ def structural_relations(
             is_item = stripped[:1] in ("-", "*", "•") or bool(re.match(r"\d+\.\s", stripped))
             if is_item or not stripped:
                 current_item = None
-            if is_item and in_line and in_line[0].start - line_start <= len(line) - len(stripped) + 4:
+            if is_item and in_line and _ITEM_LEAD.fullmatch(line[: in_line[0].start - line_start]):
                 current_item = in_line[0].entity
             heading_entity = _heading_entity(all_headings, chunk.start + line_start, spans_by_chunk, chunks)
             owner_of = heading_entity or subject
