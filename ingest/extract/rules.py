@@ -161,8 +161,8 @@ def best_cue(window: str, subject: Entity, obj: Entity) -> Cue | None:
     """The cue closest to the object in the text between subject and object that fits both types."""
     best: tuple[int, Cue] | None = None
     for cue in CUES:
-        first, second = (obj, subject) if cue.reverse else (subject, obj)
-        if not _compatible(cue, first, second):
+        # Types are those of the sentence's subject and object, before a reverse cue swaps them.
+        if not _compatible(cue, subject, obj):
             continue
         for match in cue.pattern.finditer(window):
             if best is None or match.end() > best[0]:
