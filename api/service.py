@@ -161,12 +161,8 @@ class LoreService:
         return self.graph.entity(entity_id)
 
     def find_entity(self, name_or_id: str) -> EntityView | None:
-        """An entity by id, else by exact name (ignoring case), else the best substring match."""
-        view = self.graph.entity(name_or_id)
-        if view is None:
-            found = self.graph.find_entities([name_or_id], limit=1) or [e for e, _ in self.graph.search_entities(name_or_id, 1)]
-            view = self.graph.entity(found[0].id) if found else None
-        return view
+        """An entity by id, else by exact name (ignoring case), else the best partial match."""
+        return self.graph.lookup(name_or_id)
 
     def graph_merges(self, status: str | None = None) -> list[Merge]:
         return self.merges.merges(status)

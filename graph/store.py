@@ -442,6 +442,14 @@ class GraphStore:
 
         return self._read(work)
 
+    def lookup(self, name_or_id: str) -> EntityView | None:
+        """An entity by id, else by exact name (ignoring case), else the most connected partial match."""
+        view = self.entity(name_or_id)
+        if view is None:
+            found = self.find_entities([name_or_id], limit=1) or [e for e, _ in self.search_entities(name_or_id, 1)]
+            view = self.entity(found[0].id) if found else None
+        return view
+
     def search_entities(self, query: str, limit: int = 20) -> list[tuple[Entity, int]]:
         """Entities whose name contains ``query`` (ignoring case), most connected first, with their degree."""
         key = name_key(query)
