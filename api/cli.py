@@ -28,7 +28,7 @@ from core.settings import Settings
 from core.types import Answer, Fact, Passage
 
 app = typer.Typer(help="Lore: answers from your company's documents and meetings.", no_args_is_help=True)
-graph_app = typer.Typer(help="Manage the graph server.", no_args_is_help=True)
+graph_app = typer.Typer(help="Manage and inspect the knowledge graph.", no_args_is_help=True)
 documents_app = typer.Typer(help="List, show and delete ingested documents.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
 app.add_typer(documents_app, name="documents")
@@ -366,6 +366,98 @@ def graph_status(as_json: JsonOpt = False) -> None:
     console.print(f"uri: {stats.uri}\nserver: {stats.server_agent}\nnodes: {stats.nodes}\nrelationships: {stats.relationships}")
     for label, count in sorted(stats.by_label.items()):
         console.print(f"  {label}: {count}")
+
+
+@graph_app.command("stats")
+def graph_stats_command(as_json: JsonOpt = False) -> None:
+    """Count nodes by label and relationships by type."""
+    from api.bootstrap import graph_store
+
+    try:
+        with graph_store(_settings()) as store:
+            stats = store.stats()
+    except LoreError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(stats.__dict__, indent=2, default=str))
+        return
+    console.print(f"{stats.nodes} nodes, {stats.relationships} relationships ({stats.server_agent})")
+    for title, counts in (("label", stats.by_label), ("relationship type", stats.by_relation_type)):
+        table = Table(title, "count")
+        for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(name, str(count))
+        console.print(table)
+
+
+@graph_app.command("show")
+def graph_show(
+    entity: Annotated[str, typer.Argument(help="Entity id, or name (exact, else the best partial match).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an entity's relationships, each with the chunk and sentence it came from."""
+    from api.bootstrap import graph_store
+
+    try:
+        with graph_store(_settings()) as store:
+            view = store.lookup(entity)
+    except LoreError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if view is None:
+        err.print(f"[red]no entity matches {entity!r}[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps({"entity": view.entity.model_dump(), "mentions": view.mentions, "document_ids": view.document_ids,
+                          "edges": [e.__dict__ for e in view.edges],
+                          "neighbours": {k: {"name": n, "labels": l} for k, (n, l) in view.neighbours.items()}},
+                         ensure_ascii=False, indent=2))
+        return
+    console.print(f"[bold]{view.entity.name}[/bold] ({view.entity.type}, {view.entity.id}): "
+                  f"{view.mentions} mentions in {len(view.document_ids)} documents", highlight=False)
+    table = Table("relationship", "with", "evidence", "chunk", show_lines=False)
+    for edge in view.edges:
+        outgoing = edge.source_id == view.entity.id
+        other = edge.target_id if outgoing else edge.source_id
+        name = view.neighbours.get(other, (other, []))[0] or other
+        table.add_row(f"{'→' if outgoing else '←'} {edge.type}", name, (edge.evidence or "")[:120], edge.chunk_id or "")
+    console.print(table)
+
+
+@graph_app.command("merges")
+def graph_merges(
+    status: Annotated[Optional[str], typer.Option(help="Only 'active' or 'undone' merges.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the entity merges made by entity resolution: which names, which rule, what score."""
+    from ingest.extract.resolution import MergeStore
+
+    settings = _settings()
+    store = MergeStore(settings.data_dir / "entity_merges.sqlite3").open()
+    try:
+        merges = store.merges(status)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps([m.__dict__ for m in merges], ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "alias", "→ entity", "rule", "score", "status", "documents", "mentions")
+    for m in merges:
+        table.add_row(str(m.id), f"{m.alias_name} ({m.alias_type})", f"{m.canonical_name} ({m.canonical_type})",
+                      m.rule, f"{m.score:.2f}", m.status, str(len(m.document_ids)), ", ".join(m.mentions)[:60])
+    console.print(table)
+
+
+@graph_app.command("unmerge")
+def graph_unmerge(merge_id: Annotated[int, typer.Argument(help="Merge id from `lore graph merges`.")]) -> None:
+    """Undo a merge: the alias becomes its own entity again, now and on every later ingest."""
+    with _service() as service:
+        merge = service.graph_unmerge(merge_id)
+    if merge is None:
+        err.print(f"[red]no merge with id {merge_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"undid merge {merge.id}: {merge.alias_name!r} is no longer {merge.canonical_name!r}; "
+                  f"{len(merge.document_ids)} documents re-extracted")
 
 
 if __name__ == "__main__":

@@ -97,3 +97,40 @@ class Readiness(BaseModel):
     index_vectors: int
     documents: int
     model_loaded: bool
+
+
+# ---- knowledge graph inspection ------------------------------------------------------------
+class EntityOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    degree: int | None = Field(default=None, description="Relationships at the entity (search results only).")
+
+
+class EdgeOut(BaseModel):
+    source_id: str
+    type: str
+    target_id: str
+    other_id: str = Field(description="The node at the other end.")
+    other_name: str | None
+    other_labels: list[str]
+    chunk_id: str | None = Field(description="Chunk that states the relationship (provenance).")
+    document_id: str | None
+    evidence: str | None = Field(description="The sentence the relationship was read from.")
+    start: int | None = Field(description="Offset of the evidence in the chunk text.")
+    end: int | None
+
+
+class EntityDetail(EntityOut):
+    mentions: int = Field(description="Times the entity is mentioned in chunks.")
+    document_ids: list[str]
+    edges: list[EdgeOut]
+
+
+class GraphStatsOut(BaseModel):
+    uri: str
+    server_agent: str
+    nodes: int
+    relationships: int
+    by_label: dict[str, int]
+    by_relation_type: dict[str, int]

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Settings
-from core.types import Answer, Fact, Passage
+from core.types import Answer, Entity, Fact, Passage
 from generation.answerer import Answerer
 from generation.backends import load_backend
-from graph import GraphStats, GraphStore
+from graph import EntityView, GraphStats, GraphStore
 from ingest.chunking import Chunker
-from ingest.extract import SpacyExtractor
+from ingest.extract import build_extractor
+from ingest.extract.resolution import Merge, MergeStore
 from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
@@ -45,6 +46,7 @@ class LoreService:
         self.metadata: MetadataStore | None = None
         self.vectors: FaissVectorStore | None = None
         self.pipeline: IngestPipeline | None = None
+        self.merges: MergeStore | None = None
         self._dense: DenseRetriever | None = None
         self._facts: GraphFactRetriever | None = None
         self._answerer: Answerer | None = None
@@ -68,12 +70,13 @@ class LoreService:
             s.index_dir, embedding_model=s.embedding_model, dimension=embedder.dimension,
             exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu,
         )
+        self.merges = MergeStore(s.data_dir / "entity_merges.sqlite3").open()
         self.pipeline = IngestPipeline(
             embedder=embedder,
             vectors=self.vectors,
             metadata=self.metadata,
             graph=self.graph,
-            extractor=SpacyExtractor.from_pretrained(s.spacy_model),
+            extractor=build_extractor(s, graph=self.graph, embedder=embedder, merges=self.merges),
             chunker=Chunker(s.chunk_size, s.chunk_overlap),
             max_file_bytes=int(s.max_file_mb * 1024 * 1024),
             batch_chunks=s.ingest_batch_chunks,
@@ -90,6 +93,8 @@ class LoreService:
             self.graph.close()
         if self.metadata is not None:
             self.metadata.close()
+        if self.merges is not None:
+            self.merges.close()
 
     def __enter__(self) -> "LoreService":
         return self.open()
@@ -172,3 +177,28 @@ class LoreService:
 
     def graph_stats(self) -> GraphStats:
         return self.graph.stats()
+
+    # ---- knowledge graph inspection and curation ---------------------------
+    def search_entities(self, query: str, limit: int = 20) -> list[tuple[Entity, int]]:
+        """Entities whose name contains ``query``, most connected first, with their degree."""
+        return self.graph.search_entities(query, limit)
+
+    def entity(self, entity_id: str) -> EntityView | None:
+        return self.graph.entity(entity_id)
+
+    def find_entity(self, name_or_id: str) -> EntityView | None:
+        """An entity by id, else by exact name (ignoring case), else the best partial match."""
+        return self.graph.lookup(name_or_id)
+
+    def graph_merges(self, status: str | None = None) -> list[Merge]:
+        return self.merges.merges(status)
+
+    def graph_unmerge(self, merge_id: int) -> Merge | None:
+        """Undo a merge: it is never made again, and the documents it touched are re-extracted."""
+        with self._write_lock:
+            merge = self.merges.get(merge_id)
+            if merge is None:
+                return None
+            self.merges.undo(merge_id)
+            self.pipeline.rewrite_graph(merge.document_ids)
+            return self.merges.get(merge_id)

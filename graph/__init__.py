@@ -1,6 +1,6 @@
 """Lore's knowledge graph: a Bolt graph store and the launcher of the local graph server."""
 
 from graph.server import LocalGraphServer, ServerInfo
-from graph.store import GraphStats, GraphStore
+from graph.store import Edge, EntityView, GraphStats, GraphStore, Neighbourhood
 
-__all__ = ["GraphStats", "GraphStore", "LocalGraphServer", "ServerInfo"]
+__all__ = ["Edge", "EntityView", "GraphStats", "GraphStore", "LocalGraphServer", "Neighbourhood", "ServerInfo"]

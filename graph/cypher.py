@@ -13,12 +13,16 @@ Rules this module keeps, so the rest of the code base does not have to:
   TRANSACTIONS``. Every statement here is tested against ArcadeDB and written to
   Neo4j 5's documented grammar; so far none needs a server-specific variant.
 
-Graph model::
+Graph model (the full description, with examples, is docs/graph-schema.md)::
 
     (:Document {id, source, title, kind, language, content_hash, entity_ids})
         -[:HAS_CHUNK]->(:Chunk {id, document_id, index, text, start, end})
-        -[:MENTIONS {start, end, text}]->(:Entity:<EntityType> {id, name, name_key, type})
-    (:Entity)-[:<RELATION_TYPE> {chunk_id, document_id, evidence}]->(:Entity)
+        -[:MENTIONS {document_id, start, end, text}]->(:Entity:<EntityType> {id, name, name_key, type})
+    (:Entity)-[:<RELATION_TYPE> {chunk_id, document_id, evidence, start, end}]->(:Entity)
+    (:Entity:Event:Meeting {date, attendees, document_id})-[:RECORDED_IN]->(:Document)
+    (:Meeting)-[:HAS_DECISION]->(:Decision {id, text, document_id, chunk_id, start, end})
+    (:Meeting)-[:HAS_ACTION_ITEM]->(:ActionItem {id, text, owner, due, ...})-[:ASSIGNED_TO]->(:Person)
+    (:Person)-[:DECIDED {chunk_id, document_id, start, end}]->(:Decision)
 
 ``Document.entity_ids`` lists every entity the document's extraction touched. It
 is what lets a re-ingest or delete find the document's relationships through
@@ -112,8 +116,12 @@ SCHEMA: Final[tuple[str, ...]] = (
     "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (n:Document) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (n:Chunk) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT decision_id IF NOT EXISTS FOR (n:Decision) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT action_item_id IF NOT EXISTS FOR (n:ActionItem) REQUIRE n.id IS UNIQUE",
     "CREATE INDEX chunk_document_id IF NOT EXISTS FOR (n:Chunk) ON (n.document_id)",
     "CREATE INDEX entity_name_key IF NOT EXISTS FOR (n:Entity) ON (n.name_key)",
+    "CREATE INDEX decision_document_id IF NOT EXISTS FOR (n:Decision) ON (n.document_id)",
+    "CREATE INDEX action_item_document_id IF NOT EXISTS FOR (n:ActionItem) ON (n.document_id)",
 )
 
 
@@ -136,6 +144,25 @@ DELETE r
 DELETE_DOCUMENT_CHUNKS: Final[str] = """
 MATCH (c:Chunk {document_id: $id})
 DETACH DELETE c
+"""
+
+# Decisions and action items belong to exactly one document; DETACH takes their
+# HAS_*, DECIDED and ASSIGNED_TO relationships with them.
+DELETE_DOCUMENT_DECISIONS: Final[str] = """
+MATCH (n:Decision {document_id: $id})
+DETACH DELETE n
+"""
+
+DELETE_DOCUMENT_ACTION_ITEMS: Final[str] = """
+MATCH (n:ActionItem {document_id: $id})
+DETACH DELETE n
+"""
+
+# The meeting entity stays while something else supports it; the link to the
+# document is re-made by the new version if it is still a meeting.
+DELETE_DOCUMENT_RECORDED_IN: Final[str] = """
+MATCH (:Document {id: $id})<-[r:RECORDED_IN]-()
+DELETE r
 """
 
 DELETE_DOCUMENT: Final[str] = """
@@ -182,7 +209,66 @@ UNWIND $rows AS row
 MATCH (c:Chunk {id: row.chunk_id})
 MATCH (e:Entity {id: row.entity_id})
 MERGE (c)-[m:MENTIONS {start: row.start, end: row.end}]->(e)
-SET m.text = row.text
+SET m.text = row.text,
+    m.document_id = row.document_id
+"""
+
+# The meeting is an Event entity with a third label; MERGE with all three labels
+# (see merge_entities for why labels are never SET on ArcadeDB).
+MERGE_MEETINGS: Final[str] = """
+MATCH (d:Document {id: $document_id})
+UNWIND $rows AS row
+MERGE (m:Entity:Event:Meeting {id: row.id})
+SET m.name = row.name,
+    m.name_key = row.name_key,
+    m.type = row.type,
+    m.date = row.date,
+    m.attendees = row.attendees,
+    m.document_id = $document_id
+MERGE (m)-[:RECORDED_IN]->(d)
+"""
+
+MERGE_DECISIONS: Final[str] = """
+UNWIND $rows AS row
+MATCH (m:Meeting {id: row.meeting_id})
+MERGE (n:Decision {id: row.id})
+SET n.text = row.text,
+    n.document_id = $document_id,
+    n.chunk_id = row.chunk_id,
+    n.start = row.start,
+    n.end = row.end,
+    n.decided_by = row.decided_by_name
+MERGE (m)-[:HAS_DECISION]->(n)
+WITH n, row
+WHERE row.decided_by IS NOT NULL
+MATCH (p:Entity {id: row.decided_by})
+MERGE (p)-[r:DECIDED {chunk_id: row.chunk_id}]->(n)
+SET r.document_id = $document_id,
+    r.start = row.start,
+    r.end = row.end,
+    r.evidence = row.text
+"""
+
+MERGE_ACTION_ITEMS: Final[str] = """
+UNWIND $rows AS row
+MATCH (m:Meeting {id: row.meeting_id})
+MERGE (n:ActionItem {id: row.id})
+SET n.text = row.text,
+    n.owner = row.owner,
+    n.due = row.due,
+    n.document_id = $document_id,
+    n.chunk_id = row.chunk_id,
+    n.start = row.start,
+    n.end = row.end
+MERGE (m)-[:HAS_ACTION_ITEM]->(n)
+WITH n, row
+WHERE row.owner_id IS NOT NULL
+MATCH (p:Entity {id: row.owner_id})
+MERGE (n)-[r:ASSIGNED_TO {chunk_id: row.chunk_id}]->(p)
+SET r.document_id = $document_id,
+    r.start = row.start,
+    r.end = row.end,
+    r.evidence = row.text
 """
 
 
@@ -217,7 +303,9 @@ MATCH (a:Entity {{id: row.source_id}})
 MATCH (b:Entity {{id: row.target_id}})
 MERGE (a)-[r:{rel_type} {{chunk_id: row.chunk_id}}]->(b)
 SET r.document_id = $document_id,
-    r.evidence = row.evidence
+    r.evidence = row.evidence,
+    r.start = row.start,
+    r.end = row.end
 """
 
 
@@ -271,6 +359,64 @@ COUNT_NODES: Final[str] = "MATCH (n) RETURN count(n) AS total"
 COUNT_RELATIONSHIPS: Final[str] = "MATCH ()-[r]->() RETURN count(r) AS total"
 
 COUNT_BY_LABEL: Final[str] = "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS total"
+
+COUNT_BY_RELATION_TYPE: Final[str] = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS total"
+
+# ---- entity inspection (lore graph show, /v1/entities) --------------------------------
+ENTITY_BY_ID: Final[str] = """
+MATCH (e:Entity {id: $id})
+OPTIONAL MATCH (c:Chunk)-[m:MENTIONS]->(e)
+RETURN e.id AS id, e.name AS name, e.type AS type, labels(e) AS labels,
+       count(m) AS mentions, collect(DISTINCT c.document_id) AS document_ids
+"""
+
+# Substring search on the casefolded key; the caller casefolds $q in Python.
+SEARCH_ENTITIES: Final[str] = """
+MATCH (e:Entity)
+WHERE e.name_key CONTAINS $q
+OPTIONAL MATCH (e)-[r]-()
+WITH e, count(r) AS degree
+RETURN e.id AS id, e.name AS name, e.type AS type, degree
+ORDER BY degree DESC, name
+LIMIT $limit
+"""
+
+# Every relationship at the entity with its provenance; Decision and ActionItem
+# neighbours come back too (their text is the name).
+ENTITY_EDGES: Final[str] = """
+MATCH (e:Entity {id: $id})-[r]-(n)
+WHERE NOT n:Chunk
+RETURN startNode(r).id AS source_id, type(r) AS type, endNode(r).id AS target_id,
+       n.id AS other_id, coalesce(n.name, n.text) AS other_name, labels(n) AS other_labels,
+       r.chunk_id AS chunk_id, r.document_id AS document_id, r.evidence AS evidence,
+       r.start AS start, r.end AS end
+ORDER BY type, other_name
+LIMIT $limit
+"""
+
+# One hop out of a frontier of entities: the caller repeats it for more hops,
+# which keeps the statement portable (no parameterised path lengths).
+NEIGHBOURHOOD_HOP: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (a:Entity {id: entity_id})-[r]-(b:Entity)
+WITH DISTINCT r, b
+RETURN startNode(r).id AS source_id, type(r) AS type, endNode(r).id AS target_id, r.chunk_id AS chunk_id,
+       b.id AS id, b.name AS name, b.type AS entity_type
+LIMIT $limit
+"""
+
+ENTITIES_BY_IDS: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (e:Entity {id: entity_id})
+RETURN e.id AS id, e.name AS name, e.type AS type
+"""
+
+# What entity resolution compares new names with: every entity of the given types.
+ENTITY_CATALOGUE: Final[str] = """
+MATCH (e:Entity)
+WHERE e.type IN $types AND NOT e:Meeting
+RETURN e.id AS id, e.name AS name, e.type AS type
+"""
 
 # Deleting in bounded batches keeps each transaction's memory bounded on a big graph.
 CLEAR_BATCH: Final[str] = """

@@ -25,7 +25,7 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core.errors import GraphServerError
-from core.types import Chunk, Document, Entity, Fact, Mention, Relation
+from core.types import Chunk, Document, Entity, Fact, MeetingRecord, Mention, Relation, content_id
 from graph import cypher
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,44 @@ class GraphStats:
     nodes: int
     relationships: int
     by_label: dict[str, int] = field(default_factory=dict)
+    by_relation_type: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One relationship with where it came from."""
+
+    source_id: str
+    type: str
+    target_id: str
+    chunk_id: str | None
+    document_id: str | None = None
+    evidence: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class EntityView:
+    """An entity with its edges and the neighbours they reach: what ``lore graph show`` prints."""
+
+    entity: Entity
+    mentions: int
+    document_ids: list[str]
+    edges: list[Edge]
+    neighbours: dict[str, tuple[str, list[str]]]  # id -> (name, labels)
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """Entities within some hops of a seed set and the typed edges between them, with supporting chunk ids."""
+
+    nodes: dict[str, Entity]
+    edges: list[Edge]
+
+    @property
+    def chunk_ids(self) -> set[str]:
+        return {e.chunk_id for e in self.edges if e.chunk_id}
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -80,6 +118,9 @@ class _DocumentRows:
     mentions: list[Row]
     relations: dict[str, list[Row]]  # relationship type -> rows
     entity_ids: list[str]
+    meetings: list[Row] = field(default_factory=list)
+    decisions: list[Row] = field(default_factory=list)
+    action_items: list[Row] = field(default_factory=list)
 
 
 def _document_rows(
@@ -88,6 +129,7 @@ def _document_rows(
     entities: Sequence[Entity],
     mentions: Sequence[Mention],
     relations: Sequence[Relation],
+    meetings: Sequence[MeetingRecord] = (),
 ) -> _DocumentRows:
     """Validate and shape everything before the first write: a bad reference fails loudly, not as a silent MATCH miss."""
     chunk_ids = {c.id for c in chunks}
@@ -103,8 +145,11 @@ def _document_rows(
             if entity_id not in entity_by_id:
                 raise ValueError(f"{kind} refers to entity {entity_id}, which is not among the entities given")
 
+    meeting_ids = {m.entity_id for m in meetings}
     by_label: dict[str, list[Row]] = defaultdict(list)
     for entity in entity_by_id.values():
+        if entity.id in meeting_ids:  # written by MERGE_MEETINGS with its third label
+            continue
         by_label[cypher.entity_label(entity.type)].append(
             {"id": entity.id, "name": entity.name, "name_key": name_key(entity.name), "type": entity.type}
         )
@@ -112,7 +157,8 @@ def _document_rows(
     mention_rows: dict[tuple[str, str, int, int], Row] = {}
     for m in mentions:
         check("mention", m.chunk_id, m.entity_id)
-        row = {"chunk_id": m.chunk_id, "entity_id": m.entity_id, "text": m.text, "start": m.start, "end": m.end}
+        row = {"chunk_id": m.chunk_id, "entity_id": m.entity_id, "text": m.text, "start": m.start, "end": m.end,
+               "document_id": document.id}
         mention_rows.setdefault((m.chunk_id, m.entity_id, m.start, m.end), row)
 
     # One relationship per (source, type, target, chunk); the first evidence wins.
@@ -120,11 +166,34 @@ def _document_rows(
     for r in relations:
         check(f"relation {r.type}", r.chunk_id, r.source_id, r.target_id)
         rel_type = cypher.relation_type(r.type)
-        row = {"source_id": r.source_id, "target_id": r.target_id, "chunk_id": r.chunk_id, "evidence": r.evidence}
+        row = {"source_id": r.source_id, "target_id": r.target_id, "chunk_id": r.chunk_id, "evidence": r.evidence,
+               "start": r.start, "end": r.end}
         relation_rows.setdefault((r.source_id, rel_type, r.target_id, r.chunk_id), row)
     by_type: dict[str, list[Row]] = defaultdict(list)
     for (_, rel_type, _, _), row in relation_rows.items():
         by_type[rel_type].append(row)
+
+    meeting_rows, decision_rows, action_rows = [], [], []
+    for meeting in meetings:
+        if meeting.entity_id not in entity_by_id:
+            raise ValueError(f"meeting {meeting.title!r} refers to entity {meeting.entity_id}, which is not among the entities given")
+        meeting_rows.append({"id": meeting.entity_id, "name": meeting.title, "name_key": name_key(meeting.title), "type": "Event",
+                             "date": meeting.date, "attendees": list(meeting.attendees)})
+        for index, d in enumerate(meeting.decisions):
+            check("decision", d.chunk_id, *([d.decided_by] if d.decided_by else []))
+            decision_rows.append({
+                "id": content_id(document.id, meeting.entity_id, "decision", str(index), prefix="dec_"),
+                "meeting_id": meeting.entity_id, "text": d.text, "chunk_id": d.chunk_id, "start": d.start,
+                "end": d.end, "decided_by": d.decided_by,
+                "decided_by_name": entity_by_id[d.decided_by].name if d.decided_by else None,
+            })
+        for index, a in enumerate(meeting.action_items):
+            check("action item", a.chunk_id, *([a.owner_id] if a.owner_id else []))
+            action_rows.append({
+                "id": content_id(document.id, meeting.entity_id, "action", str(index), prefix="act_"),
+                "meeting_id": meeting.entity_id, "text": a.text, "owner": a.owner, "owner_id": a.owner_id,
+                "due": a.due, "chunk_id": a.chunk_id, "start": a.start, "end": a.end,
+            })
 
     entity_ids = sorted(entity_by_id)
     return _DocumentRows(
@@ -145,6 +214,9 @@ def _document_rows(
         mentions=list(mention_rows.values()),
         relations=dict(by_type),
         entity_ids=entity_ids,
+        meetings=meeting_rows,
+        decisions=decision_rows,
+        action_items=action_rows,
     )
 
 
@@ -168,6 +240,9 @@ def _remove_contribution(tx: ManagedTransaction, document_id: str) -> list[str]:
     record = tx.run(cypher.DOCUMENT_ENTITY_IDS, {"id": document_id}).single()
     entity_ids: list[str] = list(record["entity_ids"]) if record else []
     _run_batched(tx, cypher.DELETE_DOCUMENT_RELATIONS, entity_ids, key="entity_ids", id=document_id)
+    _run(tx, cypher.DELETE_DOCUMENT_DECISIONS, {"id": document_id})
+    _run(tx, cypher.DELETE_DOCUMENT_ACTION_ITEMS, {"id": document_id})
+    _run(tx, cypher.DELETE_DOCUMENT_RECORDED_IN, {"id": document_id})
     _run(tx, cypher.DELETE_DOCUMENT_CHUNKS, {"id": document_id})
     return entity_ids
 
@@ -245,24 +320,30 @@ class GraphStore:
         entities: list[Entity],
         mentions: list[Mention],
         relations: list[Relation],
+        meetings: Sequence[MeetingRecord] = (),
     ) -> None:
-        """Replace the document's whole contribution (node, chunks, mentions, relations) in one transaction.
+        """Replace the document's whole contribution (node, chunks, mentions, relations, meeting
+        structure) in one transaction.
 
         Entities the old version referenced and nothing supports any more are removed.
         Raises ValueError, before writing anything, when a mention or relation refers
         to a chunk or entity not given, or a relation type is outside the closed set.
         """
-        rows = _document_rows(document, chunks, entities, mentions, relations)
+        rows = _document_rows(document, chunks, entities, mentions, relations, meetings)
 
         def work(tx: ManagedTransaction) -> None:
             old_entity_ids = _remove_contribution(tx, document.id)
             _run(tx, cypher.MERGE_DOCUMENT, {"document": rows.document})
             _run_batched(tx, cypher.MERGE_CHUNKS, rows.chunks, document_id=document.id)
+            # Meetings before the other entities: their node needs all three labels at creation.
+            _run_batched(tx, cypher.MERGE_MEETINGS, rows.meetings, document_id=document.id)
             for label, entity_rows in rows.entities.items():
                 _run_batched(tx, cypher.merge_entities(label), entity_rows)
             _run_batched(tx, cypher.MERGE_MENTIONS, rows.mentions)
             for rel_type, relation_rows in rows.relations.items():
                 _run_batched(tx, cypher.merge_relations(rel_type), relation_rows, document_id=document.id)
+            _run_batched(tx, cypher.MERGE_DECISIONS, rows.decisions, document_id=document.id)
+            _run_batched(tx, cypher.MERGE_ACTION_ITEMS, rows.action_items, document_id=document.id)
             still_used = set(rows.entity_ids)
             _prune(tx, [e for e in old_entity_ids if e not in still_used])
 
@@ -339,19 +420,100 @@ class GraphStore:
 
         return self._read(work)
 
+    def entity(self, entity_id: str, limit: int = 200) -> EntityView | None:
+        """The entity, how often it is mentioned and where, and its relationships with their sources."""
+
+        def work(tx: ManagedTransaction) -> EntityView | None:
+            record = tx.run(cypher.ENTITY_BY_ID, {"id": entity_id}).single()
+            if record is None or record["id"] is None:
+                return None
+            edges, neighbours = [], {}
+            for r in tx.run(cypher.ENTITY_EDGES, {"id": entity_id, "limit": limit}):
+                edges.append(Edge(r["source_id"], r["type"], r["target_id"], r["chunk_id"], r["document_id"],
+                                  r["evidence"], r["start"], r["end"]))
+                neighbours[r["other_id"]] = (r["other_name"], list(r["other_labels"]))
+            return EntityView(
+                entity=Entity(id=record["id"], name=record["name"], type=record["type"]),
+                mentions=int(record["mentions"]),
+                document_ids=sorted(d for d in record["document_ids"] if d),
+                edges=edges,
+                neighbours=neighbours,
+            )
+
+        return self._read(work)
+
+    def lookup(self, name_or_id: str) -> EntityView | None:
+        """An entity by id, else by exact name (ignoring case), else the most connected partial match."""
+        view = self.entity(name_or_id)
+        if view is None:
+            found = self.find_entities([name_or_id], limit=1) or [e for e, _ in self.search_entities(name_or_id, 1)]
+            view = self.entity(found[0].id) if found else None
+        return view
+
+    def search_entities(self, query: str, limit: int = 20) -> list[tuple[Entity, int]]:
+        """Entities whose name contains ``query`` (ignoring case), most connected first, with their degree."""
+        key = name_key(query)
+        if not key or limit <= 0:
+            return []
+
+        def work(tx: ManagedTransaction) -> list[tuple[Entity, int]]:
+            result = tx.run(cypher.SEARCH_ENTITIES, {"q": key, "limit": limit})
+            return [(Entity(id=r["id"], name=r["name"], type=r["type"]), int(r["degree"])) for r in result]
+
+        return self._read(work)
+
+    def neighbourhood(self, entity_ids: list[str], hops: int = 1, limit: int = 500) -> Neighbourhood:
+        """Entities within ``hops`` typed relationships of the seeds, the edges walked and their chunk ids.
+
+        One indexed one-hop query per hop; ``limit`` bounds the edges read per hop.
+        """
+        seeds = list(dict.fromkeys(entity_ids))
+        if not seeds:
+            return Neighbourhood({}, [])
+
+        def work(tx: ManagedTransaction) -> Neighbourhood:
+            nodes = {r["id"]: Entity(id=r["id"], name=r["name"], type=r["type"])
+                     for r in tx.run(cypher.ENTITIES_BY_IDS, {"ids": seeds})}
+            edges: dict[tuple[str, str, str, str | None], Edge] = {}
+            frontier = list(nodes)
+            for _ in range(max(hops, 0)):
+                if not frontier:
+                    break
+                found = []
+                for r in tx.run(cypher.NEIGHBOURHOOD_HOP, {"ids": frontier, "limit": limit}):
+                    edge = Edge(r["source_id"], r["type"], r["target_id"], r["chunk_id"])
+                    edges.setdefault((edge.source_id, edge.type, edge.target_id, edge.chunk_id), edge)
+                    if r["id"] not in nodes:
+                        nodes[r["id"]] = Entity(id=r["id"], name=r["name"], type=r["entity_type"])
+                        found.append(r["id"])
+                frontier = found
+            return Neighbourhood(nodes, list(edges.values()))
+
+        return self._read(work)
+
+    def entity_catalogue(self, types: Sequence[str]) -> list[Entity]:
+        """Every entity of the given types (meetings excluded): the candidates entity resolution compares with."""
+        if not types:
+            return []
+        return self._read(lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"])
+                                      for r in tx.run(cypher.ENTITY_CATALOGUE, {"types": list(types)})])
+
     def stats(self) -> GraphStats:
-        def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int]]:
+        def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:
             nodes = tx.run(cypher.COUNT_NODES).single()
             relationships = tx.run(cypher.COUNT_RELATIONSHIPS).single()
             by_label = {r["label"]: int(r["total"]) for r in tx.run(cypher.COUNT_BY_LABEL)}
-            return (int(nodes["total"]) if nodes else 0, int(relationships["total"]) if relationships else 0, by_label)
+            by_type = {r["type"]: int(r["total"]) for r in tx.run(cypher.COUNT_BY_RELATION_TYPE)}
+            return (int(nodes["total"]) if nodes else 0, int(relationships["total"]) if relationships else 0,
+                    by_label, by_type)
 
-        nodes, relationships, by_label = self._read(work)
+        nodes, relationships, by_label, by_type = self._read(work)
         try:
             agent = str(self._require_driver().get_server_info().agent)
         except (Neo4jError, DriverError) as exc:
             raise GraphServerError(f"cannot read server info from {self.uri}: {exc}") from exc
-        return GraphStats(uri=self.uri, server_agent=agent, nodes=nodes, relationships=relationships, by_label=by_label)
+        return GraphStats(uri=self.uri, server_agent=agent, nodes=nodes, relationships=relationships,
+                          by_label=by_label, by_relation_type=by_type)
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _require_driver(self) -> Driver:

@@ -362,7 +362,8 @@ class IngestPipeline:
         extraction = self.extractor.extract(document, chunks)
         extracted = time.perf_counter()
         self.graph.upsert_document(
-            document, chunks, list(extraction.entities.values()), extraction.mentions, extraction.relations
+            document, chunks, list(extraction.entities.values()), extraction.mentions, extraction.relations,
+            meetings=extraction.meetings,
         )
         self.metadata.mark_graph_synced(document.id)
         if report is not None:  # only the single graph thread writes these two keys
@@ -390,6 +391,28 @@ class IngestPipeline:
                 removed.append(record.source)
         return removed
 
+    def rewrite_graph(self, document_ids: Iterable[str]) -> int:
+        """Re-extract stored documents from their chunks and replace their graph contribution
+        (after a crash, or when an entity merge is undone); returns how many were rewritten."""
+        rewritten = 0
+        for document_id in document_ids:
+            record = self.metadata.document(document_id)
+            if record is None:
+                continue
+            document = Document(
+                id=record.id,
+                source=record.source,
+                title=record.title,
+                text="",
+                content_hash=record.content_hash,
+                kind=record.kind,
+                language=record.language,
+                metadata=record.metadata,
+            )
+            self._write_graph(document, [s.chunk for s in self.metadata.chunks_for_document(document_id)])
+            rewritten += 1
+        return rewritten
+
     # ---- crash recovery ---------------------------------------------------
     def reconcile(self) -> ReconcileReport:
         """Bring FAISS and the graph back in line with SQLite after an interrupted run."""
@@ -406,23 +429,7 @@ class IngestPipeline:
             ids = np.array(list(stored), dtype=np.int64)
             self.vectors.upsert(ids, self.embedder.embed([s.chunk.text for s in stored.values()]))
             report.vectors_added = len(ids)
-        for document_id in self.metadata.unsynced_document_ids():
-            record = self.metadata.document(document_id)
-            stored_chunks = self.metadata.chunks_for_document(document_id)
-            if record is None:
-                continue
-            document = Document(
-                id=record.id,
-                source=record.source,
-                title=record.title,
-                text="",
-                content_hash=record.content_hash,
-                kind=record.kind,
-                language=record.language,
-                metadata=record.metadata,
-            )
-            self._write_graph(document, [s.chunk for s in stored_chunks])
-            report.graph_rewritten += 1
+        report.graph_rewritten = self.rewrite_graph(self.metadata.unsynced_document_ids())
         known_documents = {r.id for r in self.metadata.documents()}
         for stale in self.graph.document_ids() - known_documents:
             self.graph.delete_document(stale)

@@ -116,4 +116,4 @@ def test_schema_is_idempotent_ddl_only() -> None:
     for statement in cypher.SCHEMA:
         assert "IF NOT EXISTS" in statement
     constraints = [s for s in cypher.SCHEMA if s.startswith("CREATE CONSTRAINT")]
-    assert {s.split("(n:")[1].split(")")[0] for s in constraints} == {"Document", "Chunk", "Entity"}
+    assert {s.split("(n:")[1].split(")")[0] for s in constraints} == {"Document", "Chunk", "Entity", "Decision", "ActionItem"}

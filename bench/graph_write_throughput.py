@@ -1,0 +1,122 @@
+"""Graph write throughput on QMSum meetings, and the graph's share of total ingest time.
+
+Runs the ingest stages the pipeline runs, one meeting at a time, in one process,
+timing each: load + chunk, embed (the default sentence-transformers model),
+extract (spaCy + rules + entity resolution), and the graph write
+(``GraphStore.upsert_document`` on a real local graph server). Throughput is
+(entities + relations written) / graph-write seconds; shares are fractions of the
+summed stage times. A second write of the same meetings (a re-ingest: every old
+contribution removed, then rewritten) is timed too.
+
+Usage: python -m bench.graph_write_throughput [--meetings 4] [--json out.json]
+Data: ``$LORE_SHARED_DATA/qmsum`` or ``../shared/data/qmsum`` next to the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def qmsum_dir() -> Path:
+    if "LORE_SHARED_DATA" in os.environ:
+        return Path(os.environ["LORE_SHARED_DATA"]) / "qmsum"
+    # The repository root, or a worktree one level further down, sits next to shared/.
+    for base in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"):
+        if (base / "qmsum").is_dir():
+            return base / "qmsum"
+    return ROOT.parent / "shared" / "data" / "qmsum"
+
+
+def run(meetings: int) -> dict:
+    from core.settings import Settings
+    from graph import GraphStore, LocalGraphServer
+    from ingest.chunking import Chunker
+    from ingest.extract import build_extractor
+    from ingest.extract.resolution import MergeStore
+    from ingest.loaders import load_document
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    files = sorted(qmsum_dir().glob("*.json"), key=lambda p: p.stat().st_size)[:meetings]
+    if not files:
+        raise SystemExit(f"no QMSum files under {qmsum_dir()}")
+    settings = Settings()
+    timings = {"load_and_chunk": 0.0, "embed": 0.0, "extract": 0.0, "graph_write": 0.0}
+    rewrite_seconds = 0.0
+    written = {"entities": 0, "relations": 0, "mentions": 0, "chunks": 0, "decisions_and_actions": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = LocalGraphServer(Path(tmp) / "graph")
+        info = server.start()
+        try:
+            with GraphStore(info.uri, info.auth, info.database) as store:
+                store.ensure_schema()
+                embedder = SentenceTransformerEmbedder.from_pretrained(settings.embedding_model)
+                merges = MergeStore(Path(tmp) / "merges.sqlite3").open()
+                extractor = build_extractor(settings, graph=store, embedder=embedder, merges=merges)
+                chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+                embedder.embed(["warm up"])
+                prepared = []
+                for path in files:
+                    t0 = time.perf_counter()
+                    document = load_document(path)
+                    chunks = chunker.split(document)
+                    t1 = time.perf_counter()
+                    embedder.embed([c.text for c in chunks])
+                    t2 = time.perf_counter()
+                    x = extractor.extract(document, chunks)
+                    t3 = time.perf_counter()
+                    store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
+                                          meetings=x.meetings)
+                    t4 = time.perf_counter()
+                    for stage, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                        timings[stage] += seconds
+                    written["entities"] += len(x.entities)
+                    written["relations"] += len(x.relations)
+                    written["mentions"] += len(x.mentions)
+                    written["chunks"] += len(chunks)
+                    written["decisions_and_actions"] += sum(len(m.decisions) + len(m.action_items) for m in x.meetings)
+                    prepared.append((document, chunks, x))
+                t0 = time.perf_counter()
+                for document, chunks, x in prepared:
+                    store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
+                                          meetings=x.meetings)
+                rewrite_seconds = time.perf_counter() - t0
+                stats = store.stats()
+                merges.close()
+        finally:
+            server.stop()
+    total = sum(timings.values())
+    facts = written["entities"] + written["relations"]
+    return {
+        "meetings": [p.name for p in files],
+        "written": written,
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "share_of_ingest": {k: round(v / total, 3) for k, v in timings.items()},
+        "graph_write_entities_plus_relations_per_s": round(facts / timings["graph_write"], 1),
+        "graph_rewrite_entities_plus_relations_per_s": round(facts / rewrite_seconds, 1),
+        "extract_chunks_per_s": round(written["chunks"] / timings["extract"], 2),
+        "graph_nodes": stats.nodes,
+        "graph_relationships": stats.relationships,
+        "server": stats.server_agent,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--meetings", type=int, default=4, help="how many QMSum meetings (smallest first)")
+    parser.add_argument("--json", type=Path, help="write the report here")
+    args = parser.parse_args()
+    report = run(args.meetings)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

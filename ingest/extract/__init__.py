@@ -1,0 +1,100 @@
+"""Entity, relation and meeting extraction.
+
+* :class:`SpacyExtractor` (English) and :class:`LacExtractor` (Chinese) share
+  the rules in :mod:`ingest.extract.rules`; :class:`LanguageRouter` sends each
+  document to the one for its language.
+* :class:`LLMExtractor` asks the configured LLM for triples (off by default).
+* :class:`ResolvingExtractor` wraps any of them with entity resolution.
+
+:func:`build_extractor` assembles what the ``extractor`` setting asks for. The
+heavy modules are imported only when built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core.types import Chunk, Document
+from ingest.extract.base import Extraction, Extractor, normalise_name
+from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+__all__ = [
+    "SPACY_LABELS",
+    "CombinedExtractor",
+    "Extraction",
+    "Extractor",
+    "LanguageRouter",
+    "SpacyExtractor",
+    "build_extractor",
+    "normalise_name",
+]
+
+
+def document_language(document: Document, chunks: list[Chunk]) -> str:
+    """The document's language: its own field when a loader set something other than the default, else detected."""
+    from generation.prompts import detect_language
+
+    if document.language and document.language != "en":
+        return document.language
+    sample = document.text[:4000] if document.text else " ".join(c.text for c in chunks[:3])[:4000]
+    return detect_language(sample)
+
+
+class LanguageRouter:
+    """English documents to spaCy, Chinese ones to LAC (loaded on the first Chinese document)."""
+
+    def __init__(self, english: Extractor, chinese: Extractor | None = None) -> None:
+        self.english = english
+        self._chinese = chinese
+
+    @property
+    def chinese(self) -> Extractor:
+        if self._chinese is None:
+            from ingest.extract.lac import LacExtractor
+
+            self._chinese = LacExtractor.from_pretrained()
+        return self._chinese
+
+    def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
+        if document_language(document, chunks) == "zh":
+            return self.chinese.extract(document, chunks)
+        return self.english.extract(document, chunks)
+
+
+class CombinedExtractor:
+    """Runs several extractors on one document and unions what they find."""
+
+    def __init__(self, *extractors: Extractor) -> None:
+        self.extractors = extractors
+
+    def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
+        result = Extraction()
+        for extractor in self.extractors:
+            result.merge(extractor.extract(document, chunks))
+        return result
+
+
+def build_extractor(settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None) -> Extractor:
+    """The extractor the settings ask for, wrapped with entity resolution when it is on.
+
+    ``graph`` (a GraphStore) supplies the entities already known, ``embedder`` the
+    embedding similarity, ``merges`` (a MergeStore) the recorded merge decisions.
+    """
+    parts: list[Extractor] = []
+    if settings.extractor in ("spacy", "spacy+llm"):
+        parts.append(LanguageRouter(SpacyExtractor.from_pretrained(settings.spacy_model)))
+    if settings.extractor in ("llm", "spacy+llm"):
+        from generation.backends import load_backend
+        from ingest.extract.llm import LLMExtractor
+
+        parts.append(LLMExtractor(load_backend(settings), max_new_tokens=settings.llm_extraction_max_tokens))
+    extractor: Extractor = parts[0] if len(parts) == 1 else CombinedExtractor(*parts)
+    if settings.resolution_enabled and merges is not None:
+        from ingest.extract.resolution import Resolver, ResolvingExtractor
+
+        resolver = Resolver(merges, graph=graph, embedder=embedder, threshold=settings.resolution_threshold)
+        extractor = ResolvingExtractor(extractor, resolver)
+    return extractor

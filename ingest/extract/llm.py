@@ -1,0 +1,127 @@
+"""Prompted triple extraction with an LLM (the configured local model or any OpenAI-compatible server).
+
+Off by default (``extractor = "spacy"``); ``"llm"`` or ``"spacy+llm"`` turn it
+on for higher recall. The model answers in JSON; the answer is parsed
+defensively (code fences, prose around the JSON, a bare list of triples, wrong
+case in types) and then checked against the chunk: a name that does not occur in
+the chunk text is dropped, so every kept fact points at real text with offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from core.types import Chunk, Document, Entity, Mention
+from generation.backends.base import GenerationError, LLMBackend
+from graph.cypher import ENTITY_TYPES, RELATION_TYPES, entity_label
+from ingest.extract.base import Extraction, make_entity, normalise_name, usable_name
+from ingest.extract.rules import sentences
+
+log = logging.getLogger(__name__)
+
+SYSTEM = (
+    "You extract a knowledge graph from company documents. Answer with JSON only, no prose: "
+    '{"entities": [{"name": "...", "type": "..."}], '
+    '"relations": [{"source": "...", "type": "...", "target": "..."}]}. '
+    f"Entity types: {', '.join(sorted(ENTITY_TYPES))}. "
+    f"Relation types: {', '.join(sorted(RELATION_TYPES - {'MENTIONED_WITH'}))}. "
+    "Use names exactly as written in the text. Only state what the text says."
+)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def parse_triples(answer: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(entities, relations) from a model answer; anything unreadable yields empty lists, never an exception."""
+    payload = _load_json(answer)
+    if isinstance(payload, list):  # a bare list of triples
+        payload = {"relations": payload}
+    if not isinstance(payload, dict):
+        return [], []
+    entities = [e for e in payload.get("entities") or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    relations = []
+    for item in payload.get("relations") or payload.get("triples") or []:
+        if isinstance(item, list | tuple) and len(item) == 3:
+            item = {"source": item[0], "type": item[1], "target": item[2]}
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("source", "type", "target")):
+            relations.append(item)
+    return entities, relations
+
+
+def _load_json(answer: str) -> Any:
+    fenced = _FENCE.search(answer)
+    candidates = [fenced.group(1)] if fenced else []
+    for opener, closer in (("{", "}"), ("[", "]")):
+        start, end = answer.find(opener), answer.rfind(closer)
+        if 0 <= start < end:
+            candidates.append(answer[start : end + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except json.JSONDecodeError:
+            # Trailing commas are the most common slip of small models.
+            try:
+                return json.loads(re.sub(r",\s*([}\]])", r"\1", candidate))
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def _relation_type(name: str) -> str | None:
+    canonical = "_".join(name.replace("-", " ").split()).upper()
+    return canonical if canonical in RELATION_TYPES else None
+
+
+class LLMExtractor:
+    def __init__(self, backend: LLMBackend, max_new_tokens: int = 512, timeout: float | None = None) -> None:
+        self.backend = backend
+        self.max_new_tokens = max_new_tokens
+        self.timeout = timeout
+
+    def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
+        extraction = Extraction()
+        for chunk in chunks:
+            messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": chunk.text}]
+            try:
+                answer = self.backend.generate(messages, max_new_tokens=self.max_new_tokens, timeout=self.timeout)
+            except GenerationError as exc:
+                # One chunk the model cannot do must not fail the document.
+                log.warning("LLM extraction skipped chunk %s of %s: %s", chunk.index, document.source, exc)
+                continue
+            self._add(extraction, chunk, *parse_triples(answer))
+        return extraction
+
+    def _add(self, extraction: Extraction, chunk: Chunk, entities: list[dict], relations: list[dict]) -> None:
+        types = {normalise_name(e["name"]).casefold(): entity_label(str(e.get("type") or "Other")) for e in entities}
+        found: dict[str, tuple[Entity, int, int]] = {}
+
+        def locate(raw: str) -> tuple[Entity, int, int] | None:
+            name = normalise_name(raw)
+            key = name.casefold()
+            if key in found:
+                return found[key]
+            at = chunk.text.casefold().find(key) if usable_name(name) else -1
+            if at < 0:
+                return None  # not in the text: the model made it up or rewrote it
+            entity = make_entity(name, types.get(key, "Other"))
+            extraction.entities.setdefault(entity.id, entity)
+            extraction.mentions.append(Mention(entity_id=entity.id, chunk_id=chunk.id,
+                                               text=chunk.text[at : at + len(name)], start=at, end=at + len(name)))
+            found[key] = (entity, at, at + len(name))
+            return found[key]
+
+        for e in entities:
+            locate(e["name"])
+        sentence_spans = sentences(chunk.text)
+        for r in relations:
+            rel_type = _relation_type(r["type"])
+            source, target = locate(r["source"]), locate(r["target"])
+            if rel_type is None or source is None or target is None:
+                continue
+            lo, hi = min(source[1], target[1]), max(source[2], target[2])
+            # The evidence is the smallest run of sentences holding both names.
+            start = max((s for s, e in sentence_spans if s <= lo), default=0)
+            end = min((e for s, e in sentence_spans if e >= hi), default=len(chunk.text))
+            extraction.add_relation(source[0], rel_type, target[0], chunk, (start, end))

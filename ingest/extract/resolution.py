@@ -1,0 +1,377 @@
+"""Entity resolution: many surface forms, one entity; every merge recorded and reversible.
+
+Normalisation (case, whitespace, honorifics, possessives, a leading "the") is
+not a merge: it decides the entity id itself (:func:`ingest.extract.base.normalise_name`
+and ``Entity.make_id``). Everything beyond that is a *merge* of an alias into a
+canonical entity, by one of these rules, tried in order:
+
+``first_name``  "Alice" after "Alice Chen": a one-word person name that is the first
+                name of exactly one person in the document (else of exactly one known person).
+``acronym``     "ACME" / "Acme Corp.", "QP" / "Quarry Payments": the letters are the
+                initials or the first word of the other name.
+``short_form``  "Brenner" / "Brenner Logistics GmbH", "Millrace" / "Project Millrace":
+                the name without its corporate suffix or kind word ("Team", "Project").
+``similar``     string similarity (rapidfuzz) and embedding similarity (the ingest
+                embedder) averaged, at least ``resolution_threshold``, same type.
+
+Merge decisions live in a SQLite table (:class:`MergeStore`) beside the metadata
+store rather than in the graph: they are the user's curation, which must outlive
+a graph rebuild (``reconcile`` rewrites the graph from SQLite) or a move to
+another graph server, and listing or undoing one must not need the server. A
+merge applies to the alias name wherever it appears later (re-ingest reuses the
+decision instead of re-scoring); an undone merge is never made again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.types import Chunk, Document, Entity, Mention
+from ingest.extract.base import Extraction, Extractor
+
+_SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "ltd", "ltd.", "llc", "gmbh", "ag",
+                       "plc", "sa", "group", "company", "team", "office"})
+_KIND_PREFIXES = ("project ",)
+_NEVER = frozenset({"Date", "Event"})  # dates are values; meetings are one per document
+
+
+def name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Merge:
+    id: int
+    alias_name: str
+    alias_type: str
+    canonical_id: str
+    canonical_name: str
+    canonical_type: str
+    rule: str
+    score: float
+    status: str  # "active" | "undone"
+    document_ids: tuple[str, ...]
+    mentions: tuple[str, ...]
+    created_at: str
+
+
+class MergeStore:
+    """Merge decisions in SQLite. The constructor does no I/O; ``open()`` creates the table if needed."""
+
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS entity_merges (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alias_key TEXT NOT NULL,
+        alias_name TEXT NOT NULL,
+        alias_type TEXT NOT NULL,
+        canonical_id TEXT NOT NULL,
+        canonical_name TEXT NOT NULL,
+        canonical_type TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        score REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        document_ids TEXT NOT NULL DEFAULT '[]',
+        mentions TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        UNIQUE (alias_key, canonical_id)
+    )
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> MergeStore:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(self.SCHEMA)
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("MergeStore is not open; call open()")
+        return self._conn
+
+    # A merge is keyed by the alias *name*: its type is whatever the NER model guessed that time.
+    def active(self, alias_name: str) -> Merge | None:
+        row = self.conn.execute(
+            "SELECT * FROM entity_merges WHERE alias_key = ? AND status = 'active' ORDER BY id LIMIT 1",
+            (name_key(alias_name),),
+        ).fetchone()
+        return _merge(row) if row else None
+
+    def undone(self, alias_name: str, canonical_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM entity_merges WHERE alias_key = ? AND canonical_id = ? AND status = 'undone'",
+            (name_key(alias_name), canonical_id),
+        ).fetchone()
+        return row is not None
+
+    def record(self, alias: Entity, canonical: Entity, rule: str, score: float, document_id: str,
+               mentions: Iterable[str]) -> Merge:
+        """Record (or extend with this document and these mentions) an active merge."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT * FROM entity_merges WHERE alias_key = ? AND canonical_id = ?",
+                    (name_key(alias.name), canonical.id),
+                ).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO entity_merges (alias_key, alias_name, alias_type, canonical_id, canonical_name,"
+                        " canonical_type, rule, score, document_ids, mentions, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (name_key(alias.name), alias.name, alias.type, canonical.id, canonical.name, canonical.type,
+                         rule, float(score), json.dumps([document_id]), json.dumps(sorted(set(mentions))), now),
+                    )
+                else:
+                    documents = sorted(set(json.loads(row["document_ids"])) | {document_id})
+                    surfaces = sorted(set(json.loads(row["mentions"])) | set(mentions))
+                    conn.execute("UPDATE entity_merges SET document_ids = ?, mentions = ? WHERE id = ?",
+                                 (json.dumps(documents), json.dumps(surfaces), row["id"]))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        row = self.conn.execute("SELECT * FROM entity_merges WHERE alias_key = ? AND canonical_id = ?",
+                                (name_key(alias.name), canonical.id)).fetchone()
+        return _merge(row)
+
+    def merges(self, status: str | None = None) -> list[Merge]:
+        if status is None:
+            rows = self.conn.execute("SELECT * FROM entity_merges ORDER BY id").fetchall()
+        else:
+            rows = self.conn.execute("SELECT * FROM entity_merges WHERE status = ? ORDER BY id", (status,)).fetchall()
+        return [_merge(r) for r in rows]
+
+    def get(self, merge_id: int) -> Merge | None:
+        row = self.conn.execute("SELECT * FROM entity_merges WHERE id = ?", (merge_id,)).fetchone()
+        return _merge(row) if row else None
+
+    def undo(self, merge_id: int) -> Merge | None:
+        """Mark the merge undone (kept, so it is never made again); None if there is no such merge."""
+        with self._lock:
+            self.conn.execute("UPDATE entity_merges SET status = 'undone' WHERE id = ?", (merge_id,))
+        return self.get(merge_id)
+
+
+def _merge(row: sqlite3.Row) -> Merge:
+    return Merge(
+        id=int(row["id"]), alias_name=row["alias_name"], alias_type=row["alias_type"],
+        canonical_id=row["canonical_id"], canonical_name=row["canonical_name"], canonical_type=row["canonical_type"],
+        rule=row["rule"], score=float(row["score"]), status=row["status"],
+        document_ids=tuple(json.loads(row["document_ids"])), mentions=tuple(json.loads(row["mentions"])),
+        created_at=row["created_at"],
+    )
+
+
+# ---- the rules ----------------------------------------------------------------------
+def _core_words(name: str) -> list[str]:
+    """The name without a kind prefix ("Project") or corporate/kind suffixes ("Corp.", "Team")."""
+    lowered = name.casefold()
+    for prefix in _KIND_PREFIXES:
+        if lowered.startswith(prefix) and len(name) > len(prefix):
+            name = name[len(prefix):]
+    words = [w for w in re.split(r"[\s,]+", name) if w]
+    while len(words) > 1 and words[-1].casefold() in _SUFFIXES:
+        words.pop()
+    return words
+
+
+def first_name_match(alias: Entity, candidate: Entity) -> bool:
+    # The alias's own type is not trusted: the NER model often calls a lone first name a place.
+    parts = candidate.name.split()
+    return (candidate.type == "Person" and alias.type != "Date" and len(alias.name.split()) == 1 and len(parts) >= 2
+            and alias.name[:1].isupper() and parts[0].casefold() == alias.name.casefold())
+
+
+def acronym_match(alias: Entity, candidate: Entity) -> bool:
+    letters = alias.name.replace(".", "")
+    if not (2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()):
+        return False
+    words = _core_words(candidate.name)
+    if len(words) >= 2 and "".join(w[0] for w in words).upper() == letters:
+        return True
+    return words[0].upper() == letters and candidate.name.upper() != letters
+
+
+def short_form_match(alias: Entity, candidate: Entity) -> bool:
+    if name_key(alias.name) == name_key(candidate.name):
+        return False
+    alias_words = [w.casefold() for w in _core_words(alias.name)]
+    candidate_words = [w.casefold() for w in _core_words(candidate.name)]
+    if not alias_words or len(alias_words) > len(candidate_words):
+        return False
+    # The alias is the candidate's core name, or its leading words: "Brenner" of "Brenner Logistics".
+    return candidate_words[: len(alias_words)] == alias_words and (
+        len(candidate.name) > len(alias.name)
+    )
+
+
+_MERGEABLE_ACROSS_TYPES = frozenset({"Organization", "Team", "Project", "Product", "Location", "Other"})
+
+
+def _types_compatible(rule: str, alias: Entity, candidate: Entity) -> bool:
+    if alias.type == candidate.type or rule == "first_name":
+        return True
+    # The small NER model mistypes short names ("Millrace" as a person); the kind word of the full name decides.
+    return rule in ("short_form", "acronym") and candidate.type in _MERGEABLE_ACROSS_TYPES and alias.type != "Date"
+
+
+class Resolver:
+    """Decides, for each entity of a document's extraction, which entity it really is."""
+
+    def __init__(self, merges: MergeStore, *, graph: Any = None, embedder: Any = None, threshold: float = 0.9) -> None:
+        self.merges = merges
+        self.graph = graph
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def resolve(self, document: Document, extraction: Extraction) -> Extraction:
+        entities = [e for e in extraction.entities.values() if e.type not in _NEVER]
+        meeting_ids = {m.entity_id for m in extraction.meetings}
+        entities = [e for e in entities if e.id not in meeting_ids]
+        known = self._known(entities)
+        local_counts: dict[str, int] = {}
+        for m in extraction.mentions:
+            local_counts[m.entity_id] = local_counts.get(m.entity_id, 0) + 1
+        mapping: dict[str, tuple[Entity, str, float]] = {}
+        for alias in sorted(entities, key=lambda e: (len(e.name), e.name)):
+            decision = self._decide(alias, entities, known, local_counts)
+            if decision is not None:
+                mapping[alias.id] = decision
+        # Chains ("A" -> "B" -> "C") end at the last one.
+        resolved: dict[str, Entity] = {}
+        for alias_id in mapping:
+            target, seen = mapping[alias_id][0], {alias_id}
+            while target.id in mapping and target.id not in seen:
+                seen.add(target.id)
+                target = mapping[target.id][0]
+            resolved[alias_id] = target
+        surfaces: dict[str, set[str]] = {}
+        for m in extraction.mentions:
+            if m.entity_id in resolved:
+                surfaces.setdefault(m.entity_id, set()).add(m.text)
+        for alias_id, target in resolved.items():
+            alias = extraction.entities[alias_id]
+            _, rule, score = mapping[alias_id]
+            self.merges.record(alias, target, rule, score, document.id, surfaces.get(alias_id, {alias.name}))
+        return _rewrite(extraction, resolved)
+
+    def _known(self, entities: Sequence[Entity]) -> list[Entity]:
+        if self.graph is None:
+            return []
+        types = sorted({e.type for e in entities} | _MERGEABLE_ACROSS_TYPES | {"Person"})
+        return self.graph.entity_catalogue(types)
+
+    def _decide(self, alias: Entity, local: list[Entity], known: list[Entity],
+                counts: dict[str, int]) -> tuple[Entity, str, float] | None:
+        recorded = self.merges.active(alias.name)
+        if recorded is not None:
+            return Entity(id=recorded.canonical_id, name=recorded.canonical_name, type=recorded.canonical_type), recorded.rule, recorded.score
+        for pool in (local, known):
+            candidates = [c for c in pool if c.id != alias.id and not self.merges.undone(alias.name, c.id)]
+            for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
+                hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
+                if len(hits) == 1:
+                    return next(iter(hits.values())), rule, 1.0
+                if len(hits) > 1:
+                    return None  # ambiguous: "Alex" with two Alexes stays itself
+        return self._similar(alias, local, known, counts)
+
+    def _similar(self, alias: Entity, local: list[Entity], known: list[Entity],
+                 counts: dict[str, int]) -> tuple[Entity, str, float] | None:
+        from rapidfuzz import fuzz
+
+        local_ids = {e.id for e in local}
+        pool = {c.id: c for c in [*known, *local] if c.id != alias.id and c.type == alias.type}
+        scored = []
+        for c in pool.values():
+            string_score = fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0
+            # Below this the average cannot reach any sensible threshold: skip the embedding.
+            if string_score >= 2 * self.threshold - 1.0 and not self.merges.undone(alias.name, c.id):
+                scored.append((c, string_score))
+        if not scored:
+            return None
+        if self.embedder is not None:
+            vectors = np.asarray(self.embedder.embed([alias.name, *(c.name for c, _ in scored)]))
+            similarities = vectors[1:] @ vectors[0]
+        else:
+            similarities = np.array([s for _, s in scored])
+        best = None
+        for (candidate, string_score), embed_score in zip(scored, similarities):
+            score = (string_score + float(embed_score)) / 2.0
+            if score >= self.threshold and (best is None or score > best[1]):
+                best = (candidate, score)
+        if best is None:
+            return None
+        candidate, score = best
+        # Merge the newer or rarer spelling into the established one.
+        if candidate.id in local_ids and alias.id in local_ids and counts.get(alias.id, 0) > counts.get(candidate.id, 0):
+            return None  # the other way round is decided when the candidate's turn comes
+        return candidate, "similar", round(score, 4)
+
+
+def _rewrite(extraction: Extraction, resolved: dict[str, Entity]) -> Extraction:
+    if not resolved:
+        return extraction
+
+    def to(entity_id: str | None) -> str | None:
+        return resolved[entity_id].id if entity_id in resolved else entity_id
+
+    out = Extraction()
+    for entity_id, entity in extraction.entities.items():
+        if entity_id in resolved:
+            target = resolved[entity_id]
+            out.entities.setdefault(target.id, target)
+        else:
+            out.entities.setdefault(entity_id, entity)
+    out.mentions = [Mention(entity_id=to(m.entity_id), chunk_id=m.chunk_id, text=m.text, start=m.start, end=m.end)
+                    for m in extraction.mentions]
+    out.relations = [r.model_copy(update={"source_id": to(r.source_id), "target_id": to(r.target_id)})
+                     for r in extraction.relations if to(r.source_id) != to(r.target_id)]
+    out.meetings = [
+        m.model_copy(update={
+            "decisions": tuple(d.model_copy(update={"decided_by": to(d.decided_by)}) for d in m.decisions),
+            "action_items": tuple(a.model_copy(update={"owner_id": to(a.owner_id),
+                                                        "owner": resolved[a.owner_id].name if a.owner_id in resolved else a.owner})
+                                  for a in m.action_items),
+        })
+        for m in extraction.meetings
+    ]
+    return out
+
+
+class ResolvingExtractor:
+    """Any extractor, followed by entity resolution of what it found."""
+
+    def __init__(self, inner: Extractor, resolver: Resolver) -> None:
+        self.inner = inner
+        self.resolver = resolver
+
+    def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
+        return self.resolver.resolve(document, self.inner.extract(document, chunks))
+

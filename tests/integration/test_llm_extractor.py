@@ -1,0 +1,125 @@
+"""LLMExtractor against a real OpenAI-compatible HTTP server (FastAPI on loopback) returning canned triples."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+
+from core.settings import Settings
+from core.types import Chunk, Document, content_id
+from ingest.extract import CombinedExtractor, build_extractor
+from ingest.extract.llm import LLMExtractor, parse_triples
+
+TEXT = "Dana Reyes leads the Apollo project. Apollo depends on Gatehouse."
+CANNED = {
+    "entities": [{"name": "Dana Reyes", "type": "person"}, {"name": "Apollo", "type": "PROJECT"},
+                 {"name": "Gatehouse", "type": "Product"}],
+    "relations": [
+        {"source": "Dana Reyes", "type": "leads", "target": "Apollo"},
+        {"source": "Apollo", "type": "DEPENDS_ON", "target": "Gatehouse"},
+        {"source": "Dana Reyes", "type": "LIKES", "target": "Apollo"},  # not a relation type: dropped
+        {"source": "Zed Unknown", "type": "OWNS", "target": "Apollo"},  # not in the text: dropped
+    ],
+}
+
+
+class Replies:
+    def __init__(self) -> None:
+        self.content = ""
+        self.requests: list[dict] = []
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, Replies]]:
+    replies = Replies()
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def completions(request: Request):
+        body = await request.json()
+        replies.requests.append(body)
+        return {"id": "x", "object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": replies.content},
+                             "finish_reason": "stop"}]}
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/v1", replies
+    uv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def one_chunk(text: str = TEXT) -> tuple[Document, list[Chunk]]:
+    doc = Document(id=Document.make_id("a.md"), source="a.md", title="A", text=text, content_hash=content_id(text))
+    return doc, [Chunk(id=Chunk.make_id(doc.id, 0, text), document_id=doc.id, index=0, text=text, start=0, end=len(text))]
+
+
+def llm_settings(url: str, extractor: str = "llm") -> Settings:
+    return Settings(llm_backend="openai", llm_base_url=url, llm_model="extractor", extractor=extractor)
+
+
+def test_llm_extractor_keeps_only_typed_triples_grounded_in_the_chunk(server) -> None:
+    url, replies = server
+    replies.content = "Here you go:\n```json\n" + json.dumps(CANNED) + "\n```"
+    extractor = build_extractor(llm_settings(url))
+    assert isinstance(extractor, LLMExtractor)
+    doc, chunks = one_chunk()
+    x = extractor.extract(doc, chunks)
+
+    names = {e.name: e.type for e in x.entities.values()}
+    assert names == {"Dana Reyes": "Person", "Apollo": "Project", "Gatehouse": "Product"}
+    got = {(x.entities[r.source_id].name, r.type, x.entities[r.target_id].name) for r in x.relations}
+    assert got == {("Dana Reyes", "LEADS", "Apollo"), ("Apollo", "DEPENDS_ON", "Gatehouse")}
+    for r in x.relations:  # evidence is the chunk's own sentence, located by offsets
+        assert chunks[0].text[r.start : r.end].strip() == r.evidence
+    assert all(chunks[0].text[m.start : m.end].casefold() == m.text.casefold() for m in x.mentions)
+    request = replies.requests[-1]
+    assert request["model"] == "extractor" and request["messages"][-1]["content"] == TEXT
+
+
+def test_unreadable_answers_yield_nothing_instead_of_failing(server) -> None:
+    url, replies = server
+    replies.content = "I could not find any relations, sorry."
+    doc, chunks = one_chunk()
+    x = build_extractor(llm_settings(url)).extract(doc, chunks)
+    assert x.entities == {} and x.relations == []
+
+
+def test_spacy_plus_llm_unions_both(server) -> None:
+    url, replies = server
+    replies.content = json.dumps({"relations": [["Apollo", "DEPENDS_ON", "Gatehouse"]]})
+    extractor = build_extractor(llm_settings(url, "spacy+llm"))
+    assert isinstance(extractor, CombinedExtractor)
+    doc, chunks = one_chunk()
+    x = extractor.extract(doc, chunks)
+    types = {r.type for r in x.relations}
+    assert "DEPENDS_ON" in types and "MENTIONED_WITH" in types  # the LLM's triple and spaCy's co-occurrence
+
+
+@pytest.mark.parametrize(
+    ("answer", "relations"),
+    [
+        ('{"relations": [{"source": "A", "type": "OWNS", "target": "B"},]}', 1),  # trailing comma
+        ('[["A", "OWNS", "B"], ["bad"]]', 1),  # a bare list of triples
+        ("not json at all", 0),
+        ('{"relations": "oops"}', 0),
+    ],
+)
+def test_parse_triples_is_defensive(answer: str, relations: int) -> None:
+    assert len(parse_triples(answer)[1]) == relations

@@ -1,0 +1,64 @@
+"""The name rules of entity resolution and name normalisation (pure logic)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.extract.base import make_entity, normalise_name
+from ingest.extract.resolution import acronym_match, first_name_match, short_form_match
+from ingest.extract.rules import best_cue, gazetteer, short_forms
+
+
+def e(name: str, type_: str = "Organization"):
+    return make_entity(name, type_)
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [("Dr. Alice Chen", "Alice Chen"), ("Ms  Bo   Li", "Bo Li"), ("Acme's", "Acme"), ("the Platform Team", "Platform Team"),
+     ("**Rahul Menon**", "Rahul Menon"), ("Roster ◀", "Roster"), ("Sofia Lindqvist (Firmware", "Sofia Lindqvist")],
+)
+def test_normalise_name(raw: str, name: str) -> None:
+    assert normalise_name(raw) == name
+
+
+def test_same_name_after_normalisation_is_the_same_entity() -> None:
+    assert make_entity("Dr. Alice Chen", "Person").id == make_entity("alice chen", "Person").id
+
+
+def test_first_name_rule() -> None:
+    assert first_name_match(e("Alice", "Person"), e("Alice Chen", "Person"))
+    assert first_name_match(e("Alice", "Location"), e("Alice Chen", "Person"))  # NER mistyped the alias
+    assert not first_name_match(e("Chen", "Person"), e("Alice Chen", "Person"))
+    assert not first_name_match(e("Alice Chen", "Person"), e("Alice Chen", "Person"))
+    assert not first_name_match(e("Alice"), e("Alice Springs", "Location"))
+
+
+def test_acronym_rule() -> None:
+    assert acronym_match(e("ACME"), e("Acme Corp."))
+    assert acronym_match(e("QP"), e("Quarry Payments"))
+    assert not acronym_match(e("Acme"), e("Acme Corp."))  # not all capitals: the short-form rule's job
+    assert not acronym_match(e("QX"), e("Quarry Payments"))
+
+
+def test_short_form_rule() -> None:
+    assert short_form_match(e("Brenner"), e("Brenner Logistics GmbH"))
+    assert short_form_match(e("Millrace", "Person"), e("Project Millrace", "Project"))
+    assert short_form_match(e("Acme"), e("Acme Corp."))
+    assert not short_form_match(e("Logistics"), e("Brenner Logistics"))
+    assert not short_form_match(e("Brenner Logistics"), e("Brenner"))
+
+
+def test_gazetteer_finds_teams_projects_and_listed_services() -> None:
+    text = "# Arch\n\nThe Fleet Apps Team and Project Kite.\n\n## Services\n\n### Tally — billing\n\nProject Brief: Gull\n"
+    found = gazetteer(text)
+    assert found == {"Fleet Apps Team": "Team", "Project Kite": "Project", "Tally": "Product", "Project Gull": "Project"}
+    assert short_forms(found) == {"Fleet Apps": "Fleet Apps Team", "Kite": "Project Kite", "Gull": "Project Gull"}
+
+
+def test_cue_closest_to_the_object_wins_and_types_must_fit() -> None:
+    lin, team, office = e("Lin Wenjie", "Person"), e("Customer Operations Team", "Team"), e("Leeds", "Location")
+    assert best_cue(" — Shanghai Office lead and member of the ", lin, team).type == "MEMBER_OF"
+    assert best_cue(" is based in ", lin, office).type == "LOCATED_IN"
+    assert best_cue(" reports to ", lin, team) is None  # REPORTS_TO needs a person on both ends
+    assert best_cue(" is owned by ", e("Tally", "Product"), team).reverse
