@@ -204,8 +204,10 @@ def _core_words(name: str) -> list[str]:
 def first_name_match(alias: Entity, candidate: Entity) -> bool:
     # The alias's own type is not trusted: the NER model often calls a lone first name a place.
     parts = candidate.name.split()
+    # The candidate must look like a personal name too ("Hamburg time", "Kestrel K1" do not).
+    looks_personal = all(w[:1].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in parts)
     return (candidate.type == "Person" and alias.type != "Date" and len(alias.name.split()) == 1 and len(parts) >= 2
-            and alias.name[:1].isupper() and parts[0].casefold() == alias.name.casefold())
+            and looks_personal and alias.name[:1].isupper() and parts[0].casefold() == alias.name.casefold())
 
 
 def acronym_match(alias: Entity, candidate: Entity) -> bool:
@@ -215,7 +217,8 @@ def acronym_match(alias: Entity, candidate: Entity) -> bool:
     words = _core_words(candidate.name)
     if len(words) >= 2 and "".join(w[0] for w in words).upper() == letters:
         return True
-    return words[0].upper() == letters and candidate.name.upper() != letters
+    # "ACME" / "Acme Corp.": the whole name is one word plus corporate suffixes.
+    return len(words) == 1 and words[0].upper() == letters and candidate.name.upper() != letters
 
 
 def short_form_match(alias: Entity, candidate: Entity) -> bool:
@@ -225,6 +228,16 @@ def short_form_match(alias: Entity, candidate: Entity) -> bool:
     candidate_words = [w.casefold() for w in _core_words(candidate.name)]
     if not alias_words or len(alias_words) > len(candidate_words):
         return False
+    extra = candidate_words[len(alias_words):]
+    # One more capitalised word at most ("Brenner Logistics"); longer or lower-case tails are other things
+    # ("Quarry Payments API", "Hamburg time"), as are versions ("Kestrel K1").
+    if len(extra) > 1 or any(any(ch.isdigit() for ch in w) for w in extra):
+        return False
+    tail = _core_words(candidate.name)[len(alias_words):]
+    if tail and (not tail[0][:1].isupper() or (len(tail[0]) > 1 and tail[0].isupper())):
+        return False  # "Hamburg time", "Quarry Payments API"
+    if alias.name.isupper() and len(alias.name) <= 4:
+        return False  # "EU" / "EU Central": short capitals are the acronym rule's to judge
     # The alias is the candidate's core name, or its leading words: "Brenner" of "Brenner Logistics".
     return candidate_words[: len(alias_words)] == alias_words and (
         len(candidate.name) > len(alias.name)
@@ -239,6 +252,10 @@ def _types_compatible(rule: str, alias: Entity, candidate: Entity) -> bool:
         return True
     # The small NER model mistypes short names ("Millrace" as a person); the kind word of the full name decides.
     return rule in ("short_form", "acronym") and candidate.type in _MERGEABLE_ACROSS_TYPES and alias.type != "Date"
+
+
+def _digits(name: str) -> str:
+    return "".join(ch for ch in name if ch.isdigit())
 
 
 class Resolver:
@@ -310,6 +327,8 @@ class Resolver:
         pool = {c.id: c for c in [*known, *local] if c.id != alias.id and c.type == alias.type}
         scored = []
         for c in pool.values():
+            if _digits(alias.name) != _digits(c.name):
+                continue  # "Loomline 3.1" is not "Loomline 3.0", however alike they read
             string_score = fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0
             # Below this the average cannot reach any sensible threshold: skip the embedding.
             if string_score >= 2 * self.threshold - 1.0 and not self.merges.undone(alias.name, c.id):
