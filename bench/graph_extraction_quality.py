@@ -25,7 +25,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 from neo4j import GraphDatabase

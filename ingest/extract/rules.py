@@ -30,6 +30,8 @@ _TEAM = re.compile(r"\b((?:[A-Z][\w&]*[ \t]+){1,3}Team)\b")
 _PROJECT = re.compile(r"\bProject[ \t]+(?!(?:Brief|Owner|Lead|Manager|Plan|Status|Update|Team|Charter)\b)([A-Z][\w-]+)")
 # "Project Brief: Tern", "Project: Tern" name a project too.
 _PROJECT_TITLE = re.compile(r"\bProject(?:[ \t]+(?:Brief|Charter|Plan))?[ \t]*:[ \t]*([A-Z][\w-]+)")
+# Offices and sites are places, whatever the NER model makes of "Leeds Office".
+_SITE = re.compile(r"\b((?:[A-Z][\w-]+[ \t]+){1,2}(?:Office|HQ|Headquarters|Campus|Warehouse|Plant|Lab))\b")
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*$", re.MULTILINE)
 _DEFINED = re.compile(r"^([A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})\s+[—–-]\s+\S")
 _PRODUCT_SECTIONS = re.compile(r"\b(services|products|systems|components|applications)\b", re.IGNORECASE)
@@ -68,6 +70,12 @@ def gazetteer(text: str) -> dict[str, str]:
             words = words[1:]
         if len(words) >= 2:
             found.setdefault(" ".join(words), "Team")
+    for match in _SITE.finditer(text):
+        words = match.group(1).split()
+        while words and words[0].lower() in _NOT_A_NAME:
+            words = words[1:]
+        if len(words) >= 2:
+            found.setdefault(" ".join(words), "Location")
     for match in itertools.chain(_PROJECT.finditer(text), _PROJECT_TITLE.finditer(text)):
         found.setdefault(f"Project {match.group(1)}", "Project")
     all_headings = headings(text)

@@ -55,9 +55,11 @@ def test_short_form_rule() -> None:
 
 
 def test_gazetteer_finds_teams_projects_and_listed_services() -> None:
-    text = "# Arch\n\nThe Fleet Apps Team and Project Kite.\n\n## Services\n\n### Tally — billing\n\nProject Brief: Gull\n"
+    text = ("# Arch\n\nThe Fleet Apps Team and Project Kite, at the Leeds Office.\n\n## Services\n\n### Tally — billing\n\n"
+            "Project Brief: Gull\n")
     found = gazetteer(text)
-    assert found == {"Fleet Apps Team": "Team", "Project Kite": "Project", "Tally": "Product", "Project Gull": "Project"}
+    assert found == {"Fleet Apps Team": "Team", "Project Kite": "Project", "Tally": "Product", "Project Gull": "Project",
+                     "Leeds Office": "Location"}
     assert short_forms(found) == {"Fleet Apps": "Fleet Apps Team", "Kite": "Project Kite", "Gull": "Project Gull"}
 
 
