@@ -422,6 +422,13 @@ MATCH (e:Entity {id: entity_id})
 RETURN e.id AS id, e.name AS name, e.type AS type
 """
 
+MENTION_COUNTS: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (e:Entity {id: entity_id})
+OPTIONAL MATCH (:Chunk)-[m:MENTIONS]->(e)
+RETURN e.id AS id, count(m) AS mentions
+"""
+
 # What entity resolution compares new names with: every entity of the given types.
 ENTITY_CATALOGUE: Final[str] = """
 MATCH (e:Entity)

@@ -504,6 +504,13 @@ class GraphStore:
         return self._read(lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"])
                                       for r in tx.run(cypher.ENTITY_CATALOGUE, {"types": list(types)})])
 
+    def mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        """How many mentions each stored entity has (entities not stored are left out)."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids:
+            return {}
+        return self._read(lambda tx: {r["id"]: int(r["mentions"]) for r in tx.run(cypher.MENTION_COUNTS, {"ids": ids})})
+
     def stats(self) -> GraphStats:
         def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:
             nodes = tx.run(cypher.COUNT_NODES).single()

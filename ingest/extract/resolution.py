@@ -244,6 +244,12 @@ def short_form_match(alias: Entity, candidate: Entity) -> bool:
     )
 
 
+def _adds_words(alias: Entity, candidate: Entity) -> bool:
+    """The candidate's core name is longer than the alias's ("Brenner Logistics" vs "Brenner"),
+    not just the same name with a kind word or corporate suffix ("Acme Corp.", "Project Millrace")."""
+    return len(_core_words(candidate.name)) > len(_core_words(alias.name))
+
+
 _MERGEABLE_ACROSS_TYPES = frozenset({"Organization", "Team", "Project", "Product", "Location", "Other"})
 
 
@@ -314,7 +320,10 @@ class Resolver:
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
                 if len(hits) == 1:
-                    return next(iter(hits.values())), rule, 1.0
+                    candidate = next(iter(hits.values()))
+                    if rule == "short_form" and _adds_words(alias, candidate) and not self._established(alias, candidate, counts):
+                        return None  # "Loomline" is the product; "Loomline Standard" one of its plans
+                    return candidate, rule, 1.0
                 if len(hits) > 1:
                     return None  # ambiguous: "Alex" with two Alexes stays itself
         return self._similar(alias, local, known, counts)
@@ -323,7 +332,6 @@ class Resolver:
                  counts: dict[str, int]) -> tuple[Entity, str, float] | None:
         from rapidfuzz import fuzz
 
-        local_ids = {e.id for e in local}
         pool = {c.id: c for c in [*known, *local] if c.id != alias.id and c.type == alias.type}
         scored = []
         for c in pool.values():
@@ -348,10 +356,16 @@ class Resolver:
         if best is None:
             return None
         candidate, score = best
-        # Merge the newer or rarer spelling into the established one.
-        if candidate.id in local_ids and alias.id in local_ids and counts.get(alias.id, 0) > counts.get(candidate.id, 0):
-            return None  # the other way round is decided when the candidate's turn comes
+        # Merge the newer or rarer spelling into the established one; the other way round is
+        # decided when the candidate's turn comes.
+        if not self._established(alias, candidate, counts):
+            return None
         return candidate, "similar", round(score, 4)
+
+    def _established(self, alias: Entity, candidate: Entity, counts: dict[str, int]) -> bool:
+        """Whether the candidate is mentioned at least as often as the alias (this document plus the graph)."""
+        stored = self.graph.mention_counts([alias.id, candidate.id]) if self.graph is not None else {}
+        return counts.get(alias.id, 0) + stored.get(alias.id, 0) <= counts.get(candidate.id, 0) + stored.get(candidate.id, 0)
 
 
 def _rewrite(extraction: Extraction, resolved: dict[str, Entity]) -> Extraction:
