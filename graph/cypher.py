@@ -343,6 +343,17 @@ ORDER BY size(chunk_ids) DESC, subject, predicate, object
 LIMIT $limit
 """
 
+# Decisions a person made and tasks they own, as facts: "who decided X" is answered
+# from the Decision's text, with the chunk that records it.
+MEETING_FACTS: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (e:Entity {id: entity_id})-[r:DECIDED|ASSIGNED_TO]-(n)
+WHERE n:Decision OR n:ActionItem
+RETURN e.name AS subject, type(r) AS predicate, n.text AS object, n.due AS due, n.chunk_id AS chunk_id
+ORDER BY subject, predicate, object
+LIMIT $limit
+"""
+
 # A pair where both entities were asked about is reported once (a.id < b.id).
 CO_OCCURRENCE_FACTS: Final[str] = """
 UNWIND $ids AS entity_id
@@ -409,6 +420,13 @@ ENTITIES_BY_IDS: Final[str] = """
 UNWIND $ids AS entity_id
 MATCH (e:Entity {id: entity_id})
 RETURN e.id AS id, e.name AS name, e.type AS type
+"""
+
+MENTION_COUNTS: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (e:Entity {id: entity_id})
+OPTIONAL MATCH (:Chunk)-[m:MENTIONS]->(e)
+RETURN e.id AS id, count(m) AS mentions
 """
 
 # What entity resolution compares new names with: every entity of the given types.

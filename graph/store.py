@@ -394,7 +394,8 @@ class GraphStore:
         return self._read(work)
 
     def facts_about(self, entity_ids: list[str], limit: int) -> list[Fact]:
-        """Typed relations touching the entities, then co-occurrence facts, best supported first.
+        """Typed relations touching the entities, then the decisions and action items of the people
+        among them, then co-occurrence facts, best supported first.
 
         Each fact carries the ids of the chunks that support it. Co-occurrence
         (chunks mentioning both entities) is derived at query time; a pair that
@@ -407,6 +408,11 @@ class GraphStore:
         def work(tx: ManagedTransaction) -> list[Fact]:
             typed = list(tx.run(cypher.TYPED_FACTS, {"ids": ids, "limit": limit}))
             facts = [_fact(r, r["predicate"]) for r in typed]
+            if len(facts) < limit:
+                for r in tx.run(cypher.MEETING_FACTS, {"ids": ids, "limit": limit - len(facts)}):
+                    task = f"{r['object']} (due {r['due']})" if r["due"] else r["object"]
+                    facts.append(Fact(subject=r["subject"], predicate=r["predicate"], object=task,
+                                      chunk_ids=(r["chunk_id"],) if r["chunk_id"] else ()))
             stated = {
                 frozenset((r["subject_id"], r["object_id"])) for r in typed if r["predicate"] == cypher.CO_OCCURRENCE
             }
@@ -497,6 +503,13 @@ class GraphStore:
             return []
         return self._read(lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"])
                                       for r in tx.run(cypher.ENTITY_CATALOGUE, {"types": list(types)})])
+
+    def mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        """How many mentions each stored entity has (entities not stored are left out)."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids:
+            return {}
+        return self._read(lambda tx: {r["id"]: int(r["mentions"]) for r in tx.run(cypher.MENTION_COUNTS, {"ids": ids})})
 
     def stats(self) -> GraphStats:
         def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:

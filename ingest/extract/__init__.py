@@ -12,6 +12,7 @@ heavy modules are imported only when built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.types import Chunk, Document
@@ -77,6 +78,25 @@ class CombinedExtractor:
         return result
 
 
+# Types whose names are distinctive enough to recognise verbatim in other documents.
+_KNOWN_TYPES = ("Team", "Project", "Product", "Organization", "Location", "Person")
+
+
+def known_names(graph: Any) -> Callable[[], dict[str, str]]:
+    """A provider of the names the graph already holds (name -> type), read once per document."""
+
+    def read() -> dict[str, str]:
+        names: dict[str, str] = {}
+        for entity in graph.entity_catalogue(_KNOWN_TYPES):
+            words = entity.name.split()
+            # One-word person names are first names: too ambiguous to tag on sight.
+            if len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper():
+                names.setdefault(entity.name, entity.type)
+        return names
+
+    return read
+
+
 def build_extractor(settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None) -> Extractor:
     """The extractor the settings ask for, wrapped with entity resolution when it is on.
 
@@ -85,7 +105,8 @@ def build_extractor(settings: Settings, *, graph: Any = None, embedder: Any = No
     """
     parts: list[Extractor] = []
     if settings.extractor in ("spacy", "spacy+llm"):
-        parts.append(LanguageRouter(SpacyExtractor.from_pretrained(settings.spacy_model)))
+        known = known_names(graph) if graph is not None else None
+        parts.append(LanguageRouter(SpacyExtractor.from_pretrained(settings.spacy_model, known=known)))
     if settings.extractor in ("llm", "spacy+llm"):
         from generation.backends import load_backend
         from ingest.extract.llm import LLMExtractor

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from core.types import ActionItem, Chunk, Decision, Document, Entity, MeetingRecord, Mention, content_id
+from core.types import ActionItem, Chunk, Decision, Document, Entity, MeetingRecord, Mention, Relation, content_id
 from ingest.extract.base import Extraction, chunk_at, document_text, normalise_name, usable_name
 from ingest.extract.rules import headings
 
@@ -148,9 +148,7 @@ def _attendee_line(text: str, name: str) -> tuple[int, int] | None:
     return None
 
 
-def _relation(person: Entity, meeting: Entity, chunk: Chunk, span: tuple[int, int], fallback: str):
-    from core.types import Relation
-
+def _relation(person: Entity, meeting: Entity, chunk: Chunk, span: tuple[int, int], fallback: str) -> Relation:
     start, end = span
     evidence = chunk.text[start:end].strip() if end > start else fallback
     return Relation(source_id=person.id, target_id=meeting.id, type="ATTENDED", chunk_id=chunk.id,

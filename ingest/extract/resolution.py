@@ -204,8 +204,10 @@ def _core_words(name: str) -> list[str]:
 def first_name_match(alias: Entity, candidate: Entity) -> bool:
     # The alias's own type is not trusted: the NER model often calls a lone first name a place.
     parts = candidate.name.split()
+    # The candidate must look like a personal name too ("Hamburg time", "Kestrel K1" do not).
+    looks_personal = all(w[:1].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in parts)
     return (candidate.type == "Person" and alias.type != "Date" and len(alias.name.split()) == 1 and len(parts) >= 2
-            and alias.name[:1].isupper() and parts[0].casefold() == alias.name.casefold())
+            and looks_personal and alias.name[:1].isupper() and parts[0].casefold() == alias.name.casefold())
 
 
 def acronym_match(alias: Entity, candidate: Entity) -> bool:
@@ -215,7 +217,8 @@ def acronym_match(alias: Entity, candidate: Entity) -> bool:
     words = _core_words(candidate.name)
     if len(words) >= 2 and "".join(w[0] for w in words).upper() == letters:
         return True
-    return words[0].upper() == letters and candidate.name.upper() != letters
+    # "ACME" / "Acme Corp.": the whole name is one word plus corporate suffixes.
+    return len(words) == 1 and words[0].upper() == letters and candidate.name.upper() != letters
 
 
 def short_form_match(alias: Entity, candidate: Entity) -> bool:
@@ -225,10 +228,26 @@ def short_form_match(alias: Entity, candidate: Entity) -> bool:
     candidate_words = [w.casefold() for w in _core_words(candidate.name)]
     if not alias_words or len(alias_words) > len(candidate_words):
         return False
+    extra = candidate_words[len(alias_words):]
+    # One more capitalised word at most ("Brenner Logistics"); longer or lower-case tails are other things
+    # ("Quarry Payments API", "Hamburg time"), as are versions ("Kestrel K1").
+    if len(extra) > 1 or any(any(ch.isdigit() for ch in w) for w in extra):
+        return False
+    tail = _core_words(candidate.name)[len(alias_words):]
+    if tail and (not tail[0][:1].isupper() or (len(tail[0]) > 1 and tail[0].isupper())):
+        return False  # "Hamburg time", "Quarry Payments API"
+    if alias.name.isupper() and len(alias.name) <= 4:
+        return False  # "EU" / "EU Central": short capitals are the acronym rule's to judge
     # The alias is the candidate's core name, or its leading words: "Brenner" of "Brenner Logistics".
     return candidate_words[: len(alias_words)] == alias_words and (
         len(candidate.name) > len(alias.name)
     )
+
+
+def _adds_words(alias: Entity, candidate: Entity) -> bool:
+    """The candidate's core name is longer than the alias's ("Brenner Logistics" vs "Brenner"),
+    not just the same name with a kind word or corporate suffix ("Acme Corp.", "Project Millrace")."""
+    return len(_core_words(candidate.name)) > len(_core_words(alias.name))
 
 
 _MERGEABLE_ACROSS_TYPES = frozenset({"Organization", "Team", "Project", "Product", "Location", "Other"})
@@ -239,6 +258,10 @@ def _types_compatible(rule: str, alias: Entity, candidate: Entity) -> bool:
         return True
     # The small NER model mistypes short names ("Millrace" as a person); the kind word of the full name decides.
     return rule in ("short_form", "acronym") and candidate.type in _MERGEABLE_ACROSS_TYPES and alias.type != "Date"
+
+
+def _digits(name: str) -> str:
+    return "".join(ch for ch in name if ch.isdigit())
 
 
 class Resolver:
@@ -297,7 +320,10 @@ class Resolver:
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
                 if len(hits) == 1:
-                    return next(iter(hits.values())), rule, 1.0
+                    candidate = next(iter(hits.values()))
+                    if rule == "short_form" and _adds_words(alias, candidate) and not self._established(alias, candidate, counts):
+                        return None  # "Loomline" is the product; "Loomline Standard" one of its plans
+                    return candidate, rule, 1.0
                 if len(hits) > 1:
                     return None  # ambiguous: "Alex" with two Alexes stays itself
         return self._similar(alias, local, known, counts)
@@ -306,10 +332,11 @@ class Resolver:
                  counts: dict[str, int]) -> tuple[Entity, str, float] | None:
         from rapidfuzz import fuzz
 
-        local_ids = {e.id for e in local}
         pool = {c.id: c for c in [*known, *local] if c.id != alias.id and c.type == alias.type}
         scored = []
         for c in pool.values():
+            if _digits(alias.name) != _digits(c.name):
+                continue  # "Loomline 3.1" is not "Loomline 3.0", however alike they read
             string_score = fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0
             # Below this the average cannot reach any sensible threshold: skip the embedding.
             if string_score >= 2 * self.threshold - 1.0 and not self.merges.undone(alias.name, c.id):
@@ -329,10 +356,16 @@ class Resolver:
         if best is None:
             return None
         candidate, score = best
-        # Merge the newer or rarer spelling into the established one.
-        if candidate.id in local_ids and alias.id in local_ids and counts.get(alias.id, 0) > counts.get(candidate.id, 0):
-            return None  # the other way round is decided when the candidate's turn comes
+        # Merge the newer or rarer spelling into the established one; the other way round is
+        # decided when the candidate's turn comes.
+        if not self._established(alias, candidate, counts):
+            return None
         return candidate, "similar", round(score, 4)
+
+    def _established(self, alias: Entity, candidate: Entity, counts: dict[str, int]) -> bool:
+        """Whether the candidate is mentioned at least as often as the alias (this document plus the graph)."""
+        stored = self.graph.mention_counts([alias.id, candidate.id]) if self.graph is not None else {}
+        return counts.get(alias.id, 0) + stored.get(alias.id, 0) <= counts.get(candidate.id, 0) + stored.get(candidate.id, 0)
 
 
 def _rewrite(extraction: Extraction, resolved: dict[str, Entity]) -> Extraction:

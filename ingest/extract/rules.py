@@ -30,6 +30,8 @@ _TEAM = re.compile(r"\b((?:[A-Z][\w&]*[ \t]+){1,3}Team)\b")
 _PROJECT = re.compile(r"\bProject[ \t]+(?!(?:Brief|Owner|Lead|Manager|Plan|Status|Update|Team|Charter)\b)([A-Z][\w-]+)")
 # "Project Brief: Tern", "Project: Tern" name a project too.
 _PROJECT_TITLE = re.compile(r"\bProject(?:[ \t]+(?:Brief|Charter|Plan))?[ \t]*:[ \t]*([A-Z][\w-]+)")
+# Offices and sites are places, whatever the NER model makes of "Leeds Office".
+_SITE = re.compile(r"\b((?:[A-Z][\w-]+[ \t]+){1,2}(?:Office|HQ|Headquarters|Campus|Warehouse|Plant|Lab))\b")
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*$", re.MULTILINE)
 _DEFINED = re.compile(r"^([A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})\s+[—–-]\s+\S")
 _PRODUCT_SECTIONS = re.compile(r"\b(services|products|systems|components|applications)\b", re.IGNORECASE)
@@ -68,6 +70,12 @@ def gazetteer(text: str) -> dict[str, str]:
             words = words[1:]
         if len(words) >= 2:
             found.setdefault(" ".join(words), "Team")
+    for match in _SITE.finditer(text):
+        words = match.group(1).split()
+        while words and words[0].lower() in _NOT_A_NAME:
+            words = words[1:]
+        if len(words) >= 2:
+            found.setdefault(" ".join(words), "Location")
     for match in itertools.chain(_PROJECT.finditer(text), _PROJECT_TITLE.finditer(text)):
         found.setdefault(f"Project {match.group(1)}", "Project")
     all_headings = headings(text)
@@ -131,6 +139,9 @@ CUES: tuple[Cue, ...] = (
 )
 
 # "Owner: Platform Team." / "Project owner: Gareth Pryce" under something that has a name.
+_DEPENDENCY_SECTION = re.compile(r"\bdependenc", re.IGNORECASE)
+_TEAM_SECTION = re.compile(r"\b(team|people|staff|responsibilit|members?)\b", re.IGNORECASE)
+_OWNER_WORD = re.compile(r"\bowner\b", re.IGNORECASE)
 _OWNER_LINE = re.compile(r"^\W*(?:project\s+|product\s+)?owner\W*:\W*", re.IGNORECASE)
 _LOCATION_LINE = re.compile(r"^\W*location\W*:", re.IGNORECASE)
 _TYPE_LINE = re.compile(r"^\W*type\W*:.*\b(partner|vendor|supplier)\b", re.IGNORECASE)
@@ -252,6 +263,16 @@ def structural_relations(
                     extraction.add_relation(home, "PARTNERS_WITH", heading_entity, chunk, sentence_bounds)
             if current_item is not None:
                 subjects.append((line_start, line_end + 1, current_item))
+            path = heading_path(all_headings, chunk.start + line_start)
+            section = path[-1].text if path else ""
+            if is_item and current_item is not None and subject is not None and subject.type in ("Project", "Product"):
+                if _DEPENDENCY_SECTION.search(section) and current_item.type not in ("Date", "Event") and current_item.id != subject.id:
+                    # "## Dependencies" of a project: each item names something the project depends on,
+                    # unless the item states its own dependency ("Project Beacon depends on Millrace").
+                    if not re.search(r"\bdepends?\s+on\b", line, re.IGNORECASE):
+                        extraction.add_relation(subject, "DEPENDS_ON", current_item, chunk, sentence_bounds)
+                elif _TEAM_SECTION.search(section) and current_item.type == "Person" and not _OWNER_WORD.search(line):
+                    extraction.add_relation(current_item, "WORKS_ON", subject, chunk, sentence_bounds)
             if is_item and current_item is not None and current_item.type == "Person" and heading_entity is not None:
                 if heading_entity.type == "Team" and not re.search(r"\blead\b", line, re.IGNORECASE):
                     extraction.add_relation(current_item, "MEMBER_OF", heading_entity, chunk, sentence_bounds)

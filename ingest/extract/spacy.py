@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from core.errors import ModelLoadError
@@ -43,14 +44,21 @@ _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
 _OBJECT_DEPS = frozenset({"dobj", "attr", "pobj", "oprd"})
 
 
+KnownNames = Callable[[], dict[str, str]]
+
+
 class SpacyExtractor:
-    def __init__(self, nlp: Any, batch_size: int = 32) -> None:
+    """``known`` supplies names the knowledge base already has (name -> type), so a service
+    defined in one document is recognised in the next even where the NER model misses it."""
+
+    def __init__(self, nlp: Any, batch_size: int = 32, known: KnownNames | None = None) -> None:
         self._nlp = nlp
         self.batch_size = batch_size
+        self.known = known
         self._lock = threading.Lock()  # a spaCy Language object is not safe to share across threads
 
     @classmethod
-    def from_pretrained(cls, model: str) -> SpacyExtractor:
+    def from_pretrained(cls, model: str, known: KnownNames | None = None) -> SpacyExtractor:
         import spacy
 
         try:
@@ -58,7 +66,7 @@ class SpacyExtractor:
             nlp = spacy.load(model, exclude=["lemmatizer"])
         except OSError as exc:
             raise ModelLoadError(f"cannot load spaCy model {model!r}: {exc}") from exc
-        return cls(nlp)
+        return cls(nlp, known=known)
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         with self._lock:
@@ -72,7 +80,7 @@ class SpacyExtractor:
             for chunk, doc in zip(chunks, docs)
         }
         sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
-        result = extract_with(document, chunks, ner, sentence_spans)
+        result = extract_with(document, chunks, ner, sentence_spans, self.known() if self.known else None)
         for chunk, doc in zip(chunks, docs):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
         return result.extraction
@@ -89,6 +97,7 @@ def extract_with(
     chunks: list[Chunk],
     ner: dict[str, list[tuple[int, int, str, str]]],
     sentence_spans: dict[str, list[tuple[int, int]]],
+    known: dict[str, str] | None = None,
 ) -> _Result:
     """The language-independent part: given NER spans and sentences per chunk, everything else.
 
@@ -98,6 +107,10 @@ def extract_with(
     text = document_text(chunks)
     typed = rules.gazetteer(text)
     aliases = rules.short_forms(typed)
+    for name, entity_type in (known or {}).items():
+        # Names the knowledge base knows, where this document uses them verbatim.
+        if name not in aliases and name in text:
+            typed.setdefault(name, entity_type)
     # Every name the NER model found anywhere in the document, with the type it gave most often.
     votes: dict[str, Counter[str]] = defaultdict(Counter)
     for spans in ner.values():

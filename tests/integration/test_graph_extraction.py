@@ -281,3 +281,27 @@ def test_entity_view_neighbourhood_and_stats(graph_store, spacy_extractor) -> No
     stats = graph_store.stats()
     assert stats.by_relation_type["REPORTS_TO"] == 2
     assert stats.by_relation_type["HAS_CHUNK"] == len(chunks)
+
+
+def test_facts_about_a_person_include_their_decisions_and_tasks(graph_store, router) -> None:
+    doc = load_document(EXAMPLES / "meetings" / "2026-02-10-millrace-kickoff.md")
+    chunks = Chunker(1000, 150).split(doc)
+    write(graph_store, doc, chunks, router.extract(doc, chunks))
+    camille = graph_store.find_entities(["Camille Dufresne"])[0]
+    facts = graph_store.facts_about([camille.id], limit=20)
+    tasks = [f for f in facts if f.predicate == "ASSIGNED_TO"]
+    assert any(f.object == "Configure an invoice scheduler freeze for the cutover weekend (due 2026-03-31)" for f in tasks)
+    rahul = graph_store.find_entities(["Rahul Menon"])[0]
+    decided = [f for f in graph_store.facts_about([rahul.id], limit=20) if f.predicate == "DECIDED"]
+    assert len(decided) == 2 and all(f.chunk_ids and f.chunk_ids[0] in {c.id for c in chunks} for f in decided)
+
+
+def test_meeting_items_pointing_nowhere_are_rejected_before_writing(graph_store, query, router) -> None:
+    text = "# Sync\n\nDate: 2026-01-02\nAttendees: Ann Lee\n\n## Decisions\n\n- Ann Lee decided to ship.\n"
+    doc, chunks = document("m.md", text, attendees=["Ann Lee"])
+    x = router.extract(doc, chunks)
+    meeting = x.meetings[0]
+    broken = meeting.model_copy(update={"decisions": (meeting.decisions[0].model_copy(update={"chunk_id": "chk_gone"}),)})
+    with pytest.raises(ValueError, match="decision refers to chunk chk_gone"):
+        graph_store.upsert_document(doc, chunks, list(x.entities.values()), x.mentions, x.relations, meetings=[broken])
+    assert query("MATCH (n) RETURN count(n) AS n")[0]["n"] == 0

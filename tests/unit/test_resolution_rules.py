@@ -32,6 +32,7 @@ def test_first_name_rule() -> None:
     assert not first_name_match(e("Chen", "Person"), e("Alice Chen", "Person"))
     assert not first_name_match(e("Alice Chen", "Person"), e("Alice Chen", "Person"))
     assert not first_name_match(e("Alice"), e("Alice Springs", "Location"))
+    assert not first_name_match(e("Kestrel"), e("Kestrel K1", "Person"))  # a mistyped product, not a person
 
 
 def test_acronym_rule() -> None:
@@ -39,6 +40,7 @@ def test_acronym_rule() -> None:
     assert acronym_match(e("QP"), e("Quarry Payments"))
     assert not acronym_match(e("Acme"), e("Acme Corp."))  # not all capitals: the short-form rule's job
     assert not acronym_match(e("QX"), e("Quarry Payments"))
+    assert not acronym_match(e("EU"), e("EU Central"))
 
 
 def test_short_form_rule() -> None:
@@ -47,12 +49,17 @@ def test_short_form_rule() -> None:
     assert short_form_match(e("Acme"), e("Acme Corp."))
     assert not short_form_match(e("Logistics"), e("Brenner Logistics"))
     assert not short_form_match(e("Brenner Logistics"), e("Brenner"))
+    assert not short_form_match(e("Quarry Payments"), e("Quarry Payments API Team"))
+    assert not short_form_match(e("Hamburg", "Location"), e("Hamburg time", "Location"))
+    assert not short_form_match(e("Kestrel", "Product"), e("Kestrel K1", "Product"))
 
 
 def test_gazetteer_finds_teams_projects_and_listed_services() -> None:
-    text = "# Arch\n\nThe Fleet Apps Team and Project Kite.\n\n## Services\n\n### Tally — billing\n\nProject Brief: Gull\n"
+    text = ("# Arch\n\nThe Fleet Apps Team and Project Kite, at the Leeds Office.\n\n## Services\n\n### Tally — billing\n\n"
+            "Project Brief: Gull\n")
     found = gazetteer(text)
-    assert found == {"Fleet Apps Team": "Team", "Project Kite": "Project", "Tally": "Product", "Project Gull": "Project"}
+    assert found == {"Fleet Apps Team": "Team", "Project Kite": "Project", "Tally": "Product", "Project Gull": "Project",
+                     "Leeds Office": "Location"}
     assert short_forms(found) == {"Fleet Apps": "Fleet Apps Team", "Kite": "Project Kite", "Gull": "Project Gull"}
 
 
