@@ -27,7 +27,7 @@ from ingest.loaders.text import markdown, plain_text
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "LOADERS", "Parsed", "Turn", "detect_language", "file_hash", "load_document",
-    "meeting_fields", "render_transcript", "supported_suffixes",
+    "meeting_fields", "meeting_sections", "render_transcript", "supported_suffixes",
 ]
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -52,6 +52,27 @@ LOADERS: dict[str, Loader] = {
 }
 
 _FIELD = re.compile(r"^\s*(?:\*\*)?(Date|Attendees|Participants)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(.+?)\s*$", re.I | re.M)
+
+
+_SECTION_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$|^\s*(?:\*\*)?([A-Za-z][A-Za-z ]{2,30}?)(?:\*\*)?\s*:\s*$")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(?:\[[ xX]\]\s+)?(.+?)\s*$")  # "- [ ] task" is a to-do
+MEETING_SECTIONS = {"decisions": "decisions", "decision": "decisions", "action items": "action_items",
+                    "actions": "action_items", "action item": "action_items", "next steps": "action_items"}
+
+
+def meeting_sections(text: str) -> dict[str, list[str]]:
+    """Bullet lists under "Decisions" and "Action items" headings (Markdown ``##`` or ``Decisions:`` lines)."""
+    found: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        heading = _SECTION_HEADING.match(line)
+        if heading:
+            current = MEETING_SECTIONS.get((heading.group(1) or heading.group(2)).strip().lower())
+            continue
+        bullet = _BULLET.match(line)
+        if current and bullet:
+            found.setdefault(current, []).append(bullet.group(1))
+    return found
 
 
 def supported_suffixes() -> frozenset[str]:
@@ -110,6 +131,7 @@ def load_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes
             metadata.setdefault(key, value)
         if header.get("attendees"):
             kind = "meeting"
+            metadata.update({k: v for k, v in meeting_sections(parsed.text).items() if k not in metadata})
     source = str(path.resolve())
     return Document(
         id=Document.make_id(source),

@@ -314,11 +314,17 @@ def test_prose_with_a_few_colons_is_not_a_transcript(tmp_path):
     assert load_document(path).kind == "document"
 
 
-def test_meeting_notes_header_still_detected(tmp_path):
+def test_meeting_notes_header_decisions_and_action_items(tmp_path):
     path = tmp_path / "notes.txt"
-    path.write_text("Ops sync\nDate: 2026-04-01\nAttendees: Ana Ruiz, Bo Chen\n\nDecisions:\n- Move on-call to Mondays.\n")
+    path.write_text("Ops sync\nDate: 2026-04-01\nAttendees: Ana Ruiz, Bo Chen\n\nDecisions:\n- Move on-call to Mondays.\n"
+                    "Discussion went long.\n\nAction items:\n1. Bo Chen: update the rota\n- [ ] Ana Ruiz: tell the team\n")
     doc = load_document(path)
     assert doc.kind == "meeting" and doc.metadata["attendees"] == ["Ana Ruiz", "Bo Chen"]
+    assert doc.metadata["decisions"] == ["Move on-call to Mondays."]
+    assert doc.metadata["action_items"] == ["Bo Chen: update the rota", "Ana Ruiz: tell the team"]
+    markdown = tmp_path / "notes.md"
+    markdown.write_text("# Sync\n\nAttendees: Ana Ruiz\n\n## Decisions\n\n- Ship it\n\n## Notes\n\n- not a decision\n")
+    assert load_document(markdown).metadata["decisions"] == ["Ship it"]
 
 
 # ---- language -----------------------------------------------------------------
