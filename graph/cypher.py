@@ -339,8 +339,8 @@ MATCH (:Entity {id: entity_id})-[r]-(:Entity)
 WITH DISTINCT r
 WITH startNode(r) AS s, type(r) AS predicate, endNode(r) AS o, collect(DISTINCT r.chunk_id) AS chunk_ids
 RETURN s.id AS subject_id, s.name AS subject, predicate, o.id AS object_id, o.name AS object, chunk_ids,
-       CASE predicate WHEN 'MENTIONED_WITH' THEN 1 ELSE 0 END AS vague
-// A stated relation ("leads", "depends on") says more than co-occurrence, whatever its support.
+       CASE predicate WHEN $co_occurrence THEN 1 ELSE 0 END AS vague
+// A stated relation (LEADS, DEPENDS_ON, ...) says more than co-occurrence, whatever its support.
 ORDER BY vague, size(chunk_ids) DESC, subject, predicate, object
 LIMIT $limit
 """

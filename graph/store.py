@@ -406,7 +406,7 @@ class GraphStore:
             return []
 
         def work(tx: ManagedTransaction) -> list[Fact]:
-            typed = list(tx.run(cypher.TYPED_FACTS, {"ids": ids, "limit": limit}))
+            typed = list(tx.run(cypher.TYPED_FACTS, {"ids": ids, "limit": limit, "co_occurrence": cypher.CO_OCCURRENCE}))
             facts = [_fact(r, r["predicate"]) for r in typed]
             if len(facts) < limit:
                 for r in tx.run(cypher.MEETING_FACTS, {"ids": ids, "limit": limit - len(facts)}):
