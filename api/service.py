@@ -74,7 +74,7 @@ class LoreService:
             chunker=Chunker(s.chunk_size, s.chunk_overlap),
         )
         self._dense = DenseRetriever(embedder, self.vectors, self.metadata)
-        self._facts = GraphFactRetriever(self.graph)
+        self._facts = GraphFactRetriever(self.graph, self.metadata)
         with self._write_lock:
             self.last_reconcile = self.pipeline.reconcile()
         return self
@@ -109,10 +109,17 @@ class LoreService:
         return self._answerer is not None
 
     # ---- operations -------------------------------------------------------
-    def ingest(self, paths: Iterable[Path], *, sync: bool = False, progress: ProgressCallback | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        *,
+        sync: bool = False,
+        progress: ProgressCallback | None = None,
+        collection: str | None = None,
+    ) -> IngestReport:
         paths = list(paths)
         with self._write_lock:
-            report = self.pipeline.ingest(paths, progress)
+            report = self.pipeline.ingest(paths, progress, collection=collection)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
         return report
@@ -121,23 +128,29 @@ class LoreService:
         with self._write_lock:
             return self.pipeline.delete(document_id)
 
-    def documents(self) -> list[DocumentRecord]:
-        return self.metadata.documents()
+    def documents(self, collections: list[str] | None = None) -> list[DocumentRecord]:
+        return self.metadata.documents(collections)
 
-    def search(self, query: str, top_k: int | None = None) -> SearchResult:
+    def document(self, document_id: str) -> DocumentRecord | None:
+        return self.metadata.document(document_id)
+
+    def search(self, query: str, top_k: int | None = None, *, collections: list[str] | None = None) -> SearchResult:
+        """Passages and facts; ``collections`` (None: all) is enforced inside each retriever."""
         started = time.perf_counter()
         k = top_k or self.settings.top_k
-        passages = self._dense.search(query, k)
-        facts = self._facts.facts(query, self.settings.max_facts)
+        passages = self._dense.search(query, k, collections=collections)
+        facts = self._facts.facts(query, self.settings.max_facts, collections=collections)
         return SearchResult(query, passages, facts, time.perf_counter() - started)
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        found = self.search(question, top_k)
+    def ask(self, question: str, top_k: int | None = None, *, collections: list[str] | None = None) -> Answer:
+        found = self.search(question, top_k, collections=collections)
         answer = self.answerer.answer(question, found.passages, found.facts)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
-    def ask_stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
-        found = self.search(question, top_k)
+    def ask_stream(
+        self, question: str, top_k: int | None = None, *, collections: list[str] | None = None
+    ) -> Iterator[str | Answer]:
+        found = self.search(question, top_k, collections=collections)
         for piece in self.answerer.stream(question, found.passages, found.facts):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})

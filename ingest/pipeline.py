@@ -139,14 +139,17 @@ class IngestPipeline:
         self.batch_size = batch_size
 
     # ---- ingest -----------------------------------------------------------
-    def ingest(self, paths: Iterable[Path], progress: ProgressCallback | None = None) -> IngestReport:
+    def ingest(
+        self, paths: Iterable[Path], progress: ProgressCallback | None = None, *, collection: str | None = None
+    ) -> IngestReport:
+        """Ingest ``paths``; ``collection`` (stored in document and chunk metadata) groups documents for access control."""
         started = time.perf_counter()
         files, missing = discover(paths)
         report = IngestReport(failed=missing)
         batch: list[tuple[Document, list[Chunk], bool]] = []
         for path in files:
             try:
-                item = self._prepare(path, report)
+                item = self._prepare(path, report, collection)
             except IngestError as exc:
                 report.failed.append(FileFailure(exc.path, exc.reason))
                 log.warning("skipped %s", exc)
@@ -162,7 +165,9 @@ class IngestPipeline:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, path: Path, report: IngestReport) -> tuple[Document, list[Chunk], bool] | None:
+    def _prepare(
+        self, path: Path, report: IngestReport, collection: str | None = None
+    ) -> tuple[Document, list[Chunk], bool] | None:
         source = str(path.resolve())
         previous_hash = self.metadata.content_hash_for(source)
         if previous_hash is not None:
@@ -174,7 +179,11 @@ class IngestPipeline:
                 report.unchanged.append(source)
                 return None
         document = load_document(path, max_bytes=self.max_file_bytes)
+        if collection is not None:
+            document = document.model_copy(update={"metadata": {**document.metadata, "collection": collection}})
         chunks = self.chunker.split(document)
+        if collection is not None:
+            chunks = [c.model_copy(update={"metadata": {**c.metadata, "collection": collection}}) for c in chunks]
         if not chunks:
             raise IngestError(path, "no text to index after parsing")
         return document, chunks, previous_hash is not None

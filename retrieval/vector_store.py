@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -95,12 +96,19 @@ class FaissVectorStore:
             with self._lock:
                 self._index.remove_ids(ids)
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed_ids: Iterable[int] | None = None) -> list[tuple[int, float]]:
+        """The ``k`` nearest vectors; with ``allowed_ids``, only among those ids (filtered inside FAISS)."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
+        params = None
+        if allowed_ids is not None:
+            allowed = np.fromiter(allowed_ids, dtype=np.int64)
+            if not len(allowed):
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         with self._lock:
             if self._index.ntotal == 0:
                 return []
-            scores, ids = self._index.search(query, min(k, int(self._index.ntotal)))
+            scores, ids = self._index.search(query, min(k, int(self._index.ntotal)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def ids(self) -> np.ndarray:
