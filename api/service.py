@@ -23,7 +23,7 @@ from ingest.chunking import Chunker
 from ingest.extract import SpacyExtractor
 from ingest.pipeline import IngestPipeline, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.metadata_store import DocumentRecord, MetadataStore
+from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
 from retrieval.retrievers import DenseRetriever, GraphFactRetriever
 from retrieval.vector_store import FaissVectorStore
 
@@ -131,8 +131,10 @@ class LoreService:
     def documents(self, collections: list[str] | None = None) -> list[DocumentRecord]:
         return self.metadata.documents(collections)
 
-    def document(self, document_id: str) -> DocumentRecord | None:
-        return self.metadata.document(document_id)
+    def document(self, document_id: str) -> tuple[DocumentRecord, list[StoredChunk]] | None:
+        """A document's record and its chunks, or None when the id is unknown."""
+        record = self.metadata.document(document_id)
+        return None if record is None else (record, self.metadata.chunks_for_document(document_id))
 
     def search(self, query: str, top_k: int | None = None, *, collections: list[str] | None = None) -> SearchResult:
         """Passages and facts; ``collections`` (None: all) is enforced inside each retriever."""

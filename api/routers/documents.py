@@ -9,10 +9,12 @@ from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Response,
 
 from api.deps import IngestKey, JobsDep, ReadKey, RunnerDep, ServiceDep, SettingsDep
 from api.jobs import new_job_id, uploads_dir
+from api.keys import ApiKey
+from api.service import LoreService
 from api.problems import problem_responses
 from api.schemas import COLLECTION_PATTERN, DocumentList, DocumentOut, RejectedFile, UploadAccepted
 from ingest.loaders import supported_suffixes
-from retrieval.metadata_store import DEFAULT_COLLECTION
+from retrieval.metadata_store import DEFAULT_COLLECTION, DocumentRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 429))
 
@@ -58,7 +60,6 @@ def _write_new(folder: FsPath, name: str, upload: UploadFile) -> int:
 )
 def upload_documents(
     files: Annotated[list[UploadFile], File(description="One or more files (.md, .txt, ...) to ingest.")],
-    service: ServiceDep,
     settings: SettingsDep,
     jobs: JobsDep,
     runner: RunnerDep,
@@ -122,8 +123,9 @@ def list_documents(
     return DocumentList(documents=[DocumentOut.of(r) for r in records[offset : offset + limit]], total=len(records))
 
 
-def _visible_document(service, key, document_id: str):
-    record = service.document(document_id)
+def _visible_document(service: LoreService, key: ApiKey, document_id: str) -> DocumentRecord:
+    found = service.document(document_id)
+    record = found[0] if found is not None else None
     # A document in a collection the key cannot see does not exist for that key.
     if record is None or not key.sees(record.collection):
         raise HTTPException(status_code=404, detail=f"no document with id {document_id}")
