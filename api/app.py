@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
         app.state.jobs = job_store
         app.state.runner = runner
         app.state.limiter = RateLimiter(settings.rate_limit)
+        app.state.generation_slots = asyncio.Semaphore(settings.max_concurrent_generations)
         app.state.metrics = app_metrics
         app_metrics.track_index(lambda: len(lore.vectors), lambda: lore.metadata.document_count())
         if settings.auth_required and keys.active_count() == 0:

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         default=50_000_000, ge=1024, description="Largest multipart upload accepted by POST /v1/documents (all files together), in bytes."
     )
     max_upload_files: int = Field(default=50, ge=1, description="Most files in one upload.")
+    max_concurrent_generations: int = Field(
+        default=2,
+        ge=1,
+        description="Answers generated at once by the HTTP API; more questions wait their turn without holding a worker thread, so retrieval-only requests stay fast.",
+    )
 
     @field_validator("data_dir")
     @classmethod

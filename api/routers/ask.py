@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.deps import ReadKey, ServiceDep, effective_collections
 from api.problems import problem_responses
@@ -19,13 +20,19 @@ answer as it is generated, then one `event: answer` whose data is the full answe
 (the same shape as `POST /v1/ask`: citations, passages, facts, timings). A failure after
 the stream has started arrives as `event: error` with a problem details object."""
 
+# Generation is CPU/GPU-bound: a few at a time use the hardware as well as many, and the
+# questions waiting on this (async) semaphore hold no worker thread, so retrieval-only
+# requests keep being served while answers are generated.
 
-# A plain ``def``: FastAPI runs it in a worker thread, so generation never blocks the event loop.
+
 @router.post("/ask", response_model=AskResponse)
-def ask(request: AskRequest, service: ServiceDep, key: ReadKey) -> AskResponse:
+async def ask(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> AskResponse:
     """Answer a question from retrieved passages and graph facts, citing sources as [n]."""
-    collections = effective_collections(key, request.collections)
-    return AskResponse.of(service.ask(request.question, request.top_k, collections=collections))
+    collections = effective_collections(key, body.collections)
+    async with request.app.state.generation_slots:
+        # Retrieval and generation block: they run in a worker thread, never on the event loop.
+        answer = await run_in_threadpool(service.ask, body.question, body.top_k, collections=collections)
+    return AskResponse.of(answer)
 
 
 @router.post(
@@ -33,14 +40,14 @@ def ask(request: AskRequest, service: ServiceDep, key: ReadKey) -> AskResponse:
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": STREAM_DESCRIPTION}},
 )
-def ask_stream(request: AskRequest, service: ServiceDep, key: ReadKey) -> EventSourceResponse:
+async def ask_stream(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> EventSourceResponse:
     """Answer a question as a stream of server-sent events: tokens, then the answer with citations."""
-    collections = effective_collections(key, request.collections)
+    collections = effective_collections(key, body.collections)
+    slots = request.app.state.generation_slots
 
-    # A sync generator: sse-starlette iterates it in a worker thread, one piece at a time.
-    def events() -> Iterator[dict]:
+    def pieces() -> Iterator[dict]:
         try:
-            for piece in service.ask_stream(request.question, request.top_k, collections=collections):
+            for piece in service.ask_stream(body.question, body.top_k, collections=collections):
                 if isinstance(piece, Answer):
                     yield {"event": "answer", "data": AskResponse.of(piece).model_dump_json()}
                 else:
@@ -49,5 +56,11 @@ def ask_stream(request: AskRequest, service: ServiceDep, key: ReadKey) -> EventS
             # Headers are gone once the stream starts: report the failure in-band.
             problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": str(exc)}
             yield {"event": "error", "data": json.dumps(problem)}
+
+    async def events() -> AsyncIterator[dict]:
+        # The slot is released when the stream ends or the client goes away (cancellation).
+        async with slots:
+            async for event in iterate_in_threadpool(pieces()):
+                yield event
 
     return EventSourceResponse(events(), ping=15)
