@@ -30,8 +30,10 @@ from core.types import Answer, Fact, Passage
 app = typer.Typer(help="Lore: answers from your company's documents and meetings.", no_args_is_help=True)
 graph_app = typer.Typer(help="Manage and inspect the knowledge graph.", no_args_is_help=True)
 documents_app = typer.Typer(help="List, show and delete ingested documents.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys for the HTTP API.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
 app.add_typer(documents_app, name="documents")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err = Console(stderr=True)
@@ -120,12 +122,23 @@ def ingest(
     workers: Annotated[
         Optional[int], typer.Option("--workers", "-w", min=1, max=64, help="Processes parsing files in parallel.")
     ] = None,
+    collection: Annotated[
+        Optional[str], typer.Option("--collection", help="Collection the documents join (API keys can be limited to collections).")
+    ] = None,
 ) -> None:
     """Parse, chunk, embed and graph every supported file under PATHS. Exits 1 if any file failed."""
+    from api.keys import validate_collection
+
     if dry_run:
         _ingest_dry_run(paths, workers, report)
         return
     from ingest.pipeline import discover
+
+    if collection is not None:
+        try:
+            validate_collection(collection)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--collection") from None
 
     files, _ = discover(paths)
     with _service() as service:
@@ -141,7 +154,7 @@ def ingest(
                 else:
                     progress.update(task, chunks=progress.tasks[task].fields["chunks"] + amount)
 
-            result = service.ingest(paths, sync=sync, progress=on_progress, workers=workers)
+            result = service.ingest(paths, sync=sync, progress=on_progress, workers=workers, collection=collection)
     rate = result.chunks / result.seconds if result.seconds else 0.0
     console.print(
         f"added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}, "
@@ -255,7 +268,17 @@ def serve(
 
     from api.app import create_app
 
+    from api.keys import KeyStore, api_db_path
+
     settings = _settings()
+    if settings.auth_required:
+        with KeyStore(api_db_path(settings.data_dir)) as keys:
+            if keys.active_count() == 0:
+                err.print(
+                    "[yellow]no API keys exist yet:[/yellow] every /v1 request will get 401. Create the first one with\n"
+                    "  lore keys create --name admin --scopes read,ingest,admin\n"
+                    "(or set LORE_AUTH_REQUIRED=false on a trusted machine)."
+                )
     uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
 
 
@@ -313,6 +336,68 @@ def documents_delete(document_id: str) -> None:
             err.print(f"[red]no document with id {document_id}[/red]")
             raise typer.Exit(1)
     console.print(f"deleted {document_id}")
+
+
+# ---- API keys -----------------------------------------------------------------
+def _split(value: Optional[str]) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+@keys_app.command("create")
+def keys_create(
+    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: read, ingest, admin.")] = "read",
+    collections: Annotated[
+        Optional[str], typer.Option("--collections", help="Comma-separated collections the key may see (default: all).")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="A label to recognise the key by.")] = "key",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key. The key is printed once and stored only as a hash."""
+    from api.keys import KeyStore, api_db_path
+
+    try:
+        with KeyStore(api_db_path(_settings().data_dir)) as keys:
+            record, secret = keys.create(name, _split(scopes) or [], _split(collections))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps({"id": record.id, "name": record.name, "scopes": list(record.scopes),
+                          "collections": record.collections and list(record.collections), "key": secret}))
+        return
+    console.print(f"created key {record.id} ({record.name}): scopes {', '.join(record.scopes)}; "
+                  f"collections {', '.join(record.collections) if record.collections else 'all'}")
+    console.print("store it now, it will not be shown again:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """List API keys (never the keys themselves)."""
+    from api.keys import KeyStore, api_db_path
+
+    with KeyStore(api_db_path(_settings().data_dir)) as keys:
+        records = keys.list()
+    if as_json:
+        print(json.dumps([r.__dict__ for r in records], indent=2))
+        return
+    table = Table("id", "name", "scopes", "collections", "created", "revoked")
+    for r in records:
+        table.add_row(r.id, r.name, ",".join(r.scopes), ",".join(r.collections) if r.collections else "all",
+                      r.created_at, r.revoked_at or "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key by its id (from `lore keys list`)."""
+    from api.keys import KeyStore, api_db_path
+
+    with KeyStore(api_db_path(_settings().data_dir)) as keys:
+        if not keys.revoke(key_id):
+            err.print(f"[red]no active key with id {key_id}[/red]")
+            raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
 
 
 # ---- graph server ---------------------------------------------------------------

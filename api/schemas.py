@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.types import Answer, Citation, Fact, Passage
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+CollectionName = Annotated[str, StringConstraints(pattern=COLLECTION_PATTERN)]
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, examples=["Who leads the Platform team?"])
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"question": "Who leads the Platform team?", "top_k": 5},
+                {"question": "What did the Millrace kickoff decide?", "collections": ["default"]},
+            ]
+        },
+    )
+
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S", examples=["Who leads the Platform team?"]
+    )
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K, description="Passages to retrieve; default from settings.")
+    collections: list[CollectionName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Read only these collections (each must be visible to the API key). Default: every collection the key sees.",
+    )
 
 
 class SearchRequest(AskRequest):
@@ -61,6 +84,25 @@ class FactOut(BaseModel):
 
 
 class AskResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "Who leads the Platform team?",
+                    "answer": "Priya Raman leads the Platform team [1].",
+                    "citations": [
+                        {"number": 1, "chunk_id": "chk_9f2c", "document_id": "doc_41ab", "source": "docs/org-chart.md",
+                         "start": 0, "end": 812, "snippet": "Platform team - lead: Priya Raman"}
+                    ],
+                    "passages": [],
+                    "facts": [{"subject": "Priya Raman", "predicate": "LEADS", "object": "Platform team",
+                               "chunk_ids": ["chk_9f2c"]}],
+                    "timings": {"retrieve": 0.04, "generate": 1.9},
+                }
+            ]
+        }
+    )
+
     question: str
     answer: str
     citations: list[CitationOut]
@@ -97,6 +139,87 @@ class Readiness(BaseModel):
     index_vectors: int
     documents: int
     model_loaded: bool
+
+
+class TokenEvent(BaseModel):
+    """``event: token`` in the /v1/ask/stream event stream: the next piece of the answer."""
+
+    text: str
+
+
+class DocumentOut(BaseModel):
+    id: str
+    source: str
+    title: str
+    kind: str
+    language: str
+    collection: str
+    content_hash: str
+    chunk_count: int
+    graph_synced: bool
+    ingested_at: str
+    metadata: dict
+
+    @classmethod
+    def of(cls, record) -> "DocumentOut":
+        return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentOut]
+    total: int = Field(description="Documents visible to the key (before limit/offset).")
+
+
+class RejectedFile(BaseModel):
+    file: str
+    reason: str
+
+
+class UploadAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"job_id": "job_3f9a1c0d5e7b2a64", "status": "queued", "collection": "default",
+                 "files": ["minutes-2026-03-01.md"], "rejected": [], "status_url": "/v1/jobs/job_3f9a1c0d5e7b2a64"}
+            ]
+        }
+    )
+
+    job_id: str
+    status: str
+    collection: str
+    files: list[str]
+    rejected: list[RejectedFile]
+    status_url: str
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "job_3f9a1c0d5e7b2a64", "status": "succeeded", "collection": "default",
+                 "files": ["minutes-2026-03-01.md"], "created_at": "2026-03-01T10:00:00+00:00",
+                 "started_at": "2026-03-01T10:00:00+00:00", "finished_at": "2026-03-01T10:00:03+00:00",
+                 "report": {"documents": [{"id": "doc_1b2c", "file": "minutes-2026-03-01.md"}], "added": 1,
+                            "updated": 0, "unchanged": 0, "failed": [], "chunks": 4, "seconds": 2.8},
+                 "error": None}
+            ]
+        }
+    )
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    collection: str
+    files: list[str]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    report: dict | None
+    error: str | None
+
+    @classmethod
+    def of(cls, job) -> "JobOut":
+        return cls(**{name: getattr(job, name) for name in cls.model_fields})
 
 
 # ---- knowledge graph inspection ------------------------------------------------------------

@@ -83,7 +83,7 @@ class LoreService:
             workers=s.ingest_workers,
         )
         self._dense = DenseRetriever(embedder, self.vectors, self.metadata)
-        self._facts = GraphFactRetriever(self.graph)
+        self._facts = GraphFactRetriever(self.graph, self.metadata)
         with self._write_lock:
             self.last_reconcile = self.pipeline.reconcile()
         return self
@@ -127,12 +127,13 @@ class LoreService:
         sync: bool = False,
         progress: ProgressCallback | None = None,
         workers: int | None = None,
+        collection: str | None = None,
     ) -> IngestReport:
         paths = list(paths)
         with self._write_lock:
             if workers is not None:
                 self.pipeline.workers = workers
-            report = self.pipeline.ingest(paths, progress)
+            report = self.pipeline.ingest(paths, progress, collection=collection)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
         return report
@@ -152,23 +153,31 @@ class LoreService:
         with self._write_lock:
             return self.pipeline.delete(document_id)
 
-    def documents(self) -> list[DocumentRecord]:
-        return self.metadata.documents()
+    def documents(self, collections: list[str] | None = None) -> list[DocumentRecord]:
+        return self.metadata.documents(collections)
 
-    def search(self, query: str, top_k: int | None = None) -> SearchResult:
+    def document(self, document_id: str) -> tuple[DocumentRecord, list[StoredChunk]] | None:
+        """A document's record and its chunks, or None when the id is unknown."""
+        record = self.metadata.document(document_id)
+        return None if record is None else (record, self.metadata.chunks_for_document(document_id))
+
+    def search(self, query: str, top_k: int | None = None, *, collections: list[str] | None = None) -> SearchResult:
+        """Passages and facts; ``collections`` (None: all) is enforced inside each retriever."""
         started = time.perf_counter()
         k = top_k or self.settings.top_k
-        passages = self._dense.search(query, k)
-        facts = self._facts.facts(query, self.settings.max_facts)
+        passages = self._dense.search(query, k, collections=collections)
+        facts = self._facts.facts(query, self.settings.max_facts, collections=collections)
         return SearchResult(query, passages, facts, time.perf_counter() - started)
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        found = self.search(question, top_k)
+    def ask(self, question: str, top_k: int | None = None, *, collections: list[str] | None = None) -> Answer:
+        found = self.search(question, top_k, collections=collections)
         answer = self.answerer.answer(question, found.passages, found.facts)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
-    def ask_stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
-        found = self.search(question, top_k)
+    def ask_stream(
+        self, question: str, top_k: int | None = None, *, collections: list[str] | None = None
+    ) -> Iterator[str | Answer]:
+        found = self.search(question, top_k, collections=collections)
         for piece in self.answerer.stream(question, found.passages, found.facts):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})

@@ -134,6 +134,29 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address `lore serve` binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port `lore serve` listens on.")
 
+    # --- HTTP API: security and limits -------------------------------------
+    auth_required: bool = Field(
+        default=True,
+        description="Require an API key (`Authorization: Bearer KEY` or `X-API-Key`) on every /v1 route and /metrics. Create one with `lore keys create`.",
+    )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests allowed per API key (or per client address without a key), in the `limits` notation, e.g. '10/second' or '600/minute'. Empty: no limit.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (CORS), e.g. ['https://intranet.example.com']. Empty: no CORS headers."
+    )
+    max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest JSON request body accepted, in bytes.")
+    max_upload_bytes: int = Field(
+        default=50_000_000, ge=1024, description="Largest multipart upload accepted by POST /v1/documents (all files together), in bytes."
+    )
+    max_upload_files: int = Field(default=50, ge=1, description="Most files in one upload.")
+    max_concurrent_generations: int = Field(
+        default=2,
+        ge=1,
+        description="Answers generated at once by the HTTP API; more questions wait their turn without holding a worker thread, so retrieval-only requests stay fast.",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:

@@ -181,6 +181,15 @@ def _parse_star(args: tuple) -> tuple[Document, list[Chunk]] | FileFailure:
     return parse_file(*args)
 
 
+def _in_collection(document: Document, chunks: list[Chunk], collection: str | None) -> tuple[Document, list[Chunk]]:
+    """Tag a parsed document and its chunks with the collection they join (None: leave as parsed)."""
+    if collection is None:
+        return document, chunks
+    document = document.model_copy(update={"metadata": {**document.metadata, "collection": collection}})
+    chunks = [c.model_copy(update={"metadata": {**c.metadata, "collection": collection}}) for c in chunks]
+    return document, chunks
+
+
 class IngestPipeline:
     """Parsing and chunking may run in worker processes; embedding runs batched in this
     process; entity extraction and graph writes run on one background thread, so they
@@ -255,7 +264,10 @@ class IngestPipeline:
         return plan
 
     # ---- ingest -----------------------------------------------------------
-    def ingest(self, paths: Iterable[Path], progress: ProgressCallback | None = None) -> IngestReport:
+    def ingest(
+        self, paths: Iterable[Path], progress: ProgressCallback | None = None, *, collection: str | None = None
+    ) -> IngestReport:
+        """Ingest ``paths``; ``collection`` (stored in document and chunk metadata) groups documents for access control."""
         started = time.perf_counter()
         plan = self.plan(paths)
         report = IngestReport(failed=list(plan.failed), timings={"plan": time.perf_counter() - started})
@@ -281,7 +293,7 @@ class IngestPipeline:
                     if progress:
                         progress("file", 1)
                     continue
-                batch.append(result)
+                batch.append(_in_collection(*result, collection))
                 if sum(len(c) for _, c in batch) >= self.batch_chunks:
                     graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
                     batch = []

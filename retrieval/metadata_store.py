@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata      TEXT NOT NULL DEFAULT '{}',
     text          TEXT NOT NULL DEFAULT '',
     graph_synced  INTEGER NOT NULL DEFAULT 0,
-    ingested_at   TEXT NOT NULL
+    ingested_at   TEXT NOT NULL,
+    collection    TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE IF NOT EXISTS chunks (
     vector_id    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -44,6 +45,19 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, idx);
 """
+
+DEFAULT_COLLECTION = "default"
+
+# Columns added after the first release, created on open() in databases that predate them.
+MIGRATIONS = {
+    ("documents", "collection"): "ALTER TABLE documents ADD COLUMN collection TEXT NOT NULL DEFAULT 'default'",
+}
+POST_MIGRATION = "CREATE INDEX IF NOT EXISTS documents_by_collection ON documents(collection)"
+
+
+def collection_of(document: Document) -> str:
+    """The collection a document belongs to: ``metadata['collection']``, else the default one."""
+    return str(document.metadata.get("collection") or DEFAULT_COLLECTION)
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class DocumentRecord:
     graph_synced: bool
     ingested_at: str
     chunk_count: int
+    collection: str = DEFAULT_COLLECTION
 
 
 class MetadataStore:
@@ -86,6 +101,10 @@ class MetadataStore:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.executescript(SCHEMA)
+        for (table, column), statement in MIGRATIONS.items():
+            if column not in {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                conn.execute(statement)
+        conn.execute(POST_MIGRATION)
         self._conn = conn
         return self
 
@@ -126,14 +145,16 @@ class MetadataStore:
             conn.execute("DELETE FROM documents WHERE source = ? AND id != ?", (document.source, document.id))
             conn.execute(
                 """INSERT INTO documents (id, source, title, kind, language, content_hash, metadata, text,
-                                          graph_synced, ingested_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                                          graph_synced, ingested_at, collection)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET source=excluded.source, title=excluded.title, kind=excluded.kind,
                        language=excluded.language, content_hash=excluded.content_hash, metadata=excluded.metadata,
-                       text=excluded.text, graph_synced=0, ingested_at=excluded.ingested_at""",
+                       text=excluded.text, graph_synced=0, ingested_at=excluded.ingested_at,
+                       collection=excluded.collection""",
                 (
                     document.id, document.source, document.title, document.kind, document.language,
                     document.content_hash, json.dumps(document.metadata, default=str), document.text, now,
+                    collection_of(document),
                 ),
             )
             new = []
@@ -165,13 +186,45 @@ class MetadataStore:
             row = self.conn.execute("SELECT content_hash FROM documents WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def documents(self) -> list[DocumentRecord]:
+    def documents(self, collections: Iterable[str] | None = None) -> list[DocumentRecord]:
+        """Every document, or only those in ``collections`` when given."""
+        where, params = "", []
+        if collections is not None:
+            params = list(collections)
+            where = f"WHERE d.collection IN ({','.join('?' * len(params))})" if params else "WHERE 0"
         with self._lock:
             rows = self.conn.execute(
-                """SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) AS chunk_count
-                   FROM documents d ORDER BY d.source"""
+                f"""SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) AS chunk_count
+                    FROM documents d {where} ORDER BY d.source""",
+                params,
             ).fetchall()
         return [self._record(r) for r in rows]
+
+    def vector_ids_in_collections(self, collections: Iterable[str]) -> list[int]:
+        """Vector ids of every chunk whose document is in one of ``collections``."""
+        names = list(collections)
+        if not names:
+            return []
+        with self._lock:
+            rows = self.conn.execute(
+                f"""SELECT c.vector_id FROM chunks c JOIN documents d ON d.id = c.document_id
+                    WHERE d.collection IN ({','.join('?' * len(names))})""",
+                names,
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def chunk_collections(self, chunk_ids: Iterable[str]) -> dict[str, str]:
+        """The collection of each known chunk id."""
+        ids = list(chunk_ids)
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self.conn.execute(
+                f"""SELECT c.id, d.collection FROM chunks c JOIN documents d ON d.id = c.document_id
+                    WHERE c.id IN ({','.join('?' * len(ids))})""",
+                ids,
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def document(self, document_id: str) -> DocumentRecord | None:
         with self._lock:
@@ -225,6 +278,10 @@ class MetadataStore:
         with self._lock:
             return {r[0] for r in self.conn.execute("SELECT vector_id FROM chunks")}
 
+    def document_count(self) -> int:
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
     def chunk_count(self) -> int:
         with self._lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
@@ -256,4 +313,5 @@ class MetadataStore:
             graph_synced=bool(row["graph_synced"]),
             ingested_at=row["ingested_at"],
             chunk_count=row["chunk_count"],
+            collection=row["collection"],
         )

@@ -43,8 +43,12 @@ class DenseRetriever:
         self.vectors = vectors
         self.metadata = metadata
 
-    def search(self, query: str, k: int) -> list[Passage]:
-        hits = self.vectors.search(self.embedder.embed([query])[0], k)
+    def search(self, query: str, k: int, collections: list[str] | None = None) -> list[Passage]:
+        """Nearest chunks; with ``collections``, FAISS only considers chunks of those collections."""
+        allowed = None if collections is None else self.metadata.vector_ids_in_collections(collections)
+        if allowed is not None and not allowed:
+            return []
+        hits = self.vectors.search(self.embedder.embed([query])[0], k, allowed_ids=allowed)
         stored = self.metadata.chunks_by_vector_ids(vid for vid, _ in hits)
         # A vector whose chunk row is gone (a crash between the two writes) is skipped here
         # and removed by the next reconcile.
@@ -66,16 +70,36 @@ def candidate_names(question: str) -> list[str]:
     return list(dict.fromkeys(spans))
 
 
+# With a collection filter, facts are fetched this many times over before the filter, so
+# that facts supported only by other collections do not crowd out the allowed ones.
+COLLECTION_OVERFETCH = 4
+
+
 class GraphFactRetriever:
     """Links entities named in the question to the graph and returns the facts around them."""
 
-    def __init__(self, graph: GraphStore) -> None:
+    def __init__(self, graph: GraphStore, metadata: MetadataStore | None = None) -> None:
         self.graph = graph
+        self.metadata = metadata
 
-    def facts(self, question: str, limit: int) -> list[Fact]:
+    def facts(self, question: str, limit: int, collections: list[str] | None = None) -> list[Fact]:
+        """Facts about the entities named in ``question``; with ``collections``, only facts
+        supported by chunks of those collections, citing only those chunks."""
         if limit <= 0:
             return []
         entities = self.graph.find_entities(candidate_names(question))
         if not entities:
             return []
-        return self.graph.facts_about([e.id for e in entities], limit=limit)
+        if collections is None:
+            return self.graph.facts_about([e.id for e in entities], limit=limit)
+        if self.metadata is None:
+            raise ValueError("a collection filter needs the metadata store")
+        facts = self.graph.facts_about([e.id for e in entities], limit=limit * COLLECTION_OVERFETCH)
+        chunk_collection = self.metadata.chunk_collections({c for f in facts for c in f.chunk_ids})
+        allowed = set(collections)
+        kept: list[Fact] = []
+        for fact in facts:
+            chunk_ids = tuple(c for c in fact.chunk_ids if chunk_collection.get(c) in allowed)
+            if chunk_ids:
+                kept.append(fact.model_copy(update={"chunk_ids": chunk_ids}))
+        return kept[:limit]

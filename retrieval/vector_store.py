@@ -32,6 +32,7 @@ import math
 import os
 import threading
 from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -240,12 +241,24 @@ class FaissVectorStore:
             self._gpu_stale = False
         return self._gpu_index
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed_ids: Iterable[int] | None = None) -> list[tuple[int, float]]:
+        """The ``k`` nearest vectors; with ``allowed_ids``, only among those ids (filtered inside FAISS)."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
+        params = None
+        if allowed_ids is not None:
+            allowed = np.fromiter(allowed_ids, dtype=np.int64)
+            if not len(allowed):
+                return []
+            selector = faiss.IDSelectorBatch(allowed)
+            # IVF indexes insist on their own parameter type (and take nprobe with it).
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe) if self.is_ivf
+                      else faiss.SearchParameters(sel=selector))
         with self._lock:
             if self._index.ntotal == 0:
                 return []
-            scores, ids = self._search_index().search(query, min(k, int(self._index.ntotal)))
+            # A selector only runs on the CPU index (GPU indexes take no search parameters).
+            index = self._search_index() if params is None else self._index
+            scores, ids = index.search(query, min(k, int(self._index.ntotal)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def ids(self) -> np.ndarray:

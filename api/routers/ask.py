@@ -1,15 +1,66 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import AsyncIterator, Iterator
 
-from api.deps import ServiceDep
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from api.deps import ReadKey, ServiceDep, effective_collections
+from api.problems import problem_responses
 from api.schemas import AskRequest, AskResponse
+from core.errors import LoreError
+from core.types import Answer
 
-router = APIRouter(tags=["ask"])
+router = APIRouter(prefix="/v1", tags=["ask"], responses=problem_responses(401, 403, 413, 422, 429))
+
+STREAM_DESCRIPTION = """Server-sent events: `event: token` with `{"text": "..."}` for each piece of the
+answer as it is generated, then one `event: answer` whose data is the full answer object
+(the same shape as `POST /v1/ask`: citations, passages, facts, timings). A failure after
+the stream has started arrives as `event: error` with a problem details object."""
+
+# Generation is CPU/GPU-bound: a few at a time use the hardware as well as many, and the
+# questions waiting on this (async) semaphore hold no worker thread, so retrieval-only
+# requests keep being served while answers are generated.
 
 
-# A plain ``def``: FastAPI runs it in a worker thread, so generation never blocks the event loop.
 @router.post("/ask", response_model=AskResponse)
-def ask(request: AskRequest, service: ServiceDep) -> AskResponse:
+async def ask(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> AskResponse:
     """Answer a question from retrieved passages and graph facts, citing sources as [n]."""
-    return AskResponse.of(service.ask(request.question, request.top_k))
+    collections = effective_collections(key, body.collections)
+    async with request.app.state.generation_slots:
+        # Retrieval and generation block: they run in a worker thread, never on the event loop.
+        answer = await run_in_threadpool(service.ask, body.question, body.top_k, collections=collections)
+    return AskResponse.of(answer)
+
+
+@router.post(
+    "/ask/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": STREAM_DESCRIPTION}},
+)
+async def ask_stream(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> EventSourceResponse:
+    """Answer a question as a stream of server-sent events: tokens, then the answer with citations."""
+    collections = effective_collections(key, body.collections)
+    slots = request.app.state.generation_slots
+
+    def pieces() -> Iterator[dict]:
+        try:
+            for piece in service.ask_stream(body.question, body.top_k, collections=collections):
+                if isinstance(piece, Answer):
+                    yield {"event": "answer", "data": AskResponse.of(piece).model_dump_json()}
+                else:
+                    yield {"event": "token", "data": json.dumps({"text": piece}, ensure_ascii=False)}
+        except LoreError as exc:
+            # Headers are gone once the stream starts: report the failure in-band.
+            problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": str(exc)}
+            yield {"event": "error", "data": json.dumps(problem)}
+
+    async def events() -> AsyncIterator[dict]:
+        # The slot is released when the stream ends or the client goes away (cancellation).
+        async with slots:
+            async for event in iterate_in_threadpool(pieces()):
+                yield event
+
+    return EventSourceResponse(events(), ping=15)

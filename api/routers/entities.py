@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.deps import ServiceDep
+from api.deps import GraphReadKey, ServiceDep
 from api.schemas import EdgeOut, EntityDetail, EntityOut, GraphStatsOut
 
-router = APIRouter(tags=["graph"])
+router = APIRouter(prefix="/v1", tags=["graph"])
 
 
 @router.get("/entities", response_model=list[EntityOut])
 def search_entities(
     service: ServiceDep,
+    key: GraphReadKey,
     q: str = Query(min_length=1, max_length=200, description="Part of the name, any case."),
     limit: int = Query(default=20, ge=1, le=200),
 ) -> list[EntityOut]:
@@ -21,7 +22,7 @@ def search_entities(
 
 
 @router.get("/entities/{entity_id}", response_model=EntityDetail)
-def get_entity(entity_id: str, service: ServiceDep) -> EntityDetail:
+def get_entity(entity_id: str, service: ServiceDep, key: GraphReadKey) -> EntityDetail:
     """The entity, where it is mentioned, and every relationship with the chunk and sentence it came from."""
     view = service.entity(entity_id)
     if view is None:
@@ -38,7 +39,7 @@ def get_entity(entity_id: str, service: ServiceDep) -> EntityDetail:
 
 
 @router.get("/graph/stats", response_model=GraphStatsOut)
-def graph_stats(service: ServiceDep) -> GraphStatsOut:
+def graph_stats(service: ServiceDep, key: GraphReadKey) -> GraphStatsOut:
     """Node counts by label and relationship counts by type."""
     stats = service.graph_stats()
     return GraphStatsOut(uri=stats.uri, server_agent=stats.server_agent, nodes=stats.nodes,

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
+from api.keys import KeyStore, api_db_path
 from api.service import LoreService
 from core.settings import Settings
 
@@ -93,8 +94,10 @@ def test_ask_answers_with_citations_that_point_at_retrieved_chunks(service):
         assert f"[{citation.number}]" in answer.text
 
 
-def test_http_api_ask_and_search(service):
-    with TestClient(create_app(service=service)) as client:
+def test_http_api_ask_and_search(service, settings):
+    with KeyStore(api_db_path(settings.data_dir)) as keys:
+        _, secret = keys.create("e2e", ["read"])
+    with TestClient(create_app(service=service), headers={"Authorization": f"Bearer {secret}"}) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz").json()
         assert ready["graph"] is True and ready["index_vectors"] == len(service.vectors)

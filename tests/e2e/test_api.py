@@ -1,0 +1,426 @@
+"""The HTTP API through the real app: real graph server, real FAISS index in tmp_path, real models.
+
+Two collections: ``alpha`` (sample handbook and org chart) and ``beta`` (one
+confidential project note). Keys are created in the same SQLite file the app uses.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import app as cli_app
+from api.jobs import JobStore, new_job_id, uploads_dir
+from api.keys import KeyStore, api_db_path
+from api.service import LoreService
+from core.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ALPHA_FILES = [EXAMPLES / "docs" / name for name in ("org-chart.md", "handbook-expenses-policy.md")]
+BETA_SECRET = "NJ-7731"
+BETA_TEXT = f"""# Project Nightjar
+
+Project Nightjar is a confidential acquisition led by Zora Whitfield.
+Zora Whitfield and Helena Marsh approved the Nightjar budget code {BETA_SECRET}.
+Zora Whitfield reports the Nightjar progress to Helena Marsh every Friday.
+"""
+BETA_WORDS = ("Nightjar", "Zora", "Whitfield", BETA_SECRET)
+UPLOAD_TEXT = """# Project Quillfeather
+
+Project Quillfeather replaces the warehouse barcode scanners with RFID gates.
+Ingrid Solberg owns the rollout, which starts in the Leeds Office in May.
+"""
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory, graph_server) -> Settings:
+    info = graph_server.start()
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("lore-api"),
+        graph_uri=info.uri,
+        graph_user=info.user,
+        graph_password=info.password,
+        graph_database=info.database,
+        max_new_tokens=12,
+        rate_limit="",
+        max_upload_bytes=200_000,
+        max_request_bytes=20_000,
+    )
+
+
+@pytest.fixture(scope="module")
+def service(settings, tmp_path_factory) -> LoreService:
+    beta_dir = tmp_path_factory.mktemp("beta")
+    (beta_dir / "nightjar.md").write_text(BETA_TEXT)
+    with LoreService(settings) as service:
+        service.graph.clear()
+        assert service.ingest(ALPHA_FILES, collection="alpha").failed == []
+        assert service.ingest([beta_dir], collection="beta").failed == []
+        yield service
+
+
+@pytest.fixture(scope="module")
+def keys(settings) -> dict[str, str]:
+    with KeyStore(api_db_path(settings.data_dir)) as store:
+        made = {
+            "admin": store.create("admin", ["admin"])[1],
+            "reader": store.create("reader", ["read"])[1],
+            "alpha": store.create("alpha", ["read", "ingest"], ["alpha"])[1],
+            "beta": store.create("beta", ["read"], ["beta"])[1],
+        }
+        revoked, made["revoked"] = store.create("old", ["read"])
+        store.revoke(revoked.id)
+    return made
+
+
+@pytest.fixture(scope="module")
+def client(service, keys) -> TestClient:
+    with TestClient(create_app(service=service)) as client:
+        yield client
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def wait_for_job(client: TestClient, job_id: str, key: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=auth(key)).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def upload(client: TestClient, key: str, files: list[tuple[str, bytes]], collection: str = "alpha"):
+    return client.post(
+        "/v1/documents",
+        headers=auth(key),
+        data={"collection": collection},
+        files=[("files", (name, content, "text/markdown")) for name, content in files],
+    )
+
+
+def assert_problem(response, status: int, detail_part: str = "") -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"]
+    assert detail_part.lower() in body.get("detail", "").lower()
+    return body
+
+
+# ---- health and auth ---------------------------------------------------------------------------
+def test_health_routes_need_no_key(client, service):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["graph"] is True and ready["index_vectors"] == len(service.vectors) > 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("post", "/v1/search", {"question": "who?"}), ("post", "/v1/ask", {"question": "who?"}),
+     ("get", "/v1/documents", None), ("get", "/metrics", None)],
+)
+def test_missing_unknown_and_revoked_keys_get_401(client, keys, method, path, body):
+    for headers in ({}, auth("lore_nope_nope"), auth(keys["revoked"]), {"X-API-Key": "not-a-key"}):
+        response = client.request(method, path, json=body, headers=headers)
+        assert_problem(response, 401, "key")
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert client.post("/v1/search", json={"question": "who?"}, headers={"X-API-Key": keys["reader"]}).status_code == 200
+
+
+def test_scopes_are_enforced_per_route(client, keys):
+    assert_problem(upload(client, keys["reader"], [("a.md", b"# A\n\ntext")]), 403, "'ingest' scope")
+    assert_problem(client.delete(f"/v1/documents/doc_{'0' * 32}", headers=auth(keys["reader"])), 403, "ingest")
+    assert_problem(client.get("/metrics", headers=auth(keys["reader"])), 403, "admin")
+    assert client.get("/metrics", headers=auth(keys["admin"])).status_code == 200
+
+
+# ---- ask, search, stream -----------------------------------------------------------------------
+def test_ask_returns_answer_citations_facts_and_timings(client, keys):
+    response = client.post("/v1/ask", json={"question": "Who leads the Platform Team?", "top_k": 3},
+                           headers=auth(keys["reader"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["answer"].strip()
+    assert len(body["passages"]) == 3
+    assert "org-chart.md" in {Path(p["source"]).name for p in body["passages"]}
+    assert body["timings"]["retrieve"] > 0
+    passage_chunks = {p["chunk_id"] for p in body["passages"]}
+    for citation in body["citations"]:
+        assert {"document_id", "chunk_id", "start", "end", "snippet"} <= set(citation)
+        assert citation["chunk_id"] in passage_chunks
+    assert all({"subject", "predicate", "object", "chunk_ids"} <= set(f) for f in body["facts"])
+
+
+def test_question_and_top_k_limits_are_422_problems(client, keys):
+    headers = auth(keys["reader"])
+    assert_problem(client.post("/v1/ask", json={"question": ""}, headers=headers), 422, "question")
+    assert_problem(client.post("/v1/ask", json={"question": "x" * 2001}, headers=headers), 422, "question")
+    assert_problem(client.post("/v1/search", json={"question": "hi", "top_k": 0}, headers=headers), 422, "top_k")
+    assert_problem(client.post("/v1/search", json={"question": "hi", "top_k": 51}, headers=headers), 422, "top_k")
+    assert_problem(client.post("/v1/search", json={"question": "hi", "mystery": 1}, headers=headers), 422, "mystery")
+    body = assert_problem(client.post("/v1/search", content=b"{not json", headers=headers | {"content-type": "application/json"}), 422)
+    assert body["errors"]
+
+
+def test_oversized_json_body_is_413(client, keys):
+    big = {"question": "x" * 30_000}
+    assert_problem(client.post("/v1/ask", json=big, headers=auth(keys["reader"])), 413, "larger than")
+
+
+def test_stream_sends_tokens_then_the_answer_with_citations(client, keys):
+    with client.stream("POST", "/v1/ask/stream", json={"question": "Who is the CEO of Fernhill Robotics?"},
+                       headers=auth(keys["reader"])) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _parse_sse(response.iter_lines())
+    names = [name for name, _ in events]
+    assert names[-1] == "answer" and names.count("answer") == 1
+    assert "token" in names and set(names[:-1]) == {"token"}
+    tokens = "".join(data["text"] for name, data in events if name == "token")
+    answer = events[-1][1]
+    assert tokens.strip() and answer["answer"].strip()
+    assert answer["passages"] and isinstance(answer["citations"], list)
+    assert {"question", "facts", "timings"} <= set(answer)
+
+
+def _parse_sse(lines) -> list[tuple[str, dict]]:
+    events, name, data = [], None, []
+    for line in lines:
+        if line.startswith("event:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data.append(line.split(":", 1)[1].strip())
+        elif not line and name:
+            events.append((name, json.loads("\n".join(data))))
+            name, data = None, []
+    if name:
+        events.append((name, json.loads("\n".join(data))))
+    return events
+
+
+# ---- collections -------------------------------------------------------------------------------
+BETA_QUESTION = "What budget code did Zora Whitfield and Helena Marsh approve for Project Nightjar?"
+
+
+def _leaks(payload: dict) -> list[str]:
+    text = json.dumps(payload)
+    return [word for word in BETA_WORDS if word in text.replace(BETA_QUESTION, "")]
+
+
+def test_collection_key_never_sees_another_collection(client, service, keys):
+    beta_docs = {d.id for d in service.documents(["beta"])}
+    alpha_docs = {d.id for d in service.documents(["alpha"])}
+    alpha_chunks = {c.chunk.id for d in alpha_docs for c in service.metadata.chunks_for_document(d)}
+    # The same question with an unrestricted key does reach beta: the test below can fail.
+    open_found = client.post("/v1/search", json={"question": BETA_QUESTION}, headers=auth(keys["reader"])).json()
+    assert beta_docs & {p["document_id"] for p in open_found["passages"]}
+    assert any("Zora Whitfield" in (f["subject"], f["object"]) for f in open_found["facts"])
+
+    headers = auth(keys["alpha"])
+    found = client.post("/v1/search", json={"question": BETA_QUESTION, "top_k": 10}, headers=headers).json()
+    assert found["passages"] and {p["document_id"] for p in found["passages"]} <= alpha_docs
+    assert all(set(f["chunk_ids"]) <= alpha_chunks for f in found["facts"])
+    assert _leaks(found) == []
+
+    asked = client.post("/v1/ask", json={"question": BETA_QUESTION, "top_k": 10}, headers=headers).json()
+    assert {p["document_id"] for p in asked["passages"]} <= alpha_docs
+    assert {c["document_id"] for c in asked["citations"]} <= alpha_docs
+    assert all(set(f["chunk_ids"]) <= alpha_chunks for f in asked["facts"])
+    assert BETA_SECRET not in asked["answer"]
+    assert _leaks({k: v for k, v in asked.items() if k != "answer"}) == []
+
+    with client.stream("POST", "/v1/ask/stream", json={"question": BETA_QUESTION}, headers=headers) as response:
+        events = _parse_sse(response.iter_lines())
+    final = events[-1][1]
+    assert {p["document_id"] for p in final["passages"]} <= alpha_docs
+    assert _leaks({k: v for k, v in final.items() if k != "answer"}) == []
+
+
+def test_collection_key_cannot_name_other_collections_or_documents(client, service, keys):
+    headers = auth(keys["alpha"])
+    assert_problem(client.post("/v1/search", json={"question": "hi", "collections": ["beta"]}, headers=headers), 403, "beta")
+    assert_problem(upload(client, keys["alpha"], [("x.md", b"# X\n\nhello")], collection="beta"), 403, "beta")
+    listed = client.get("/v1/documents", headers=headers).json()
+    assert listed["total"] == len(ALPHA_FILES) and {d["collection"] for d in listed["documents"]} == {"alpha"}
+    beta_doc = service.documents(["beta"])[0].id
+    assert_problem(client.get(f"/v1/documents/{beta_doc}", headers=headers), 404)
+    assert_problem(client.delete(f"/v1/documents/{beta_doc}", headers=headers), 404)
+    assert client.get(f"/v1/documents/{beta_doc}", headers=auth(keys["beta"])).json()["collection"] == "beta"
+    # Narrowing to one's own collection is allowed.
+    narrowed = client.post("/v1/search", json={"question": "expenses", "collections": ["beta"]}, headers=auth(keys["beta"]))
+    assert narrowed.status_code == 200
+    assert {p["document_id"] for p in narrowed.json()["passages"]} == {beta_doc}
+
+
+# ---- documents and jobs ------------------------------------------------------------------------
+def test_upload_ingests_in_background_and_delete_removes_everything(client, service, keys):
+    response = upload(
+        client, keys["alpha"],
+        [("quillfeather.md", UPLOAD_TEXT.encode()), ("../../etc/evil.md", b"# evil\n\nx"), ("notes.exe", b"MZ"),
+         ("empty.md", b""), (".hidden.md", b"# h\n\nx"), ("sub\\dir.md", b"# d\n\nx")],
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["files"] == ["quillfeather.md"]
+    reasons = {r["file"]: r["reason"] for r in accepted["rejected"]}
+    assert set(reasons) == {"../../etc/evil.md", "notes.exe", "empty.md", ".hidden.md", "sub\\dir.md"}
+    assert "path" in reasons["../../etc/evil.md"] and "unsupported" in reasons["notes.exe"]
+    assert response.headers["location"] == accepted["status_url"]
+    folder = uploads_dir(service.settings.data_dir) / accepted["job_id"]
+    assert sorted(p.name for p in folder.iterdir()) == ["quillfeather.md"]
+    assert not (service.settings.data_dir / "etc").exists()
+
+    job = wait_for_job(client, accepted["job_id"], keys["alpha"])
+    assert job["status"] == "succeeded", job
+    assert job["report"]["added"] == 1 and job["report"]["failed"] == []
+    document_id = job["report"]["documents"][0]["id"]
+    assert_problem(client.get(f"/v1/jobs/{accepted['job_id']}", headers=auth(keys["beta"])), 404)
+
+    document = client.get(f"/v1/documents/{document_id}", headers=auth(keys["alpha"])).json()
+    assert document["collection"] == "alpha" and document["chunk_count"] >= 1 and document["graph_synced"]
+    found = client.post("/v1/search", json={"question": "Who owns the Quillfeather rollout?"},
+                        headers=auth(keys["alpha"])).json()
+    assert found["passages"][0]["document_id"] == document_id
+
+    assert client.delete(f"/v1/documents/{document_id}", headers=auth(keys["alpha"])).status_code == 204
+    assert_problem(client.get(f"/v1/documents/{document_id}", headers=auth(keys["alpha"])), 404)
+    assert document_id not in service.graph.document_ids()
+    found = client.post("/v1/search", json={"question": "Who owns the Quillfeather rollout?"},
+                        headers=auth(keys["admin"])).json()
+    assert document_id not in {p["document_id"] for p in found["passages"]}
+    assert len(service.vectors) == service.metadata.chunk_count()
+    assert not (folder / "quillfeather.md").exists()
+
+
+def test_bad_uploads_are_rejected(client, keys):
+    body = assert_problem(upload(client, keys["alpha"], [("../x.md", b"# x\n\ny"), ("a.pdfx", b"z")]), 422, "no file")
+    assert "../x.md" in body["detail"]
+    assert_problem(upload(client, keys["alpha"], [("big.md", b"a" * 250_000)]), 413, "larger than")
+    assert_problem(upload(client, keys["alpha"], [("ok.md", b"# ok\n\nfine")], collection="../etc"), 422, "collection")
+    assert_problem(client.post("/v1/documents", headers=auth(keys["alpha"]), data={"collection": "alpha"}), 422, "files")
+    assert_problem(client.get("/v1/documents/not-an-id", headers=auth(keys["alpha"])), 422)
+    assert_problem(client.get("/v1/jobs/job_0000000000000000", headers=auth(keys["alpha"])), 404)
+
+
+def test_reads_stay_consistent_while_an_upload_ingests(client, service, keys):
+    files = [(f"bulk-{i}.md", (f"# Bulk note {i}\n\n" + UPLOAD_TEXT * 20).encode()) for i in range(6)]
+    accepted = upload(client, keys["alpha"], files).json()
+    errors: list[str] = []
+    checked = 0
+
+    def reader() -> None:
+        nonlocal checked
+        while True:
+            job = client.get(f"/v1/jobs/{accepted['job_id']}", headers=auth(keys["alpha"])).json()
+            response = client.post("/v1/search", json={"question": "RFID gates rollout", "top_k": 8},
+                                   headers=auth(keys["admin"]))
+            if response.status_code != 200:
+                errors.append(response.text)
+                return
+            chunk_ids = [p["chunk_id"] for p in response.json()["passages"]]
+            # Every passage returned points at a stored chunk: no half-written state is visible.
+            stored = service.metadata.chunks_by_ids(chunk_ids)
+            missing = [c for c in chunk_ids if c not in stored]
+            if missing:
+                errors.append(f"passages without chunks: {missing}")
+            checked += 1
+            if job["status"] in ("succeeded", "failed"):
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert errors == []
+    assert checked >= 3
+    job = wait_for_job(client, accepted["job_id"], keys["alpha"])
+    assert job["status"] == "succeeded" and job["report"]["added"] == len(files)
+    listed = client.get("/v1/documents", headers=auth(keys["alpha"])).json()
+    assert {f"bulk-{i}.md" for i in range(6)} <= {Path(d["source"]).name for d in listed["documents"]}
+    assert service.metadata.vector_ids() == set(service.vectors.ids().tolist())
+
+
+def test_unfinished_jobs_resume_after_a_restart(service, settings, keys):
+    # A job recorded as queued by a server that stopped before running it.
+    job_id = new_job_id()
+    folder = uploads_dir(settings.data_dir) / job_id
+    folder.mkdir(parents=True)
+    (folder / "resumed.md").write_text("# Resumed\n\nThe Tansy warehouse pilot resumed after the restart.\n")
+    with JobStore(api_db_path(settings.data_dir)) as jobs:
+        jobs.create(job_id, "alpha", folder, ["resumed.md"], None)
+    with TestClient(create_app(service=service)) as client:
+        job = wait_for_job(client, job_id, keys["alpha"])
+    assert job["status"] == "succeeded" and job["report"]["added"] == 1
+
+
+def test_metrics_count_requests_by_route_and_report_index_size(client, service, keys):
+    client.get(f"/v1/documents/doc_{'1' * 32}", headers=auth(keys["admin"]))
+    text = client.get("/metrics", headers=auth(keys["admin"])).text
+    assert 'lore_http_requests_total{method="GET",route="/v1/documents/{document_id}",status="404"}' in text
+    assert 'route="/v1/search"' in text and "lore_http_request_duration_seconds_bucket" in text
+    assert f"lore_index_vectors {float(len(service.vectors))}" in text
+    assert 'lore_ingest_jobs_total{status="succeeded"}' in text
+    assert 'lore_ingest_documents_total{outcome="added"}' in text
+
+
+def test_rate_limit_per_key(service, settings, keys):
+    limited = settings.model_copy(update={"rate_limit": "2/minute"})
+    with TestClient(create_app(limited, service=service)) as client:
+        for _ in range(2):
+            assert client.get("/v1/documents", headers=auth(keys["reader"])).status_code == 200
+        response = client.get("/v1/documents", headers=auth(keys["reader"]))
+        assert_problem(response, 429, "rate limit")
+        assert int(response.headers["retry-after"]) >= 1
+        # Another key has its own budget.
+        assert client.get("/v1/documents", headers=auth(keys["beta"])).status_code == 200
+
+
+def test_cors_is_configurable(service, settings):
+    cors = settings.model_copy(update={"cors_origins": ["https://intranet.example.com"], "auth_required": False})
+    with TestClient(create_app(cors, service=service)) as client:
+        allowed = client.options("/v1/search", headers={"Origin": "https://intranet.example.com",
+                                                       "Access-Control-Request-Method": "POST"})
+        assert allowed.headers["access-control-allow-origin"] == "https://intranet.example.com"
+        other = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in other.headers
+        # Without auth_required, no key means full access.
+        assert client.get("/v1/documents").status_code == 200
+    with TestClient(create_app(settings, service=service)) as client:
+        plain = client.get("/healthz", headers={"Origin": "https://intranet.example.com"})
+        assert "access-control-allow-origin" not in plain.headers
+
+
+def test_cli_keys_create_list_revoke(settings, monkeypatch):
+    monkeypatch.setenv("LORE_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    created = runner.invoke(cli_app, ["keys", "create", "--name", "ci", "--scopes", "read,ingest",
+                                      "--collections", "alpha,beta", "--json"])
+    assert created.exit_code == 0, created.output
+    payload = json.loads(created.stdout)
+    assert payload["scopes"] == ["read", "ingest"] and payload["collections"] == ["alpha", "beta"]
+    secret = payload["key"]
+    raw = api_db_path(settings.data_dir).read_bytes()
+    assert secret.encode() not in raw  # only the hash is stored
+    with KeyStore(api_db_path(settings.data_dir)) as store:
+        assert store.authenticate(secret).id == payload["id"]
+    listed = runner.invoke(cli_app, ["keys", "list", "--json"])
+    assert payload["id"] in {k["id"] for k in json.loads(listed.stdout)} and secret not in listed.stdout
+    assert runner.invoke(cli_app, ["keys", "revoke", payload["id"]]).exit_code == 0
+    assert runner.invoke(cli_app, ["keys", "revoke", payload["id"]]).exit_code == 1
+    with KeyStore(api_db_path(settings.data_dir)) as store:
+        assert store.authenticate(secret) is None
+    bad = runner.invoke(cli_app, ["keys", "create", "--scopes", "read,root"])
+    assert bad.exit_code == 2 and "scopes" in bad.output
