@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.keys import KeyStore, api_db_path
 from api.cli import app as cli_app
 from api.service import LoreService
 from core.settings import Settings
@@ -44,8 +45,14 @@ def cli_env(settings, monkeypatch) -> CliRunner:
     return CliRunner()
 
 
+def _client(service, **key_options) -> TestClient:
+    with KeyStore(api_db_path(service.settings.data_dir)) as keys:
+        _, secret = keys.create("graph-inspection", ["read"], **key_options)
+    return TestClient(create_app(service=service), headers={"Authorization": f"Bearer {secret}"})
+
+
 def test_http_entities_and_stats(service) -> None:
-    with TestClient(create_app(service=service)) as client:
+    with _client(service) as client:
         stats = client.get("/v1/graph/stats").json()
         assert stats["by_relation_type"]["REPORTS_TO"] >= 9 and stats["by_label"]["Meeting"] == 1
         hits = client.get("/v1/entities", params={"q": "rahul"}).json()
@@ -59,6 +66,15 @@ def test_http_entities_and_stats(service) -> None:
         assert len(detail["document_ids"]) == 2
         assert client.get("/v1/entities/ent_nope").status_code == 404
         assert client.get("/v1/entities", params={"q": ""}).status_code == 422
+
+
+def test_graph_inspection_refuses_collection_limited_keys(service) -> None:
+    # Entity names and relationships span collections: a limited key must not browse them.
+    with _client(service, collections=["other"]) as client:
+        for path in ("/v1/graph/stats", "/v1/entities?q=rahul"):
+            response = client.get(path)
+            assert response.status_code == 403
+            assert response.headers["content-type"].startswith("application/problem+json")
 
 
 def test_cli_stats_and_show(service, cli_env) -> None:
