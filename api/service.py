@@ -24,7 +24,8 @@ from ingest.extract import SpacyExtractor
 from ingest.pipeline import IngestPipeline, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.metadata_store import DocumentRecord, MetadataStore
-from retrieval.retrievers import DenseRetriever, GraphFactRetriever
+from retrieval.engine import SearchEngine
+from retrieval.filters import SearchFilters
 from retrieval.vector_store import FaissVectorStore
 
 from api.bootstrap import graph_store
@@ -45,8 +46,7 @@ class LoreService:
         self.metadata: MetadataStore | None = None
         self.vectors: FaissVectorStore | None = None
         self.pipeline: IngestPipeline | None = None
-        self._dense: DenseRetriever | None = None
-        self._facts: GraphFactRetriever | None = None
+        self.engine: SearchEngine | None = None
         self._answerer: Answerer | None = None
         self._answerer_lock = threading.Lock()
         # One writer at a time: ingest, delete and reconcile mutate three stores together.
@@ -73,10 +73,12 @@ class LoreService:
             extractor=SpacyExtractor.from_pretrained(s.spacy_model),
             chunker=Chunker(s.chunk_size, s.chunk_overlap),
         )
-        self._dense = DenseRetriever(embedder, self.vectors, self.metadata)
-        self._facts = GraphFactRetriever(self.graph)
+        self.engine = SearchEngine(
+            embedder=embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph, settings=s
+        )
         with self._write_lock:
             self.last_reconcile = self.pipeline.reconcile()
+            self.engine.refresh()
         return self
 
     def close(self) -> None:
@@ -115,21 +117,34 @@ class LoreService:
             report = self.pipeline.ingest(paths, progress)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
+            self.engine.refresh()
         return report
 
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
-            return self.pipeline.delete(document_id)
+            deleted = self.pipeline.delete(document_id)
+            self.engine.refresh()
+            return deleted
 
     def documents(self) -> list[DocumentRecord]:
         return self.metadata.documents()
 
-    def search(self, query: str, top_k: int | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        top_k: int | None = None,
+        *,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
+    ) -> SearchResult:
+        """Ranked passages (with dense/sparse/graph/fused score components) and graph facts.
+
+        ``mode`` is dense, sparse, graph or hybrid (default: the ``retrieval_mode`` setting).
+        """
         started = time.perf_counter()
         k = top_k or self.settings.top_k
-        passages = self._dense.search(query, k)
-        facts = self._facts.facts(query, self.settings.max_facts)
-        return SearchResult(query, passages, facts, time.perf_counter() - started)
+        found = self.engine.search(query, k, mode=mode, filters=filters, max_facts=self.settings.max_facts)
+        return SearchResult(query, found.passages, found.facts, time.perf_counter() - started)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         found = self.search(question, top_k)

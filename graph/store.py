@@ -339,6 +339,45 @@ class GraphStore:
 
         return self._read(work)
 
+    def chunks_mentioning(self, entity_ids: list[str], per_entity: int = 50) -> dict[str, list[str]]:
+        """For each entity, the ids of (at most ``per_entity``) chunks that mention it."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids or per_entity <= 0:
+            return {}
+
+        def work(tx: ManagedTransaction) -> dict[str, list[str]]:
+            result = tx.run(cypher.CHUNKS_MENTIONING, {"ids": ids, "per_entity": per_entity})
+            return {r["entity_id"]: list(r["chunk_ids"])[:per_entity] for r in result}
+
+        return self._read(work)
+
+    def entities_in_chunks(self, chunk_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every entity the chunks mention."""
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return []
+        return self._read(
+            lambda tx: [(r["chunk_id"], r["entity_id"]) for r in tx.run(cypher.ENTITIES_IN_CHUNKS, {"chunk_ids": ids})]
+        )
+
+    def entity_neighbours(self, entity_ids: list[str], limit: int = 500) -> list[tuple[str, str, str]]:
+        """(entity id, relationship type, neighbour id) one hop around the entities, either direction."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids or limit <= 0:
+            return []
+        return self._read(
+            lambda tx: [
+                (r["source_id"], r["type"], r["target_id"])
+                for r in tx.run(cypher.ENTITY_NEIGHBOURS, {"ids": ids, "limit": limit})
+            ]
+        )
+
+    def entity_names(self) -> list[Entity]:
+        """Every entity (id, name, type): the vocabulary fuzzy entity linking matches against."""
+        return self._read(
+            lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"]) for r in tx.run(cypher.ENTITY_NAMES)]
+        )
+
     def stats(self) -> GraphStats:
         def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int]]:
             nodes = tx.run(cypher.COUNT_NODES).single()
