@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,6 +35,7 @@ MODES: tuple[str, ...] = ("dense", "sparse", "graph", "hybrid")
 
 _WORD = re.compile(r"[\w][\w.&'-]*", re.UNICODE)
 MAX_SPAN_WORDS = 4
+QUERY_CACHE_SIZE = 2048
 
 Hits = list[tuple[int, float]]  # (catalog row, score), best first
 
@@ -131,9 +133,22 @@ class DenseRetriever(CatalogRetriever):
         super().__init__(catalog, metadata)
         self.embedder = embedder
         self.vectors = vectors
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def rank(self, query: str, k: int, mask: np.ndarray | None, vector: np.ndarray | None = None) -> Hits:
-        vector = self.embedder.embed([query])[0] if vector is None else vector
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; recent ones are kept, as a hybrid search or a retried query embeds the same text."""
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+            self._query_vectors[query] = vector
+            if len(self._query_vectors) > QUERY_CACHE_SIZE:
+                self._query_vectors.popitem(last=False)
+        else:
+            self._query_vectors.move_to_end(query)
+        return vector
+
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
+        vector = self.query_vector(query)
         total = len(self.vectors)
         if mask is not None and not mask.any():
             return []
