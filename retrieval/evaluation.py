@@ -19,6 +19,7 @@ RRF of the two (equal weights, no graph, no MMR), hybrid without the graph
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,15 @@ from retrieval.filters import SearchFilters
 from retrieval.retrievers import FusionSettings, HybridRetriever, Retriever
 
 KS = tuple(range(1, 21))
+
+
+def shared_data_dir(start: Path | None = None) -> Path:
+    """``$LORE_SHARED_DATA``, else the nearest ``shared/data`` folder beside the repository or one of its parents."""
+    if os.environ.get("LORE_SHARED_DATA"):
+        return Path(os.environ["LORE_SHARED_DATA"])
+    root = (start or Path(__file__)).resolve()
+    return next((p / "shared" / "data" for p in root.parents if (p / "shared" / "data").is_dir()),
+                root.parents[1] / ".." / "shared" / "data")
 
 
 @dataclass(frozen=True)
