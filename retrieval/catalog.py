@@ -8,6 +8,7 @@ has not seen, so it is cheap to call after every ingest or delete.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -17,6 +18,24 @@ from retrieval.bm25 import BM25Matrix
 from retrieval.filters import SearchFilters, document_matches
 from retrieval.metadata_store import MetadataStore
 from retrieval.tokenize import tokenize
+
+
+_HONORIFICS = re.compile(r"^(?:the\s+)?(?:right\s+)?(?:hon\.?|mr\.?|mrs\.?|ms\.?|dr\.?|prof\.?)\s+")
+
+
+def speaker_aliases(speaker: str) -> set[str]:
+    """Ways a question may name a (case-folded) speaker: the full label, the name without titles,
+    constituency or party in brackets and an "AM"/"MP" suffix, and the letter of coded labels like "phd f"."""
+    aliases = {speaker}
+    name = re.sub(r"\(.*?\)", " ", speaker)
+    name = _HONORIFICS.sub("", " ".join(name.split()))
+    name = re.sub(r"\s+(?:am|mp|msp)$", "", name).strip()
+    if len(name) > 1:
+        aliases.add(name)
+    tokens = speaker.split()
+    if len(tokens) == 2 and len(tokens[1]) == 1 and tokens[1].isalpha():
+        aliases.add(f"letter:{tokens[1]}")
+    return aliases
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ class ChunkCatalog:
         self._document_order: list[str] = []
         self._by_document: dict[str, dict[int, int]] = {}
         self._speaker_rows: dict[str, np.ndarray] = {}
+        self._speaker_aliases: dict[str, set[str]] = {}
         self.version = 0
 
     def __len__(self) -> int:
@@ -109,6 +129,10 @@ class ChunkCatalog:
             for speaker in chunk.speakers:
                 speaker_rows.setdefault(speaker.casefold(), []).append(row)
         self._speaker_rows = {k: np.array(v, dtype=np.int64) for k, v in speaker_rows.items()}
+        self._speaker_aliases = {}
+        for speaker in self._speaker_rows:
+            for alias in speaker_aliases(speaker):
+                self._speaker_aliases.setdefault(alias, set()).add(speaker)
         self.bm25.build([self._encoded[v] for v in order])
         self.version += 1
 
@@ -149,3 +173,18 @@ class ChunkCatalog:
 
     def speakers(self) -> list[str]:
         return list(self._speaker_rows)
+
+    def speakers_named(self, spans: list[str]) -> list[str]:
+        """Speakers (case-folded keys) a question's spans name, by full name or alias.
+
+        A lone capital letter names the speakers coded by that letter ("What did F say" ->
+        "PhD F", "Grad F"); lower-case single letters are ordinary words and never match.
+        """
+        found: list[str] = []
+        for span in spans:
+            if len(span) == 1:
+                key = f"letter:{span.lower()}" if span.isupper() else None
+            else:
+                key = span.casefold()
+            found.extend(sorted(self._speaker_aliases.get(key, ()))) if key else None
+        return list(dict.fromkeys(found))

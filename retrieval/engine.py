@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import faiss
+
 from core.settings import Settings
 from core.types import Fact, Passage
 from graph import GraphStore
@@ -35,6 +37,9 @@ class SearchEngine:
     def __init__(self, *, embedder: Embedder, vectors: FaissVectorStore, metadata: MetadataStore, graph: GraphStore,
                  settings: Settings, reranker: Reranker | None = None) -> None:
         self.settings = settings
+        # One query at a time is searched; FAISS's OpenMP threads then cost more than they save,
+        # and collapse when the cores are busy (100 ms instead of 0.5 ms at 10k chunks on 2 busy cores).
+        faiss.omp_set_num_threads(settings.faiss_query_threads)
         self.catalog = ChunkCatalog(metadata, k1=settings.bm25_k1, b=settings.bm25_b)
         self.dense = DenseRetriever(embedder, vectors, self.catalog, metadata)
         self.sparse = SparseRetriever(self.catalog, metadata)

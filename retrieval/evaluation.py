@@ -100,6 +100,7 @@ def evaluate_qmsum(engine: SearchEngine, queries: list[MeetingQuery], *, scope: 
     chosen = systems(engine)
     if names is not None:
         chosen = {n: chosen[n] for n in names}
+    engine.dense.warm([q.query for q in queries])
     results = {}
     for name, retriever in chosen.items():
         covered: list[list[int]] = []
@@ -171,6 +172,7 @@ def evaluate_paragraphs(engine: SearchEngine, queries: list[ParagraphQuery], *,
     chosen = systems(engine)
     if names is not None:
         chosen = {n: chosen[n] for n in names}
+    engine.dense.warm([q.query for q in queries])
     results = {}
     for name, retriever in chosen.items():
         found: list[list[int]] = []

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from core.types import Fact, Passage
 from graph import GraphStore
+from graph.store import name_key
 from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilters
@@ -35,7 +36,7 @@ MODES: tuple[str, ...] = ("dense", "sparse", "graph", "hybrid")
 
 _WORD = re.compile(r"[\w][\w.&'-]*", re.UNICODE)
 MAX_SPAN_WORDS = 4
-QUERY_CACHE_SIZE = 2048
+QUERY_CACHE_SIZE = 4096
 
 Hits = list[tuple[int, float]]  # (catalog row, score), best first
 
@@ -147,6 +148,14 @@ class DenseRetriever(CatalogRetriever):
             self._query_vectors.move_to_end(query)
         return vector
 
+    def warm(self, queries: Sequence[str]) -> None:
+        """Embed many queries in batches up front (an evaluation run), instead of one model call each."""
+        todo = list(dict.fromkeys(q for q in queries if q not in self._query_vectors))
+        for query, vector in zip(todo, self.embedder.embed(todo) if todo else []):
+            self._query_vectors[query] = vector
+        while len(self._query_vectors) > QUERY_CACHE_SIZE:
+            self._query_vectors.popitem(last=False)
+
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
         vector = self.query_vector(query)
         total = len(self.vectors)
@@ -219,26 +228,27 @@ class GraphRetriever(CatalogRetriever):
         if self._names_version != self.catalog.version:
             names: dict[str, list[str]] = {}
             for entity in self.graph.entity_names():
-                names.setdefault(entity.name.casefold(), []).append(entity.id)
+                names.setdefault(name_key(entity.name), []).append(entity.id)
             self._names, self._names_version = names, self.catalog.version
         return self._names
 
     def link(self, query: str) -> tuple[list[str], list[str]]:
         """(entity ids, speaker keys) the question names: exact or alias (case-folded) first, then fuzzy."""
         spans = candidate_names(query)
-        exact = [e.id for e in self.graph.find_entities(spans, limit=20)]
+        names = self._entity_names()
+        # Exact and alias links: the case-folded name key, as GraphStore.find_entities matches it,
+        # against the entity names held in memory (no round trip per query).
+        exact = [i for span in spans for i in names.get(name_key(span), ())][:20]
         fuzzy: list[str] = []
         if self.settings.fuzzy_threshold < 100:
             from rapidfuzz import fuzz, process
 
-            names = self._entity_names()
             for span in (s for s in spans if len(s) >= 4 and " " in s):
                 match = process.extractOne(span.casefold(), names.keys(), scorer=fuzz.ratio,
                                            score_cutoff=self.settings.fuzzy_threshold)
                 if match:
                     fuzzy.extend(names[match[0]])
-        folded = {s.casefold() for s in spans}
-        speakers = [s for s in self.catalog.speakers() if s in folded]
+        speakers = self.catalog.speakers_named(spans)
         return list(dict.fromkeys(exact + fuzzy)), speakers
 
     # ---- ranking ------------------------------------------------------------
@@ -253,43 +263,42 @@ class GraphRetriever(CatalogRetriever):
         if not linked and not speakers and not seeds:
             return GraphRanking([], [], [])
         catalog = self.catalog
-        # Entities: linked, then typed hops around them.
-        entity_edges: list[tuple[str, str, str]] = []
-        frontier = list(linked)
-        entities = list(linked)
-        for _ in range(cfg.hops):
-            if not frontier:
-                break
-            edges = self.graph.entity_neighbours(frontier, limit=cfg.neighbour_limit)
-            entity_edges.extend(edges)
-            frontier = [t for _, _, t in edges if t not in set(entities)]
-            entities.extend(dict.fromkeys(frontier))
-        # Chunks: those mentioning linked entities, the seeds, speaker turns, and their neighbours.
+        seed_chunk_ids = [catalog.rows[r].chunk_id for r in seeds]
+        for row in seeds:
+            seed_chunk_ids.extend(catalog.rows[o].chunk_id for o in catalog.neighbours(row))
+        entity_edges, mentioning, pairs = self.graph.retrieval_subgraph(
+            linked, seed_chunk_ids, hops=cfg.hops, per_entity=cfg.per_entity_chunks, limit=cfg.neighbour_limit
+        )
+        entities = list(dict.fromkeys([*linked, *(t for _, _, t in entity_edges)]))
+        # Chunks: the seeds, those mentioning linked entities, speaker turns, and their neighbours.
         rows: dict[int, None] = dict.fromkeys(seeds)
         mention_edges: list[tuple[int, str]] = []
-        row_of_chunk = {}
-        for entity_id, chunk_ids in self.graph.chunks_mentioning(linked, cfg.per_entity_chunks).items():
+        for entity_id, chunk_ids in mentioning.items():
             for chunk_id in chunk_ids:
                 row = catalog.row_of_chunk(chunk_id)
                 if row is not None and (mask is None or mask[row]):
                     rows[row] = None
-                    mention_edges.append((row, entity_id))
-        speaker_edges: list[tuple[int, str]] = []
-        for speaker in speakers:
-            for row in catalog.speaker_rows(speaker, mask)[: cfg.per_entity_chunks * 4].tolist():
-                rows[row] = None
-                speaker_edges.append((row, speaker))
+        if not seeds:
+            # Alone, the graph starts from every turn window the named speakers talk in.
+            for speaker in speakers:
+                rows.update(dict.fromkeys(catalog.speaker_rows(speaker, mask)[: cfg.per_entity_chunks].tolist()))
         for row in list(rows):
             for other in catalog.neighbours(row):
                 if mask is None or mask[other]:
                     rows[other] = None
         chunk_rows = list(rows)
-        for row in chunk_rows:
-            row_of_chunk[catalog.rows[row].chunk_id] = row
+        # With seeds, a named speaker ties together the candidate windows they talk in.
+        named = set(speakers)
+        speaker_edges = [
+            (row, s.casefold()) for row in chunk_rows for s in catalog.rows[row].speakers if s.casefold() in named
+        ]
         known_entities = set(entities)
-        for chunk_id, entity_id in self.graph.entities_in_chunks(list(row_of_chunk)):
-            mention_edges.append((row_of_chunk[chunk_id], entity_id))
-            known_entities.add(entity_id)
+        in_subgraph = set(chunk_rows)
+        for chunk_id, entity_id in pairs:
+            row = catalog.row_of_chunk(chunk_id)
+            if row is not None and row in in_subgraph:
+                mention_edges.append((row, entity_id))
+                known_entities.add(entity_id)
         # Node numbering: chunks, then entities, then speakers.
         index: dict[object, int] = {("c", r): i for i, r in enumerate(chunk_rows)}
         for e in known_entities:
@@ -366,7 +375,7 @@ def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[f
 
 @dataclass
 class FusionSettings:
-    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.0, "graph": 1.0})
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 2.0, "graph": 1.0})
     rrf_k: int = 60
     candidates: int = 50
     graph_seeds: int = 20
