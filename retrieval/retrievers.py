@@ -26,7 +26,7 @@ from graph.store import name_key
 from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilters
-from retrieval.fusion import Reranker, jaccard, mmr, weighted_rrf
+from retrieval.fusion import Reranker, mmr, weighted_rrf
 from retrieval.metadata_store import MetadataStore, StoredChunk
 from retrieval.tokenize import tokenize
 from retrieval.vector_store import FaissVectorStore
@@ -222,6 +222,7 @@ class GraphRetriever(CatalogRetriever):
         self.settings = settings or GraphSettings()
         self._names_version = -1
         self._names: dict[str, list[str]] = {}
+        self._name_list: list[str] = []
 
     # ---- linking ------------------------------------------------------------
     def _entity_names(self) -> dict[str, list[str]]:
@@ -230,6 +231,7 @@ class GraphRetriever(CatalogRetriever):
             for entity in self.graph.entity_names():
                 names.setdefault(name_key(entity.name), []).append(entity.id)
             self._names, self._names_version = names, self.catalog.version
+            self._name_list = list(names)
         return self._names
 
     def link(self, query: str) -> tuple[list[str], list[str]]:
@@ -244,7 +246,7 @@ class GraphRetriever(CatalogRetriever):
             from rapidfuzz import fuzz, process
 
             for span in (s for s in spans if len(s) >= 4 and " " in s):
-                match = process.extractOne(span.casefold(), names.keys(), scorer=fuzz.ratio,
+                match = process.extractOne(name_key(span), self._name_list, scorer=fuzz.ratio,
                                            score_cutoff=self.settings.fuzzy_threshold)
                 if match:
                     fuzzy.extend(names[match[0]])
@@ -373,6 +375,19 @@ def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[f
     return r
 
 
+def term_jaccard(catalog: ChunkCatalog, rows: Sequence[int]) -> np.ndarray:
+    """Pairwise Jaccard similarity of the chunks' BM25 term sets, as one sparse product."""
+    sets = [catalog.rows[r].terms for r in rows]
+    indices = np.fromiter((t for terms in sets for t in terms), dtype=np.int64)
+    indptr = np.cumsum([0, *(len(terms) for terms in sets)])
+    width = int(indices.max()) + 1 if len(indices) else 1
+    binary = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(sets), width))
+    shared = (binary @ binary.T).toarray()
+    sizes = np.diff(indptr).astype(np.float32)
+    union = sizes[:, None] + sizes[None, :] - shared
+    return np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+
+
 @dataclass
 class FusionSettings:
     weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 2.0, "graph": 1.0})
@@ -425,9 +440,10 @@ class HybridRetriever(Retriever):
             rankings["graph"] = [row for row, _ in graph_ranking.hits]
         fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
         ordered = sorted(fused, key=lambda r: -fused[r])[: max(3 * k, 30)]
-        if cfg.mmr_lambda < 1.0:
-            rows = self.catalog.rows
-            ordered = mmr(ordered, fused, lambda a, b: jaccard(rows[a].terms, rows[b].terms), k, cfg.mmr_lambda)
+        if cfg.mmr_lambda < 1.0 and len(ordered) > 1:
+            similarity = term_jaccard(self.catalog, ordered)
+            position = {row: i for i, row in enumerate(ordered)}
+            ordered = mmr(ordered, fused, lambda a, b: similarity[position[a], position[b]], k, cfg.mmr_lambda)
         components = {name: dict(hits) for name, hits in lists.items()}
         ranked = [
             (row, fused[row], {**{name: c[row] for name, c in components.items() if row in c}, "fused": fused[row]})

@@ -121,3 +121,17 @@ def test_undated_document_fails_a_date_filter():
 def test_filters_reject_unknown_fields():
     with pytest.raises(ValueError):
         SearchFilters(colour="red")
+
+
+def test_term_jaccard_matches_set_jaccard():
+    from types import SimpleNamespace
+
+    from retrieval.retrievers import term_jaccard
+
+    sets = [frozenset({1, 2, 3}), frozenset({2, 3, 4}), frozenset()]
+    catalog = SimpleNamespace(rows=[SimpleNamespace(terms=t) for t in sets])
+    matrix = term_jaccard(catalog, [0, 1, 2])
+    for i in range(3):
+        for j in range(3):
+            expected = jaccard(sets[i], sets[j]) if i != j or sets[i] else 0.0
+            assert matrix[i, j] == pytest.approx(expected)
