@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     graph_fuzzy_threshold: float = Field(default=90.0, ge=0, le=100, description="Fuzzy entity-link cutoff (0-100 similarity of a question span to an entity name); 100 turns fuzzy linking off.")
     mmr_lambda: float = Field(default=0.7, ge=0, le=1, description="MMR trade-off between relevance and novelty of fused passages; 1 turns MMR off.")
     bm25_k1: float = Field(default=1.2, gt=0, description="BM25 term-frequency saturation k1.")
+    dense_languages: list[str] | None = Field(
+        default=["en"],
+        description="Query languages the embedding model understands; hybrid search leaves the dense ranking out for other languages. Unset: always use it (a multilingual model).",
+    )
     faiss_query_threads: int = Field(default=1, ge=1, description="OpenMP threads FAISS uses; 1 is fastest for one query at a time on a busy machine.")
     bm25_b: float = Field(default=0.75, ge=0, le=1, description="BM25 document-length normalisation b.")
 

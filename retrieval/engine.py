@@ -61,6 +61,7 @@ class SearchEngine:
                 candidates=settings.fusion_candidates,
                 graph_seeds=settings.graph_seed_chunks,
                 mmr_lambda=settings.mmr_lambda,
+                dense_languages=tuple(settings.dense_languages) if settings.dense_languages is not None else None,
             ),
             reranker=reranker,
         )

@@ -80,7 +80,7 @@ def systems(engine: SearchEngine) -> dict[str, Retriever]:
     no_graph = HybridRetriever(
         engine.dense, engine.sparse, None,
         FusionSettings(weights={**cfg.weights, "graph": 0.0}, rrf_k=cfg.rrf_k, candidates=cfg.candidates,
-                       mmr_lambda=cfg.mmr_lambda),
+                       mmr_lambda=cfg.mmr_lambda, dense_languages=cfg.dense_languages),
     )
     return {
         "bm25": engine.sparse,

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from core.types import Fact, Passage
+from generation.prompts import detect_language
 from graph import GraphStore
 from graph.store import name_key
 from retrieval.catalog import ChunkCatalog
@@ -262,7 +263,9 @@ class GraphRetriever(CatalogRetriever):
         cfg = self.settings
         linked, speakers = self.link(query)
         seeds = seeds or {}
-        if not linked and not speakers and not seeds:
+        if not linked and not speakers:
+            # Nothing in the question is in the graph: PageRank from the seeds alone would only
+            # re-order the text retrievers' own ranking, which fusion already has.
             return GraphRanking([], [], [])
         catalog = self.catalog
         seed_chunk_ids = [catalog.rows[r].chunk_id for r in seeds]
@@ -395,6 +398,9 @@ class FusionSettings:
     candidates: int = 50
     graph_seeds: int = 20
     mmr_lambda: float = 0.7
+    # Query languages the embedding model covers; None: all. An English-only model ranks a
+    # Chinese question's chunks close to randomly, and fusing that noise costs recall.
+    dense_languages: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -426,7 +432,8 @@ class HybridRetriever(Retriever):
         mask = self.catalog.allowed(filters)
         n = max(cfg.candidates, k)
         lists: dict[str, Hits] = {}
-        if cfg.weights.get("dense", 0) > 0:
+        dense_ok = cfg.dense_languages is None or detect_language(query) in cfg.dense_languages
+        if cfg.weights.get("dense", 0) > 0 and dense_ok:
             lists["dense"] = self.dense.rank(query, n, mask)
         if cfg.weights.get("sparse", 0) > 0:
             lists["sparse"] = self.sparse.rank(query, n, mask)
