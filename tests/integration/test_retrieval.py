@@ -247,3 +247,10 @@ def test_cmrc_corpus_writer(tmp_path):
     queries = ev.write_cmrc_corpus(trial, tmp_path / "paragraphs")
     assert len(list((tmp_path / "paragraphs").glob("*.txt"))) == 256
     assert len(queries) == 1002
+
+
+def test_hybrid_leaves_out_the_english_dense_ranking_for_a_chinese_question(service):
+    found = service.search("浦东新区的机器人维修", 2, mode="hybrid")
+    assert found.passages[0].title == "上海办公室"
+    assert all("dense" not in p.scores for p in found.passages)
+    assert "dense" in service.search("robot repair in Shanghai", 2, mode="hybrid").passages[0].scores
