@@ -34,6 +34,8 @@ keys_app = typer.Typer(help="Manage API keys for the HTTP API.", no_args_is_help
 app.add_typer(graph_app, name="graph")
 app.add_typer(documents_app, name="documents")
 app.add_typer(keys_app, name="keys")
+eval_app = typer.Typer(help="Measure retrieval quality on public benchmarks.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err = Console(stderr=True)
@@ -197,17 +199,48 @@ def _ingest_dry_run(paths: list[Path], workers: int | None, report: Optional[Pat
 
 # ---- search / ask -------------------------------------------------------------
 @app.command()
-def search(query: str, top_k: TopKOpt = None, as_json: JsonOpt = False) -> None:
+def search(
+    query: str,
+    top_k: TopKOpt = None,
+    as_json: JsonOpt = False,
+    mode: Annotated[
+        Optional[str], typer.Option("--mode", "-m", help="dense, sparse, graph or hybrid (default: settings).")
+    ] = None,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="Only documents of this kind (repeatable).")] = None,
+    source_prefix: Annotated[Optional[str], typer.Option("--source-prefix", help="Only sources under this path.")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="Only documents dated on/after YYYY-MM-DD.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Only documents dated on/before YYYY-MM-DD.")] = None,
+    language: Annotated[Optional[list[str]], typer.Option("--language", help="Only this language (repeatable).")] = None,
+    person: Annotated[
+        Optional[list[str]], typer.Option("--person", help="Only documents attended/written by this person (repeatable).")
+    ] = None,
+    collection: Annotated[Optional[list[str]], typer.Option("--collection", help="Only this collection (repeatable).")] = None,
+) -> None:
     """Retrieve passages and graph facts for QUERY (no generation)."""
+    from pydantic import ValidationError
+
+    from retrieval.filters import SearchFilters
+    from retrieval.retrievers import MODES
+
+    if mode is not None and mode not in MODES:
+        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
+    if source_prefix is not None:
+        source_prefix = str(Path(source_prefix).resolve())
+    try:
+        filters = SearchFilters(kinds=kind or None, source_prefix=source_prefix, date_from=date_from, date_to=date_to,
+                                languages=language or None, people=person or None, collections=collection or None)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc).splitlines()[1] + ": " + str(exc).splitlines()[2].strip()) from None
     with _service() as service:
-        found = service.search(query, top_k)
+        found = service.search(query, top_k, mode=mode, filters=None if filters.empty else filters)
     if as_json:
         print(json.dumps({"query": query, "passages": [_passage_json(p) for p in found.passages],
                           "facts": [_fact_json(f) for f in found.facts]}, ensure_ascii=False, indent=2))
         return
-    table = Table("#", "score", "source", "text", show_lines=True)
+    table = Table("#", "score", "dense", "sparse", "graph", "source", "text", show_lines=True)
     for i, p in enumerate(found.passages, 1):
-        table.add_row(str(i), f"{p.score:.3f}", _display_path(p.source), p.text[:300])
+        parts = [f"{p.scores[c]:.3f}" if c in p.scores else "-" for c in ("dense", "sparse", "graph")]
+        table.add_row(str(i), f"{p.score:.3f}", *parts, _display_path(p.source), p.text[:300])
     console.print(table)
     for fact in found.facts:
         console.print(f"  • {fact.render()}")
@@ -255,6 +288,65 @@ def _print_sources(answer: Answer) -> None:
     console.print("\n[bold]Retrieved sources[/bold]")
     for i, p in enumerate(answer.passages, 1):
         console.print(f"  [{i}] {_display_path(p.source)} (chunk {p.chunk_id}, score {p.score:.3f})", markup=False)
+
+
+# ---- eval -----------------------------------------------------------------------
+@eval_app.command("retrieval")
+def eval_retrieval(
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json, results.md and recall.png.")] = Path("eval-retrieval"),
+    qmsum: Annotated[Optional[Path], typer.Option("--qmsum", help="Folder of QMSum meeting JSON files.")] = None,
+    split: Annotated[str, typer.Option("--split", help="QMSum files whose name starts with this (train, val, test, or '' for all).")] = "val",
+    meetings: Annotated[Optional[int], typer.Option("--meetings", min=1, help="Use only the first N meetings.")] = None,
+    scope: Annotated[str, typer.Option("--scope", help="meeting (search within the query's meeting), all, or both.")] = "both",
+    cmrc: Annotated[Optional[Path], typer.Option("--cmrc", help="CMRC2018 trial.json (SQuAD format).")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Reusable folder for the evaluation indexes (kept between runs).")] = None,
+) -> None:
+    """Recall@k and MRR@10 per retrieval mode and baseline, on QMSum and CMRC2018 (ingested into their own data dirs)."""
+    import tempfile
+
+    from api.service import LoreService
+    from retrieval import evaluation as ev
+
+    if qmsum is None and cmrc is None:
+        raise typer.BadParameter("give --qmsum and/or --cmrc")
+    if scope not in ("meeting", "all", "both"):
+        raise typer.BadParameter(f"{scope!r} is not meeting, all or both", param_hint="--scope")
+    work = work_dir or Path(tempfile.mkdtemp(prefix="lore-eval-"))
+    out.mkdir(parents=True, exist_ok=True)
+    base = _settings()
+    results: dict = {}
+    try:
+        if qmsum is not None:
+            files = sorted(p for p in qmsum.glob(f"{split}*.json"))[:meetings]
+            if not files:
+                raise typer.BadParameter(f"no {split}*.json files in {qmsum}", param_hint="--qmsum")
+            queries = ev.qmsum_queries(files)
+            settings = base.model_copy(update={"data_dir": work / f"qmsum-{split or 'all'}"})
+            with LoreService(settings) as service:
+                report = service.ingest(files)
+                for failure in report.failed:
+                    err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}")
+                scopes = ("meeting", "all") if scope == "both" else (scope,)
+                for sc in scopes:
+                    err.print(f"QMSum {split or 'all'}: {len(files)} meetings, {len(queries)} queries, scope {sc}")
+                    results[f"QMSum {split or 'all'} ({sc})"] = ev.evaluate_qmsum(service.engine, queries, scope=sc)
+        if cmrc is not None:
+            corpus = work / "cmrc-paragraphs"
+            queries = ev.write_cmrc_corpus(cmrc, corpus)
+            settings = base.model_copy(update={"data_dir": work / "cmrc"})
+            with LoreService(settings) as service:
+                service.ingest([corpus])
+                err.print(f"CMRC2018: {len(queries)} questions")
+                results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries)
+    except LoreError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    (out / "results.json").write_text(json.dumps(ev.to_json(results), indent=2))
+    table = ev.markdown_table(results)
+    (out / "results.md").write_text(table)
+    ev.plot_recall(results, out / "recall.png")
+    console.print(table, markup=False, highlight=False)
+    console.print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'recall.png'}")
 
 
 # ---- serve --------------------------------------------------------------------

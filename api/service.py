@@ -24,8 +24,9 @@ from ingest.extract import build_extractor
 from ingest.extract.resolution import Merge, MergeStore
 from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.engine import SearchEngine
+from retrieval.filters import SearchFilters
 from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
-from retrieval.retrievers import DenseRetriever, GraphFactRetriever
 from retrieval.vector_store import FaissVectorStore
 
 from api.bootstrap import graph_store
@@ -47,8 +48,7 @@ class LoreService:
         self.vectors: FaissVectorStore | None = None
         self.pipeline: IngestPipeline | None = None
         self.merges: MergeStore | None = None
-        self._dense: DenseRetriever | None = None
-        self._facts: GraphFactRetriever | None = None
+        self.engine: SearchEngine | None = None
         self._answerer: Answerer | None = None
         self._answerer_lock = threading.Lock()
         # One writer at a time: ingest, delete and reconcile mutate three stores together.
@@ -82,10 +82,12 @@ class LoreService:
             batch_chunks=s.ingest_batch_chunks,
             workers=s.ingest_workers,
         )
-        self._dense = DenseRetriever(embedder, self.vectors, self.metadata)
-        self._facts = GraphFactRetriever(self.graph, self.metadata)
+        self.engine = SearchEngine(
+            embedder=embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph, settings=s
+        )
         with self._write_lock:
             self.last_reconcile = self.pipeline.reconcile()
+            self.engine.refresh()
         return self
 
     def close(self) -> None:
@@ -136,6 +138,7 @@ class LoreService:
             report = self.pipeline.ingest(paths, progress, collection=collection)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
+            self.engine.refresh()
         return report
 
     def plan_ingest(self, paths: Iterable[Path], *, workers: int | None = None) -> IngestPlan:
@@ -151,7 +154,9 @@ class LoreService:
 
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
-            return self.pipeline.delete(document_id)
+            deleted = self.pipeline.delete(document_id)
+            self.engine.refresh()
+            return deleted
 
     def documents(self, collections: list[str] | None = None) -> list[DocumentRecord]:
         return self.metadata.documents(collections)
@@ -161,13 +166,26 @@ class LoreService:
         record = self.metadata.document(document_id)
         return None if record is None else (record, self.metadata.chunks_for_document(document_id))
 
-    def search(self, query: str, top_k: int | None = None, *, collections: list[str] | None = None) -> SearchResult:
-        """Passages and facts; ``collections`` (None: all) is enforced inside each retriever."""
+    def search(
+        self,
+        query: str,
+        top_k: int | None = None,
+        *,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
+        collections: list[str] | None = None,
+    ) -> SearchResult:
+        """Ranked passages (with dense/sparse/graph/fused score components) and graph facts.
+
+        ``mode`` is dense, sparse, graph or hybrid (default: the ``retrieval_mode`` setting).
+        ``collections`` (None: all) narrows ``filters``; every retriever enforces it before ranking.
+        """
         started = time.perf_counter()
         k = top_k or self.settings.top_k
-        passages = self._dense.search(query, k, collections=collections)
-        facts = self._facts.facts(query, self.settings.max_facts, collections=collections)
-        return SearchResult(query, passages, facts, time.perf_counter() - started)
+        if collections is not None:
+            filters = (filters or SearchFilters()).model_copy(update={"collections": list(collections)})
+        found = self.engine.search(query, k, mode=mode, filters=filters, max_facts=self.settings.max_facts)
+        return SearchResult(query, found.passages, found.facts, time.perf_counter() - started)
 
     def ask(self, question: str, top_k: int | None = None, *, collections: list[str] | None = None) -> Answer:
         found = self.search(question, top_k, collections=collections)

@@ -114,6 +114,28 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     max_facts: int = Field(default=12, ge=0, le=200, description="Graph facts added to the prompt at most.")
 
+    # --- retrieval: hybrid search ------------------------------------------
+    retrieval_mode: Literal["dense", "sparse", "graph", "hybrid"] = Field(
+        default="hybrid", description="Default search mode: dense (FAISS), sparse (BM25), graph (PageRank) or hybrid (all fused)."
+    )
+    fusion_weight_dense: float = Field(default=1.0, ge=0, description="Weight of the dense ranking in reciprocal-rank fusion (0 drops it).")
+    fusion_weight_sparse: float = Field(default=2.0, ge=0, description="Weight of the BM25 ranking in reciprocal-rank fusion (0 drops it).")
+    fusion_weight_graph: float = Field(default=1.0, ge=0, description="Weight of the graph ranking in reciprocal-rank fusion (0 drops it).")
+    rrf_k: int = Field(default=60, ge=1, description="Rank offset k of reciprocal-rank fusion: larger flattens the weight of top ranks.")
+    fusion_candidates: int = Field(default=50, ge=1, le=1000, description="Candidates each retriever contributes to fusion.")
+    graph_seed_chunks: int = Field(default=20, ge=0, le=500, description="Fused top chunks that seed the graph's personalised PageRank in hybrid search.")
+    graph_hops: int = Field(default=1, ge=0, le=2, description="Typed relationship hops expanded around the entities linked in the question.")
+    graph_damping: float = Field(default=0.5, gt=0, lt=1, description="Personalised PageRank damping: the chance of following an edge rather than restarting at a seed.")
+    graph_fuzzy_threshold: float = Field(default=90.0, ge=0, le=100, description="Fuzzy entity-link cutoff (0-100 similarity of a question span to an entity name); 100 turns fuzzy linking off.")
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1, description="MMR trade-off between relevance and novelty of fused passages; 1 turns MMR off.")
+    bm25_k1: float = Field(default=1.2, gt=0, description="BM25 term-frequency saturation k1.")
+    dense_languages: list[str] | None = Field(
+        default=["en"],
+        description="Query languages the embedding model understands; hybrid search leaves the dense ranking out for other languages. Unset: always use it (a multilingual model).",
+    )
+    faiss_query_threads: int = Field(default=1, ge=1, description="OpenMP threads FAISS uses; 1 is fastest for one query at a time on a busy machine.")
+    bm25_b: float = Field(default=0.75, ge=0, le=1, description="BM25 document-length normalisation b.")
+
     # --- generation --------------------------------------------------------
     llm_backend: Literal["local", "openai"] = Field(
         default="local", description="'local': transformers in-process; 'openai': an OpenAI-compatible HTTP server."

@@ -445,3 +445,29 @@ WITH n LIMIT $batch
 DETACH DELETE n
 RETURN count(*) AS deleted
 """
+
+# ---- retrieval reads (graph retriever) ---------------------------------------------
+# The chunks that mention each entity, as a capped list per entity: a very common
+# entity must not pull thousands of chunks into one query's subgraph.
+CHUNKS_MENTIONING: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (c:Chunk)-[:MENTIONS]->(e:Entity {id: entity_id})
+WITH e, collect(DISTINCT c.id) AS chunk_ids
+RETURN e.id AS entity_id, chunk_ids[0..$per_entity] AS chunk_ids
+"""
+
+ENTITIES_IN_CHUNKS: Final[str] = """
+UNWIND $chunk_ids AS chunk_id
+MATCH (c:Chunk {id: chunk_id})-[:MENTIONS]->(e:Entity)
+RETURN DISTINCT c.id AS chunk_id, e.id AS entity_id
+"""
+
+# One hop around the entities, typed; the caller walks a second hop by calling again.
+ENTITY_NEIGHBOURS: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (a:Entity {id: entity_id})-[r]-(b:Entity)
+RETURN DISTINCT a.id AS source_id, type(r) AS type, b.id AS target_id
+LIMIT $limit
+"""
+
+ENTITY_NAMES: Final[str] = "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.type AS type"

@@ -511,6 +511,74 @@ class GraphStore:
             return {}
         return self._read(lambda tx: {r["id"]: int(r["mentions"]) for r in tx.run(cypher.MENTION_COUNTS, {"ids": ids})})
 
+    def chunks_mentioning(self, entity_ids: list[str], per_entity: int = 50) -> dict[str, list[str]]:
+        """For each entity, the ids of (at most ``per_entity``) chunks that mention it."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids or per_entity <= 0:
+            return {}
+
+        def work(tx: ManagedTransaction) -> dict[str, list[str]]:
+            result = tx.run(cypher.CHUNKS_MENTIONING, {"ids": ids, "per_entity": per_entity})
+            return {r["entity_id"]: list(r["chunk_ids"])[:per_entity] for r in result}
+
+        return self._read(work)
+
+    def entities_in_chunks(self, chunk_ids: list[str]) -> list[tuple[str, str]]:
+        """(chunk id, entity id) for every entity the chunks mention."""
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return []
+        return self._read(
+            lambda tx: [(r["chunk_id"], r["entity_id"]) for r in tx.run(cypher.ENTITIES_IN_CHUNKS, {"chunk_ids": ids})]
+        )
+
+    def entity_neighbours(self, entity_ids: list[str], limit: int = 500) -> list[tuple[str, str, str]]:
+        """(entity id, relationship type, neighbour id) one hop around the entities, either direction."""
+        ids = list(dict.fromkeys(entity_ids))
+        if not ids or limit <= 0:
+            return []
+        return self._read(
+            lambda tx: [
+                (r["source_id"], r["type"], r["target_id"])
+                for r in tx.run(cypher.ENTITY_NEIGHBOURS, {"ids": ids, "limit": limit})
+            ]
+        )
+
+    def retrieval_subgraph(
+        self, entity_ids: list[str], chunk_ids: list[str], *, hops: int = 1, per_entity: int = 50, limit: int = 200
+    ) -> tuple[list[tuple[str, str, str]], dict[str, list[str]], list[tuple[str, str]]]:
+        """What the graph retriever needs, read in one transaction (one round trip per statement,
+        no per-call session set-up): typed edges up to ``hops`` around ``entity_ids``, the chunks
+        mentioning each of ``entity_ids``, and the entities mentioned in ``chunk_ids`` and in those chunks."""
+        seeds = list(dict.fromkeys(entity_ids))
+
+        def work(tx: ManagedTransaction):
+            edges: list[tuple[str, str, str]] = []
+            seen, frontier = set(seeds), list(seeds)
+            for _ in range(hops):
+                if not frontier:
+                    break
+                rows = [(r["source_id"], r["type"], r["target_id"])
+                        for r in tx.run(cypher.ENTITY_NEIGHBOURS, {"ids": frontier, "limit": limit})]
+                edges.extend(rows)
+                frontier = list(dict.fromkeys(t for _, _, t in rows if t not in seen))
+                seen.update(frontier)
+            mentions: dict[str, list[str]] = {}
+            if seeds and per_entity > 0:
+                for r in tx.run(cypher.CHUNKS_MENTIONING, {"ids": seeds, "per_entity": per_entity}):
+                    mentions[r["entity_id"]] = list(r["chunk_ids"])[:per_entity]
+            wanted = list(dict.fromkeys([*chunk_ids, *(c for ids in mentions.values() for c in ids)]))
+            pairs = [(r["chunk_id"], r["entity_id"]) for r in tx.run(cypher.ENTITIES_IN_CHUNKS, {"chunk_ids": wanted})] if wanted else []
+            return edges, mentions, pairs
+
+        return self._read(work)
+
+    def entity_names(self) -> list[Entity]:
+        """Every entity (id, name, type): the vocabulary fuzzy entity linking matches against."""
+        return self._read(
+            lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"]) for r in tx.run(cypher.ENTITY_NAMES)]
+        )
+
     def stats(self) -> GraphStats:
         def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:
             nodes = tx.run(cypher.COUNT_NODES).single()

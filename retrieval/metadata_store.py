@@ -274,6 +274,23 @@ class MetadataStore:
             ).fetchall()
         return [self._stored_chunk(r) for r in rows]
 
+    def search_rows(self, vector_ids: Iterable[int]) -> list[tuple[int, str, str, int, str, dict]]:
+        """(vector_id, chunk id, document id, index, text, chunk metadata) of chunks, for search indexes."""
+        ids = list(vector_ids)
+        out: list[tuple[int, str, str, int, str, dict]] = []
+        # Batches keep each statement under SQLite's bound-parameter limit.
+        for start in range(0, len(ids), 10_000):
+            batch = ids[start : start + 10_000]
+            placeholders = ",".join("?" * len(batch))
+            with self._lock:
+                rows = self.conn.execute(
+                    f"""SELECT vector_id, id, document_id, idx, text, metadata FROM chunks
+                        WHERE vector_id IN ({placeholders})""",
+                    batch,
+                ).fetchall()
+            out.extend((r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows)
+        return out
+
     def vector_ids(self) -> set[int]:
         with self._lock:
             return {r[0] for r in self.conn.execute("SELECT vector_id FROM chunks")}

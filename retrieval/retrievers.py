@@ -1,22 +1,45 @@
-"""Retrievers: a question in, ranked passages (or graph facts) out."""
+"""Retrievers: a question in, ranked passages (or graph facts) out.
+
+Every retriever has one public ``search(query, k, filters) -> list[Passage]`` that
+calls its ``_search``. Dense, sparse and graph retrievers rank rows of the shared
+``ChunkCatalog``; the hybrid retriever fuses their rankings (weighted RRF), lets
+the graph retriever propagate from the fused top chunks, and removes near-duplicates
+with MMR. Every passage carries its score components (``dense``, ``sparse``,
+``graph``, ``fused``) so a user can see why it was retrieved.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
 
 from core.types import Fact, Passage
+from generation.prompts import detect_language
 from graph import GraphStore
+from graph.store import name_key
+from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
+from retrieval.filters import SearchFilters
+from retrieval.fusion import Reranker, mmr, weighted_rrf
 from retrieval.metadata_store import MetadataStore, StoredChunk
+from retrieval.tokenize import tokenize
 from retrieval.vector_store import FaissVectorStore
+
+Mode = Literal["dense", "sparse", "graph", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "sparse", "graph", "hybrid")
 
 _WORD = re.compile(r"[\w][\w.&'-]*", re.UNICODE)
 MAX_SPAN_WORDS = 4
+QUERY_CACHE_SIZE = 4096
 
-
-class Retriever(Protocol):
-    def search(self, query: str, k: int) -> list[Passage]: ...
+Hits = list[tuple[int, float]]  # (catalog row, score), best first
 
 
 def to_passage(stored: StoredChunk, score: float, components: dict[str, float]) -> Passage:
@@ -35,33 +58,13 @@ def to_passage(stored: StoredChunk, score: float, components: dict[str, float]) 
     )
 
 
-class DenseRetriever:
-    """FAISS inner-product search over chunk embeddings."""
-
-    def __init__(self, embedder: Embedder, vectors: FaissVectorStore, metadata: MetadataStore) -> None:
-        self.embedder = embedder
-        self.vectors = vectors
-        self.metadata = metadata
-
-    def search(self, query: str, k: int, collections: list[str] | None = None) -> list[Passage]:
-        """Nearest chunks; with ``collections``, FAISS only considers chunks of those collections."""
-        allowed = None if collections is None else self.metadata.vector_ids_in_collections(collections)
-        if allowed is not None and not allowed:
-            return []
-        hits = self.vectors.search(self.embedder.embed([query])[0], k, allowed_ids=allowed)
-        stored = self.metadata.chunks_by_vector_ids(vid for vid, _ in hits)
-        # A vector whose chunk row is gone (a crash between the two writes) is skipped here
-        # and removed by the next reconcile.
-        return [to_passage(stored[vid], score, {"dense": score}) for vid, score in hits if vid in stored]
-
-
 def candidate_names(question: str) -> list[str]:
     """Every span of 1-4 words in the question, longest first: the graph decides which are entities.
 
     Exact (case-insensitive) look-up of all spans is cheap and finds lower-case
     and single-word names that a statistical NER model misses in short questions.
     """
-    words = [w.strip(".'-") for w in _WORD.findall(question)]
+    words = [w.strip(".'-?,!") for w in _WORD.findall(question)]
     words = [w for w in words if w]
     spans: list[str] = []
     for size in range(min(MAX_SPAN_WORDS, len(words)), 0, -1):
@@ -70,36 +73,413 @@ def candidate_names(question: str) -> list[str]:
     return list(dict.fromkeys(spans))
 
 
-# With a collection filter, facts are fetched this many times over before the filter, so
-# that facts supported only by other collections do not crowd out the allowed ones.
-COLLECTION_OVERFETCH = 4
+# With filters, facts are fetched this many times over, so facts supported only by
+# filtered-out documents do not crowd out the admitted ones.
+FACT_OVERFETCH = 4
 
 
-class GraphFactRetriever:
-    """Links entities named in the question to the graph and returns the facts around them."""
+def _top(scores: np.ndarray, k: int, mask: np.ndarray | None) -> Hits:
+    """The k best positive scores (within mask), best first."""
+    if mask is not None:
+        scores = np.where(mask, scores, 0.0)
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+    order = positive[np.argsort(-scores[positive], kind="stable")]
+    return [(int(r), float(scores[r])) for r in order]
 
-    def __init__(self, graph: GraphStore, metadata: MetadataStore | None = None) -> None:
-        self.graph = graph
+
+class Retriever(ABC):
+    """One public entry point; subclasses implement ``_search``."""
+
+    name: str = "retriever"
+
+    def search(self, query: str, k: int, filters: SearchFilters | None = None) -> list[Passage]:
+        if k <= 0 or not query.strip():
+            return []
+        return self._search(query, k, filters)[:k]
+
+    @abstractmethod
+    def _search(self, query: str, k: int, filters: SearchFilters | None) -> list[Passage]: ...
+
+
+class CatalogRetriever(Retriever):
+    """A retriever that ranks rows of the chunk catalog."""
+
+    def __init__(self, catalog: ChunkCatalog, metadata: MetadataStore) -> None:
+        self.catalog = catalog
         self.metadata = metadata
 
-    def facts(self, question: str, limit: int, collections: list[str] | None = None) -> list[Fact]:
-        """Facts about the entities named in ``question``; with ``collections``, only facts
-        supported by chunks of those collections, citing only those chunks."""
+    @abstractmethod
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits: ...
+
+    def _search(self, query: str, k: int, filters: SearchFilters | None) -> list[Passage]:
+        hits = self.rank(query, k, self.catalog.allowed(filters))[:k]
+        return passages_for(self.catalog, self.metadata, [(row, s, {self.name: s, "fused": s}) for row, s in hits])
+
+
+def passages_for(catalog: ChunkCatalog, metadata: MetadataStore,
+                 ranked: Sequence[tuple[int, float, dict[str, float]]]) -> list[Passage]:
+    stored = metadata.chunks_by_vector_ids(int(catalog.vector_ids[row]) for row, _, _ in ranked)
+    out = []
+    for row, score, components in ranked:
+        vid = int(catalog.vector_ids[row])
+        # A row whose chunk was deleted since the catalog refreshed is skipped.
+        if vid in stored:
+            out.append(to_passage(stored[vid], score, components))
+    return out
+
+
+class DenseRetriever(CatalogRetriever):
+    """FAISS inner-product search; filters by over-fetching with a growing k until enough pass."""
+
+    name = "dense"
+
+    def __init__(self, embedder: Embedder, vectors: FaissVectorStore, catalog: ChunkCatalog,
+                 metadata: MetadataStore) -> None:
+        super().__init__(catalog, metadata)
+        self.embedder = embedder
+        self.vectors = vectors
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; recent ones are kept, as a hybrid search or a retried query embeds the same text."""
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+            self._query_vectors[query] = vector
+            if len(self._query_vectors) > QUERY_CACHE_SIZE:
+                self._query_vectors.popitem(last=False)
+        else:
+            self._query_vectors.move_to_end(query)
+        return vector
+
+    def warm(self, queries: Sequence[str]) -> None:
+        """Embed many queries in batches up front (an evaluation run), instead of one model call each."""
+        todo = list(dict.fromkeys(q for q in queries if q not in self._query_vectors))
+        for query, vector in zip(todo, self.embedder.embed(todo) if todo else []):
+            self._query_vectors[query] = vector
+        while len(self._query_vectors) > QUERY_CACHE_SIZE:
+            self._query_vectors.popitem(last=False)
+
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
+        vector = self.query_vector(query)
+        total = len(self.vectors)
+        if mask is not None and not mask.any():
+            return []
+        fetch = k if mask is None else max(4 * k, 64)
+        while True:
+            hits: Hits = []
+            raw = self.vectors.search(vector, fetch)
+            for vid, score in raw:
+                row = self.catalog.row(vid)
+                if row is not None and (mask is None or mask[row]):
+                    hits.append((row, score))
+            # Stop when enough passed the filter, or the index has nothing more to give.
+            if len(hits) >= k or fetch >= total or len(raw) < fetch:
+                return hits[:k]
+            fetch = min(fetch * 4, total)
+
+
+class SparseRetriever(CatalogRetriever):
+    """BM25 over the same chunks (stemmed English, jieba-segmented Chinese)."""
+
+    name = "sparse"
+
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
+        return _top(self.catalog.bm25.scores(tokenize(query)), k, mask)
+
+
+@dataclass
+class GraphSettings:
+    hops: int = 1
+    damping: float = 0.5
+    per_entity_chunks: int = 50
+    neighbour_limit: int = 200
+    adjacent_weight: float = 0.5
+    speaker_weight: float = 0.3
+    fuzzy_threshold: float = 90.0
+    relation_weights: dict[str, float] = field(default_factory=lambda: {"MENTIONED_WITH": 0.5})
+
+
+@dataclass
+class GraphRanking:
+    hits: Hits
+    entities: list[str]  # entity ids, best first
+    linked: list[str]
+
+
+class GraphRetriever(CatalogRetriever):
+    """HippoRAG-style: link question entities, expand typed hops, rank by personalised PageRank.
+
+    The subgraph holds the linked entities and their 1-2 hop neighbours, the chunks
+    that mention them, the speakers of meeting chunks, and NEXT edges between
+    adjacent chunks of a document (a meeting topic spans several windows). PageRank
+    restarts at the linked entities and, in hybrid search, also at the fused top
+    chunks, so mass flows to chunks that share entities, speakers or position with them.
+    """
+
+    name = "graph"
+
+    def __init__(self, graph: GraphStore, catalog: ChunkCatalog, metadata: MetadataStore,
+                 settings: GraphSettings | None = None) -> None:
+        super().__init__(catalog, metadata)
+        self.graph = graph
+        self.settings = settings or GraphSettings()
+        self._names_version = -1
+        self._names: dict[str, list[str]] = {}
+        self._name_list: list[str] = []
+
+    # ---- linking ------------------------------------------------------------
+    def _entity_names(self) -> dict[str, list[str]]:
+        if self._names_version != self.catalog.version:
+            names: dict[str, list[str]] = {}
+            for entity in self.graph.entity_names():
+                names.setdefault(name_key(entity.name), []).append(entity.id)
+            self._names, self._names_version = names, self.catalog.version
+            self._name_list = list(names)
+        return self._names
+
+    def link(self, query: str) -> tuple[list[str], list[str]]:
+        """(entity ids, speaker keys) the question names: exact or alias (case-folded) first, then fuzzy."""
+        spans = candidate_names(query)
+        names = self._entity_names()
+        # Exact and alias links: the case-folded name key, as GraphStore.find_entities matches it,
+        # against the entity names held in memory (no round trip per query).
+        exact = [i for span in spans for i in names.get(name_key(span), ())][:20]
+        fuzzy: list[str] = []
+        if self.settings.fuzzy_threshold < 100:
+            from rapidfuzz import fuzz, process
+
+            for span in (s for s in spans if len(s) >= 4 and " " in s):
+                match = process.extractOne(name_key(span), self._name_list, scorer=fuzz.ratio,
+                                           score_cutoff=self.settings.fuzzy_threshold)
+                if match:
+                    fuzzy.extend(names[match[0]])
+        speakers = self.catalog.speakers_named(spans)
+        return list(dict.fromkeys(exact + fuzzy)), speakers
+
+    # ---- ranking ------------------------------------------------------------
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
+        return self.rank_graph(query, k, mask).hits
+
+    def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
+                   seeds: dict[int, float] | None = None) -> GraphRanking:
+        cfg = self.settings
+        linked, speakers = self.link(query)
+        seeds = seeds or {}
+        if not linked and not speakers:
+            # Nothing in the question is in the graph: PageRank from the seeds alone would only
+            # re-order the text retrievers' own ranking, which fusion already has.
+            return GraphRanking([], [], [])
+        catalog = self.catalog
+        seed_chunk_ids = [catalog.rows[r].chunk_id for r in seeds]
+        for row in seeds:
+            seed_chunk_ids.extend(catalog.rows[o].chunk_id for o in catalog.neighbours(row))
+        entity_edges, mentioning, pairs = self.graph.retrieval_subgraph(
+            linked, seed_chunk_ids, hops=cfg.hops, per_entity=cfg.per_entity_chunks, limit=cfg.neighbour_limit
+        )
+        entities = list(dict.fromkeys([*linked, *(t for _, _, t in entity_edges)]))
+        # Chunks: the seeds, those mentioning linked entities, speaker turns, and their neighbours.
+        rows: dict[int, None] = dict.fromkeys(seeds)
+        mention_edges: list[tuple[int, str]] = []
+        for entity_id, chunk_ids in mentioning.items():
+            for chunk_id in chunk_ids:
+                row = catalog.row_of_chunk(chunk_id)
+                if row is not None and (mask is None or mask[row]):
+                    rows[row] = None
+        if not seeds:
+            # Alone, the graph starts from every turn window the named speakers talk in.
+            for speaker in speakers:
+                rows.update(dict.fromkeys(catalog.speaker_rows(speaker, mask)[: cfg.per_entity_chunks].tolist()))
+        for row in list(rows):
+            for other in catalog.neighbours(row):
+                if mask is None or mask[other]:
+                    rows[other] = None
+        chunk_rows = list(rows)
+        # With seeds, a named speaker ties together the candidate windows they talk in.
+        named = set(speakers)
+        speaker_edges = [
+            (row, s.casefold()) for row in chunk_rows for s in catalog.rows[row].speakers if s.casefold() in named
+        ]
+        known_entities = set(entities)
+        in_subgraph = set(chunk_rows)
+        for chunk_id, entity_id in pairs:
+            row = catalog.row_of_chunk(chunk_id)
+            if row is not None and row in in_subgraph:
+                mention_edges.append((row, entity_id))
+                known_entities.add(entity_id)
+        # Node numbering: chunks, then entities, then speakers.
+        index: dict[object, int] = {("c", r): i for i, r in enumerate(chunk_rows)}
+        for e in known_entities:
+            index[("e", e)] = len(index)
+        for s in speakers:
+            index[("s", s)] = len(index)
+        src, dst, weight = [], [], []
+
+        def connect(a: object, b: object, w: float) -> None:
+            if a in index and b in index and w > 0:
+                src.extend((index[a], index[b]))
+                dst.extend((index[b], index[a]))
+                weight.extend((w, w))
+
+        for row, entity_id in dict.fromkeys(mention_edges):
+            connect(("c", row), ("e", entity_id), 1.0)
+        for row, speaker in speaker_edges:
+            connect(("c", row), ("s", speaker), cfg.speaker_weight)
+        for a, rel, b in entity_edges:
+            connect(("e", a), ("e", b), cfg.relation_weights.get(rel, 1.0))
+        for row in chunk_rows:
+            for other in catalog.neighbours(row):
+                if ("c", other) in index and other > row:
+                    connect(("c", row), ("c", other), cfg.adjacent_weight)
+        restart = np.zeros(len(index))
+        for e in linked:
+            restart[index[("e", e)]] += 1.0
+        for s in speakers:
+            restart[index[("s", s)]] += 0.5
+        if seeds:
+            total = sum(seeds.values()) or 1.0
+            entity_mass = restart.sum()
+            # Seeds share the restart mass with the linked entities, half each when both exist.
+            scale = entity_mass if entity_mass else 1.0
+            for row, w in seeds.items():
+                restart[index[("c", row)]] += scale * w / total
+        scores = personalised_pagerank(len(index), src, dst, weight, restart, cfg.damping)
+        chunk_scores = scores[: len(chunk_rows)]
+        order = np.argsort(-chunk_scores, kind="stable")[:k]
+        hits = [(chunk_rows[i], float(chunk_scores[i])) for i in order if chunk_scores[i] > 0]
+        entity_ids = [key[1] for key in index if key[0] == "e"]
+        entity_scores = np.array([scores[index[("e", e)]] for e in entity_ids])
+        ranked_entities = [entity_ids[i] for i in np.argsort(-entity_scores, kind="stable")] if entity_ids else []
+        return GraphRanking(hits, ranked_entities, linked)
+
+    def facts(
+        self, query: str, limit: int, ranking: GraphRanking | None = None, filters: SearchFilters | None = None
+    ) -> list[Fact]:
+        """Facts about the linked (else the top-ranked) entities, each with its supporting chunk ids.
+
+        With ``filters`` (collections included), a fact keeps only supporting chunks the filters
+        admit and is dropped when none is left, so no fact reaches a caller from a document it
+        may not read.
+        """
         if limit <= 0:
             return []
-        entities = self.graph.find_entities(candidate_names(question))
-        if not entities:
+        ids = ranking.linked or ranking.entities[:10] if ranking else self.link(query)[0]
+        if not ids:
             return []
-        if collections is None:
-            return self.graph.facts_about([e.id for e in entities], limit=limit)
-        if self.metadata is None:
-            raise ValueError("a collection filter needs the metadata store")
-        facts = self.graph.facts_about([e.id for e in entities], limit=limit * COLLECTION_OVERFETCH)
-        chunk_collection = self.metadata.chunk_collections({c for f in facts for c in f.chunk_ids})
-        allowed = set(collections)
+        mask = self.catalog.allowed(filters)
+        if mask is None:
+            return self.graph.facts_about(ids, limit=limit)
         kept: list[Fact] = []
-        for fact in facts:
-            chunk_ids = tuple(c for c in fact.chunk_ids if chunk_collection.get(c) in allowed)
+        for fact in self.graph.facts_about(ids, limit=limit * FACT_OVERFETCH):
+            rows = ((c, self.catalog.row_of_chunk(c)) for c in fact.chunk_ids)
+            chunk_ids = tuple(c for c, row in rows if row is not None and mask[row])
             if chunk_ids:
                 kept.append(fact.model_copy(update={"chunk_ids": chunk_ids}))
         return kept[:limit]
+
+
+def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[float], restart: np.ndarray,
+                          damping: float, iterations: int = 30) -> np.ndarray:
+    """Power iteration of ``r = (1 - d) p + d P^T r`` on a row-normalised weighted graph."""
+    if n == 0 or restart.sum() <= 0:
+        return np.zeros(n)
+    p = restart / restart.sum()
+    matrix = sp.csr_matrix((weight, (src, dst)), shape=(n, n))
+    out_weight = np.asarray(matrix.sum(axis=1)).ravel()
+    inv = np.divide(1.0, out_weight, out=np.zeros(n), where=out_weight > 0)
+    transition_t = (sp.diags(inv) @ matrix).T.tocsr()
+    r = p.copy()
+    for _ in range(iterations):
+        nxt = (1 - damping) * p + damping * (transition_t @ r)
+        # Mass at nodes without edges returns to the restart distribution.
+        nxt += damping * r[out_weight == 0].sum() * p
+        if np.abs(nxt - r).sum() < 1e-8:
+            return nxt
+        r = nxt
+    return r
+
+
+def term_jaccard(catalog: ChunkCatalog, rows: Sequence[int]) -> np.ndarray:
+    """Pairwise Jaccard similarity of the chunks' BM25 term sets, as one sparse product."""
+    sets = [catalog.rows[r].terms for r in rows]
+    indices = np.fromiter((t for terms in sets for t in terms), dtype=np.int64)
+    indptr = np.cumsum([0, *(len(terms) for terms in sets)])
+    width = int(indices.max()) + 1 if len(indices) else 1
+    binary = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(sets), width))
+    shared = (binary @ binary.T).toarray()
+    sizes = np.diff(indptr).astype(np.float32)
+    union = sizes[:, None] + sizes[None, :] - shared
+    return np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+
+
+@dataclass
+class FusionSettings:
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 2.0, "graph": 1.0})
+    rrf_k: int = 60
+    candidates: int = 50
+    graph_seeds: int = 20
+    mmr_lambda: float = 0.7
+    # Query languages the embedding model covers; None: all. An English-only model ranks a
+    # Chinese question's chunks close to randomly, and fusing that noise costs recall.
+    dense_languages: tuple[str, ...] | None = None
+
+
+@dataclass
+class HybridResult:
+    passages: list[Passage]
+    graph: GraphRanking | None
+
+
+class HybridRetriever(Retriever):
+    """Dense + sparse fused by weighted RRF, graph PageRank seeded from the fused top, fused again, then MMR."""
+
+    name = "hybrid"
+
+    def __init__(self, dense: DenseRetriever, sparse: SparseRetriever, graph: GraphRetriever | None,
+                 settings: FusionSettings | None = None, reranker: Reranker | None = None) -> None:
+        self.dense = dense
+        self.sparse = sparse
+        self.graph = graph
+        self.settings = settings or FusionSettings()
+        self.reranker = reranker
+        self.catalog = sparse.catalog
+        self.metadata = sparse.metadata
+
+    def _search(self, query: str, k: int, filters: SearchFilters | None) -> list[Passage]:
+        return self.search_with_graph(query, k, filters).passages
+
+    def search_with_graph(self, query: str, k: int, filters: SearchFilters | None = None) -> HybridResult:
+        cfg = self.settings
+        mask = self.catalog.allowed(filters)
+        n = max(cfg.candidates, k)
+        lists: dict[str, Hits] = {}
+        dense_ok = cfg.dense_languages is None or detect_language(query) in cfg.dense_languages
+        if cfg.weights.get("dense", 0) > 0 and dense_ok:
+            lists["dense"] = self.dense.rank(query, n, mask)
+        if cfg.weights.get("sparse", 0) > 0:
+            lists["sparse"] = self.sparse.rank(query, n, mask)
+        rankings = {name: [row for row, _ in hits] for name, hits in lists.items()}
+        graph_ranking = None
+        if self.graph is not None and cfg.weights.get("graph", 0) > 0:
+            base = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+            seeds = dict(sorted(base.items(), key=lambda kv: -kv[1])[: cfg.graph_seeds])
+            graph_ranking = self.graph.rank_graph(query, n, mask, seeds)
+            lists["graph"] = graph_ranking.hits
+            rankings["graph"] = [row for row, _ in graph_ranking.hits]
+        fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        ordered = sorted(fused, key=lambda r: -fused[r])[: max(3 * k, 30)]
+        if cfg.mmr_lambda < 1.0 and len(ordered) > 1:
+            similarity = term_jaccard(self.catalog, ordered)
+            position = {row: i for i, row in enumerate(ordered)}
+            ordered = mmr(ordered, fused, lambda a, b: similarity[position[a], position[b]], k, cfg.mmr_lambda)
+        components = {name: dict(hits) for name, hits in lists.items()}
+        ranked = [
+            (row, fused[row], {**{name: c[row] for name, c in components.items() if row in c}, "fused": fused[row]})
+            for row in ordered[:k]
+        ]
+        passages = passages_for(self.catalog, self.metadata, ranked)
+        if self.reranker is not None:
+            passages = self.reranker.rerank(query, passages)
+        return HybridResult(passages, graph_ranking)

@@ -1,0 +1,88 @@
+"""The search engine: one catalog, four retrievers (dense, sparse, graph, hybrid), one ``search``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+
+from core.settings import Settings
+from core.types import Fact, Passage
+from graph import GraphStore
+from retrieval.catalog import ChunkCatalog
+from retrieval.embedder import Embedder
+from retrieval.filters import SearchFilters
+from retrieval.fusion import Reranker
+from retrieval.metadata_store import MetadataStore
+from retrieval.retrievers import (
+    MODES,
+    DenseRetriever,
+    FusionSettings,
+    GraphSettings,
+    GraphRetriever,
+    HybridRetriever,
+    Retriever,
+    SparseRetriever,
+)
+from retrieval.vector_store import FaissVectorStore
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    passages: list[Passage]
+    facts: list[Fact]
+
+
+class SearchEngine:
+    def __init__(self, *, embedder: Embedder, vectors: FaissVectorStore, metadata: MetadataStore, graph: GraphStore,
+                 settings: Settings, reranker: Reranker | None = None) -> None:
+        self.settings = settings
+        # One query at a time is searched; FAISS's OpenMP threads then cost more than they save,
+        # and collapse when the cores are busy (100 ms instead of 0.5 ms at 10k chunks on 2 busy cores).
+        faiss.omp_set_num_threads(settings.faiss_query_threads)
+        self.catalog = ChunkCatalog(metadata, k1=settings.bm25_k1, b=settings.bm25_b)
+        self.dense = DenseRetriever(embedder, vectors, self.catalog, metadata)
+        self.sparse = SparseRetriever(self.catalog, metadata)
+        self.graph = GraphRetriever(
+            graph,
+            self.catalog,
+            metadata,
+            GraphSettings(hops=settings.graph_hops, damping=settings.graph_damping,
+                          fuzzy_threshold=settings.graph_fuzzy_threshold),
+        )
+        self.hybrid = HybridRetriever(
+            self.dense,
+            self.sparse,
+            self.graph,
+            FusionSettings(
+                weights={"dense": settings.fusion_weight_dense, "sparse": settings.fusion_weight_sparse,
+                         "graph": settings.fusion_weight_graph},
+                rrf_k=settings.rrf_k,
+                candidates=settings.fusion_candidates,
+                graph_seeds=settings.graph_seed_chunks,
+                mmr_lambda=settings.mmr_lambda,
+                dense_languages=tuple(settings.dense_languages) if settings.dense_languages is not None else None,
+            ),
+            reranker=reranker,
+        )
+
+    def refresh(self) -> bool:
+        """Re-sync the BM25 index and filter catalog with the metadata store (after ingest or delete)."""
+        return self.catalog.refresh()
+
+    def retriever(self, mode: str) -> Retriever:
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}")
+        return {"dense": self.dense, "sparse": self.sparse, "graph": self.graph, "hybrid": self.hybrid}[mode]
+
+    def search(self, query: str, k: int, *, mode: str | None = None, filters: SearchFilters | None = None,
+               max_facts: int = 0) -> Retrieved:
+        mode = mode or self.settings.retrieval_mode
+        retriever = self.retriever(mode)
+        if mode == "hybrid" and query.strip() and k > 0:
+            result = self.hybrid.search_with_graph(query, k, filters)
+            facts = self.graph.facts(query, max_facts, result.graph, filters) if max_facts else []
+            return Retrieved(result.passages, facts)
+        passages = retriever.search(query, k, filters)
+        facts = self.graph.facts(query, max_facts, filters=filters) if max_facts and mode not in ("dense", "sparse") else []
+        return Retrieved(passages, facts)

@@ -1,0 +1,256 @@
+"""Retrievers, filters, modes, sync, the LangChain retriever and the evaluation, on the real
+graph server, real FAISS, the real embedding model and two real QMSum meetings."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app as cli_app
+from api.service import LoreService
+from core.settings import Settings
+from core.types import Document
+from retrieval import evaluation as ev
+from retrieval.filters import SearchFilters
+from retrieval.langchain import LoreRetriever
+
+SHARED = ev.shared_data_dir(Path(__file__))
+QMSUM_SLICE = [SHARED / "qmsum" / "val_TS3010a.json", SHARED / "qmsum" / "val_TS3010b.json"]
+
+CORPUS = {
+    "meetings/kestrel-review.md": """# Kestrel gripper review
+Date: 2024-03-05
+Attendees: Priya Raman, Tom Okafor
+
+Priya Raman presented the torque results of the Kestrel gripper. The new servo holds 12 newton metres
+without slipping. Tom Okafor asked for a thermal test before the pilot with Harbour Logistics.
+""",
+    "meetings/beacon-planning.md": """# Beacon launch planning
+Date: 2024-06-10
+Attendees: Lena Fischer, Marco Bianchi
+
+Lena Fischer set the Beacon launch budget at forty thousand euros. Marco Bianchi will book the venue in Lisbon
+and send invitations to the press list by the end of the month.
+""",
+    "docs/travel-policy.md": """# Travel and expenses policy
+
+Employees book trains for trips under four hours. Hotel costs are reimbursed up to one hundred and
+fifty euros a night. Receipts go into the expenses tool within thirty days.
+""",
+    "docs/shanghai.txt": """上海办公室
+
+上海办公室位于浦东新区，负责亚洲客户的机器人维修服务。办公室有十二名工程师，经理是陈静。
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for name, text in CORPUS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def graph_env(graph_server) -> dict[str, str]:
+    info = graph_server.start()
+    return {"graph_uri": info.uri, "graph_user": info.user, "graph_password": info.password,
+            "graph_database": info.database}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, graph_env, corpus):
+    if not all(p.is_file() for p in QMSUM_SLICE):
+        pytest.skip(f"QMSum data not found under {SHARED}")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("lore-retrieval"), **graph_env)
+    with LoreService(settings) as service:
+        service.graph.clear()
+        report = service.ingest([corpus, *QMSUM_SLICE])
+        assert report.failed == [], report.failed
+        yield service
+
+
+def _doc_id(path: Path) -> str:
+    return Document.make_id(str(path.resolve()))
+
+
+def _titles(passages) -> list[str]:
+    return [p.title for p in passages]
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_each_text_mode_ranks_the_relevant_document_first(service, mode):
+    found = service.search("torque of the Kestrel gripper servo", 3, mode=mode)
+    assert found.passages[0].title == "Kestrel gripper review"
+    for p in found.passages:
+        assert "fused" in p.scores
+        assert p.score == pytest.approx(p.scores["fused"])
+    if mode == "hybrid":
+        top = found.passages[0].scores
+        assert {"dense", "sparse"} <= set(top), top
+    else:
+        assert mode in found.passages[0].scores
+
+
+def test_sparse_matches_chinese_words(service):
+    found = service.search("浦东新区的机器人维修", 2, mode="sparse")
+    assert found.passages and found.passages[0].title == "上海办公室"
+
+
+def test_graph_mode_links_a_person_and_returns_facts_with_provenance(service, corpus):
+    found = service.search("What did Lena Fischer decide?", 3, mode="graph")
+    assert found.passages, "the linked entity's chunks are ranked by PageRank"
+    assert found.passages[0].document_id == _doc_id(corpus / "meetings/beacon-planning.md")
+    assert found.passages[0].scores["graph"] > 0
+    assert found.facts, "facts about the linked entity"
+    chunk_ids = set(service.graph.chunk_ids())
+    for fact in found.facts:
+        assert "Lena Fischer" in (fact.subject, fact.object)
+        assert fact.chunk_ids and set(fact.chunk_ids) <= chunk_ids
+
+
+def test_graph_mode_without_a_linked_entity_returns_nothing(service):
+    assert service.search("zzqx nothing here", 3, mode="graph").passages == []
+
+
+def test_graph_retriever_links_speakers_and_fuzzy_names(service):
+    entities, speakers = service.engine.graph.link("What did the Project Manager say about the remote?")
+    assert "project manager" in speakers
+    entities, _ = service.engine.graph.link("What did Lena Fischr decide?")  # misspelt
+    names = {e.name for e in service.graph.entity_names() if e.id in entities}
+    assert "Lena Fischer" in names
+
+
+def test_hybrid_includes_graph_components_when_an_entity_is_linked(service):
+    found = service.search("Lena Fischer budget", 3, mode="hybrid")
+    assert found.passages[0].title == "Beacon launch planning"
+    assert "graph" in found.passages[0].scores
+
+
+def test_unknown_mode_is_refused(service):
+    with pytest.raises(ValueError, match="unknown search mode 'fuzzy'"):
+        service.search("anything", 3, mode="fuzzy")
+
+
+# ---- filters ----------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["dense", "sparse", "graph", "hybrid"])
+def test_document_filter_keeps_recall_for_a_low_ranked_document(service, corpus, mode):
+    """Filtered to the travel policy, a query about the Kestrel still returns the policy's chunk:
+    dense over-fetches past the higher-ranked chunks of other documents."""
+    target = _doc_id(corpus / "docs/travel-policy.md")
+    query = "Priya Raman Kestrel gripper hotel" if mode == "graph" else "Kestrel gripper hotel"
+    found = service.search(query, 5, mode=mode, filters=SearchFilters(document_ids=[target]))
+    if mode == "graph":
+        # The linked person is not in the policy, so the graph has nothing inside the filter.
+        assert all(p.document_id == target for p in found.passages)
+    else:
+        assert [p.document_id for p in found.passages] == [target]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (SearchFilters(kinds=["meeting"]), {"Kestrel gripper review", "Beacon launch planning", "val_TS3010a", "val_TS3010b"}),
+        (SearchFilters(kinds=["document"]), {"Travel and expenses policy", "上海办公室"}),
+        (SearchFilters(date_from=date(2024, 5, 1)), {"Beacon launch planning"}),
+        (SearchFilters(date_to=date(2024, 3, 31)), {"Kestrel gripper review"}),
+        (SearchFilters(people=["tom okafor"]), {"Kestrel gripper review"}),
+        (SearchFilters(collections=["sales"]), set()),
+    ],
+)
+def test_metadata_filters(service, filters, expected):
+    for mode in ("dense", "sparse", "hybrid"):
+        found = service.search("budget torque hotel remote control design 机器人", 50, mode=mode, filters=filters)
+        assert set(_titles(found.passages)) <= expected, (mode, filters)
+        if expected and mode != "sparse":
+            assert set(_titles(found.passages)) == expected, (mode, filters)
+
+
+def test_source_prefix_and_language_filters(service, corpus):
+    prefix = str((corpus / "docs").resolve())
+    found = service.search("policy", 20, mode="hybrid", filters=SearchFilters(source_prefix=prefix))
+    assert found.passages and all(p.source.startswith(prefix) for p in found.passages)
+    assert service.search("policy", 5, mode="dense", filters=SearchFilters(languages=["xx"])).passages == []
+
+
+# ---- sync with ingest and delete --------------------------------------------------------
+def test_bm25_follows_reingest_and_delete(service, corpus, tmp_path):
+    extra = corpus / "docs" / "canteen.md"
+    extra.write_text("# Canteen\n\nThe canteen serves quinoa salad on Fridays.\n", encoding="utf-8")
+    service.ingest([extra])
+    assert _titles(service.search("quinoa", 3, mode="sparse").passages) == ["Canteen"]
+    extra.write_text("# Canteen\n\nThe canteen serves lentil soup on Fridays.\n", encoding="utf-8")
+    service.ingest([extra])
+    assert service.search("quinoa", 3, mode="sparse").passages == []
+    assert _titles(service.search("lentil", 3, mode="sparse").passages) == ["Canteen"]
+    assert service.delete_document(_doc_id(extra))
+    assert service.search("lentil", 3, mode="sparse").passages == []
+    assert "Canteen" not in _titles(service.search("lentil soup canteen", 5, mode="hybrid").passages)
+
+
+# ---- CLI and LangChain ------------------------------------------------------------------
+def test_cli_search_mode_and_filters(service, graph_env, monkeypatch):
+    monkeypatch.setenv("LORE_DATA_DIR", str(service.settings.data_dir))
+    for key, value in graph_env.items():
+        monkeypatch.setenv(f"LORE_{key.upper()}", value)
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["search", "Kestrel torque", "--mode", "sparse", "--kind", "meeting", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    assert payload["passages"][0]["scores"]["sparse"] > 0
+    result = runner.invoke(cli_app, ["search", "x", "--mode", "fuzzy"])
+    assert result.exit_code == 2 and "fuzzy" in result.output
+    result = runner.invoke(cli_app, ["search", "x", "--from", "not-a-date"])
+    assert result.exit_code == 2 and "date_from" in result.output
+
+
+def test_langchain_retriever(service):
+    retriever = LoreRetriever(service=service, k=2, mode="hybrid")
+    documents = retriever.invoke("Beacon launch budget")
+    assert len(documents) == 2
+    assert documents[0].metadata["title"] == "Beacon launch planning"
+    assert documents[0].metadata["scores"]["fused"] == documents[0].metadata["score"]
+    assert "forty thousand euros" in documents[0].page_content
+
+
+# ---- evaluation on a two-meeting slice ------------------------------------------------------
+def test_qmsum_evaluation_on_two_meetings(service, tmp_path):
+    queries = ev.qmsum_queries(QMSUM_SLICE)
+    assert len(queries) == 9 and all(q.spans for q in queries)
+    results = {"slice (meeting)": ev.evaluate_qmsum(service.engine, queries, scope="meeting")}
+    scores = results["slice (meeting)"]
+    assert set(scores) == {"bm25", "dense", "rrf", "graph", "hybrid-no-graph", "hybrid"}
+    for name, s in scores.items():
+        recalls = [s.recall[k] for k in ev.KS]
+        assert all(0.0 <= r <= 1.0 for r in recalls)
+        assert recalls == sorted(recalls), name  # recall@k never drops as k grows
+    # Each meeting has about 40 chunks: the top 20 of a text retriever covers most gold spans.
+    assert scores["bm25"].recall[20] > 0.5 and scores["hybrid"].recall[20] > 0.5
+    assert scores["hybrid"].mrr10 > 0
+    ev.plot_recall(results, tmp_path / "recall.png")
+    assert (tmp_path / "recall.png").stat().st_size > 10_000
+    table = ev.markdown_table(results)
+    assert "| hybrid | 9 |" in table
+    assert json.loads(json.dumps(ev.to_json(results)))["slice (meeting)"]["dense"]["queries"] == 9
+
+
+def test_cmrc_corpus_writer(tmp_path):
+    trial = SHARED / "cmrc2018" / "trial.json"
+    if not trial.is_file():
+        pytest.skip("CMRC2018 trial not found")
+    queries = ev.write_cmrc_corpus(trial, tmp_path / "paragraphs")
+    assert len(list((tmp_path / "paragraphs").glob("*.txt"))) == 256
+    assert len(queries) == 1002
+
+
+def test_hybrid_leaves_out_the_english_dense_ranking_for_a_chinese_question(service):
+    found = service.search("浦东新区的机器人维修", 2, mode="hybrid")
+    assert found.passages[0].title == "上海办公室"
+    assert all("dense" not in p.scores for p in found.passages)
+    assert "dense" in service.search("robot repair in Shanghai", 2, mode="hybrid").passages[0].scores
