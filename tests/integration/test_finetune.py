@@ -41,7 +41,7 @@ def settings(tmp_path_factory, graph_server) -> Settings:
         graph_user=info.user,
         graph_password=info.password,
         graph_database=info.database,
-        context_tokens=320,
+        context_tokens=700,
         finetune_distractors=2,
         finetune_unanswerable_share=0.25,
         finetune_max_examples=40,
@@ -92,7 +92,7 @@ def test_raft_examples_from_the_knowledge_base_cite_their_oracle(service, settin
 @pytest.mark.slow  # converts the GGUF model once (about 30 s) and trains a few steps (about 30 s) on 2 cores
 def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service, settings, tmp_path):
     tuned_settings = settings.model_copy(
-        update={"finetune_batch_size": 2, "finetune_layers": 2, "finetune_learning_rate": 3e-3, "finetune_max_examples": 12}
+        update={"context_tokens": 320, "finetune_batch_size": 2, "finetune_layers": 2, "finetune_learning_rate": 3e-3, "finetune_max_examples": 12}
     )
     service.settings = tuned_settings
     try:
