@@ -189,7 +189,8 @@ def train_adapter(
         max_steps=config.max_steps,
         warmup_steps=max(1, total // 20),
         lr_scheduler_type="linear",
-        logging_steps=config.logging_steps,
+        # A short run still logs a training curve (at least four points).
+        logging_steps=max(1, min(config.logging_steps, total // 4)),
         eval_strategy="steps" if eval_set else "no",
         eval_steps=eval_steps,
         save_strategy="steps",

@@ -34,3 +34,21 @@ def test_chinese_is_scored_per_character():
 def test_best_of_several_gold_answers_and_citation_check():
     assert best_of(token_f1, "Leeds lab", ["Portland", "Leeds"]) == pytest.approx(2 / 3)
     assert cites([2, 3], 3) == 1.0 and cites([1], 3) == 0.0 and cites([1], None) == 0.0
+
+
+def test_eval_report_scores_answerable_and_unanswerable_separately():
+    from generation.finetune.evaluate import Prediction, score
+
+    predictions = [
+        Prediction("a", "q", "22 days", "22 days [2]", [2], 2, False),  # right answer, right source
+        Prediction("b", "q", "Leeds", "Portland [1]", [1], 3, False),  # wrong answer, wrong source
+        Prediction("c", "q", "Hamburg", "I don't know based on the available documents.", [], 1, True),
+        Prediction("d", "q", "x", "I don't know based on the available documents.", [], None, True),
+        Prediction("e", "q", "y", "Maybe y [1]", [1], None, False),
+    ]
+    report = score(predictions)
+    assert (report.answerable, report.unanswerable) == (3, 2)
+    assert report.exact_match == pytest.approx(1 / 3)
+    assert report.citation_accuracy == pytest.approx(1 / 3)
+    assert report.abstention_accuracy == pytest.approx(0.5)
+    assert report.false_abstention == pytest.approx(1 / 3)
