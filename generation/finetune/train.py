@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from transformers import (
     DataCollatorForSeq2Seq,
     EarlyStoppingCallback,
+    PrinterCallback,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
@@ -219,6 +220,9 @@ def train_adapter(
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX),
         callbacks=callbacks,
     )
+    if not progress:
+        # Without a progress bar Trainer prints every log dict to stdout; the CLI's --json owns stdout.
+        trainer.remove_callback(PrinterCallback)
     last = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     if last:
         log.info("resuming fine-tuning from %s", last)
@@ -242,3 +246,17 @@ def train_adapter(
     shutil.rmtree(work_dir, ignore_errors=True)
     model.eval()
     return result
+
+
+def answer_loss(llm: LocalLLM, examples: list[Example]) -> float:
+    """Mean cross-entropy of the target tokens given the served prompt: what training minimises."""
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for example in examples:
+            row = encode_example(llm, example)
+            ids = torch.tensor([row["input_ids"]], device=llm.device)
+            labels = torch.tensor([row["labels"]], device=llm.device)
+            answer_tokens = int((labels[:, 1:] != IGNORE_INDEX).sum())
+            total += float(llm.model(input_ids=ids, labels=labels).loss) * answer_tokens
+            count += answer_tokens
+    return total / max(count, 1)

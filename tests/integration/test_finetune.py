@@ -12,7 +12,9 @@ import torch
 from api.service import LoreService
 from core.settings import Settings
 from generation.answerer import Answerer
+from generation.finetune.data import read_jsonl
 from generation.finetune.pipeline import build_dataset
+from generation.finetune.train import answer_loss
 from generation.finetune.registry import AdapterRegistry, Manifest
 from generation.metrics import normalize_answer
 from generation.prompts import ABSTENTIONS, TEMPLATES
@@ -101,7 +103,7 @@ def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service,
         service.settings = settings
     training = report.training
     assert training["steps"] == 6
-    assert training["last_train_loss"] < training["first_train_loss"], training
+    assert len(training["eval_loss"]) >= 1
 
     registry = AdapterRegistry(settings.data_dir / "adapters")
     assert registry.active() == report.version == "v1"
@@ -121,5 +123,8 @@ def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service,
     assert not torch.equal(tuned_weight, base_weight)
     lower = "model.layers.0.self_attn.q_proj.weight"  # outside the trained layers: untouched
     assert torch.equal(dict(served.model.named_parameters())[lower], dict(base.model.named_parameters())[lower])
+    # Training lowered the loss on what it trained on (answer tokens of the training examples).
+    train = [e for e in read_jsonl(report.path / "finetune_data.jsonl") if e.split == "train"]
+    assert answer_loss(served, train) < answer_loss(base, train)
     answer = service.ask("How many days of paid time off do US employees get each year?")
     assert answer.text
