@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.settings import Settings
 from core.types import Answer, Entity, Fact, Passage
 from generation.answerer import Answerer
 from generation.backends import load_backend
+from generation.finetune.registry import AdapterRegistry
 from graph import EntityView, GraphStats, GraphStore
 from ingest.chunking import Chunker
 from ingest.extract import build_extractor
@@ -27,9 +29,13 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.engine import SearchEngine
 from retrieval.filters import SearchFilters
 from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
+from retrieval.retrievers import to_passage
 from retrieval.vector_store import FaissVectorStore
 
 from api.bootstrap import graph_store
+
+if TYPE_CHECKING:
+    from generation.finetune.pipeline import FinetuneReport
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class LoreService:
         with self._answerer_lock:
             if self._answerer is None:
                 s = self.settings
+                if s.llm_backend == "local" and s.adapter_path is None:
+                    # LORE_ADAPTER_PATH wins; otherwise the active `lore finetune` adapter, merged.
+                    s = s.model_copy(update={"adapter_path": self.adapters.active_path(s.llm_model)})
                 self._answerer = Answerer(
                     load_backend(s),
                     context_tokens=s.context_tokens,
@@ -229,3 +238,64 @@ class LoreService:
             self.merges.undo(merge_id)
             self.pipeline.rewrite_graph(merge.document_ids)
             return self.merges.get(merge_id)
+
+    # ---- fine-tuning --------------------------------------------------------
+    @property
+    def adapters(self) -> AdapterRegistry:
+        return AdapterRegistry(self.settings.data_dir / "adapters")
+
+    def all_chunks(self) -> list[Passage]:
+        return [
+            to_passage(stored, 0.0, {})
+            for record in self.metadata.documents()
+            for stored in self.metadata.chunks_for_document(record.id)
+        ]
+
+    def passages_by_id(self, chunk_ids: Sequence[str]) -> dict[str, Passage]:
+        return {cid: to_passage(stored, 0.0, {}) for cid, stored in self.metadata.chunks_by_ids(chunk_ids).items()}
+
+    def passages_of_source(self, source: str) -> list[Passage]:
+        """Chunks of the documents whose path is ``source`` or ends with it ("docs/handbook.md")."""
+        wanted = Path(source).as_posix().lstrip("./")
+        return [
+            to_passage(stored, 0.0, {})
+            for record in self.metadata.documents()
+            if Path(record.source).as_posix() == wanted or Path(record.source).as_posix().endswith("/" + wanted)
+            for stored in self.metadata.chunks_for_document(record.id)
+        ]
+
+    def typed_facts(self) -> list[Fact]:
+        return self.graph.typed_facts()
+
+    def finetune(
+        self,
+        *,
+        data: Path | None = None,
+        include_kb: bool = True,
+        evaluate: bool = False,
+        activate: bool = True,
+        max_steps: int | None = None,
+        progress: bool = True,
+        log_line: Callable[[str], None] = lambda line: None,
+    ) -> FinetuneReport:
+        """Build RAFT data from this knowledge base (and ``data``), train a LoRA adapter, save it versioned."""
+        from generation.finetune.pipeline import finetune
+
+        report = finetune(
+            self,
+            user_data=data,
+            include_kb=include_kb,
+            run_eval=evaluate,
+            activate=activate,
+            max_steps=max_steps,
+            progress=progress,
+            log_line=log_line,
+        )
+        if activate:
+            self.reload_model()
+        return report
+
+    def reload_model(self) -> None:
+        """Forget the loaded LLM: the next question loads it again (with the now active adapter)."""
+        with self._answerer_lock:
+            self._answerer = None

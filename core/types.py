@@ -171,3 +171,4 @@ class Answer(_Frozen):
     facts: tuple[Fact, ...] = ()
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per stage.")
     created_at: datetime = Field(default_factory=datetime.now)
+    abstained: bool = Field(default=False, description="The answer is the fixed 'I don't know' sentence (no sources, or the model declined).")

@@ -136,7 +136,8 @@ class Answerer:
         text, numbers = clean_citations(raw, len(prompt.sources))
         text = text.strip()
         # An abstention that cites sources contradicts itself; show it without any.
-        citations = () if is_abstention(text) else map_citations(numbers, prompt.sources)
+        abstained = is_abstention(text)
+        citations = () if abstained else map_citations(numbers, prompt.sources)
         if "generate" in timings:
             completion = self.backend.count_tokens(raw)
             timings["prompt_tokens"] = float(prompt.tokens)
@@ -152,4 +153,5 @@ class Answerer:
             passages=tuple(prompt.sources),
             facts=tuple(prompt.facts),
             timings=timings,
+            abstained=abstained,
         )

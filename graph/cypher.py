@@ -367,6 +367,16 @@ ORDER BY size(chunk_ids) DESC, subject, object
 LIMIT $limit
 """
 
+# Every typed relation, folded per (subject, type, object) like TYPED_FACTS: the
+# fine-tuning data builder turns them into templated questions.
+ALL_TYPED_FACTS: Final[str] = """
+MATCH (s:Entity)-[r]->(o:Entity)
+WITH s, type(r) AS predicate, o, collect(DISTINCT r.chunk_id) AS chunk_ids
+RETURN s.id AS subject_id, s.name AS subject, predicate, o.id AS object_id, o.name AS object, chunk_ids
+ORDER BY subject, predicate, object
+LIMIT $limit
+"""
+
 COUNT_NODES: Final[str] = "MATCH (n) RETURN count(n) AS total"
 
 COUNT_RELATIONSHIPS: Final[str] = "MATCH ()-[r]->() RETURN count(r) AS total"

@@ -579,6 +579,15 @@ class GraphStore:
             lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"]) for r in tx.run(cypher.ENTITY_NAMES)]
         )
 
+
+    def typed_facts(self, limit: int = 10_000) -> list[Fact]:
+        """Every stored relation between entities as a fact with its supporting chunks (for training data)."""
+
+        def work(tx: ManagedTransaction) -> list[Fact]:
+            return [_fact(r, r["predicate"]) for r in tx.run(cypher.ALL_TYPED_FACTS, {"limit": limit})]
+
+        return self._read(work)
+
     def stats(self) -> GraphStats:
         def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:
             nodes = tx.run(cypher.COUNT_NODES).single()

@@ -214,6 +214,18 @@ class LocalLLM:
         if failure:
             raise GenerationError(f"generation failed: {failure[0]}") from failure[0]
 
+    def render(self, messages: list[Message]) -> str:
+        """The exact text the model reads for ``messages`` (chat template and assistant header included)."""
+        return self._render(messages)
+
+    @property
+    def stop_token_id(self) -> int:
+        """The token that ends an assistant turn (fine-tuning targets end with it)."""
+        template_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>") if self.tokenizer.chat_template else None
+        if isinstance(template_end, int) and template_end in self._stop_ids:
+            return template_end
+        return self._stop_ids[0] if self._stop_ids else int(self.tokenizer.eos_token_id)
+
     # --------------------------------------------------------------- internals
     def _collect_stop_ids(self) -> list[int]:
         # Chat models end a turn with a token that is not always the config's eos

@@ -157,19 +157,20 @@ def test_answer_without_markers_has_no_citations_but_lists_passages():
     answer = answerer.answer("What about topic 2?", [passage(1), passage(2)], [])
     assert answer.citations == ()
     assert len(answer.passages) == 2
+    assert not answer.abstained
 
 
 def test_abstention_carries_no_citations():
     answerer, _ = make_answerer("I don't know based on the available documents. [1]")
     answer = answerer.answer("Who funds Apollo?", [passage(1)], [])
-    assert is_abstention(answer.text)
+    assert is_abstention(answer.text) and answer.abstained
     assert answer.citations == ()
 
 
 def test_nothing_retrieved_abstains_without_calling_the_model():
     answerer, backend = make_answerer("should not be used")
     answer = answerer.answer("阿波罗项目由谁负责？", [], [])
-    assert answer.text == ABSTENTIONS["zh"]
+    assert answer.text == ABSTENTIONS["zh"] and answer.abstained
     assert backend.calls == []
 
 

