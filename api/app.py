@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api.routers import ask, health, search
+from api.routers import ask, health, meetings, search
 from api.service import LoreService
 from core.settings import Settings, get_settings
 
@@ -39,4 +39,5 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
     app.include_router(health.router)
     app.include_router(search.router, prefix="/v1")
     app.include_router(ask.router, prefix="/v1")
+    app.include_router(meetings.router, prefix="/v1")
     return app

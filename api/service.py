@@ -29,6 +29,7 @@ from retrieval.retrievers import DenseRetriever, GraphFactRetriever
 from retrieval.vector_store import FaissVectorStore
 
 from api.bootstrap import graph_store
+from api.minutes import MeetingMinutes
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class LoreService:
         # One writer at a time: ingest, delete and reconcile mutate three stores together.
         self._write_lock = threading.Lock()
         self.last_reconcile: ReconcileReport | None = None
+        self.meetings = MeetingMinutes(self)
 
     # ---- lifecycle --------------------------------------------------------
     def open(self) -> "LoreService":
@@ -120,11 +122,17 @@ class LoreService:
             report = self.pipeline.ingest(paths, progress)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
+            if self.settings.minutes_at_ingest:
+                self.meetings.write_for_sources(report.added + report.updated)
         return report
 
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
-            return self.pipeline.delete(document_id)
+            derived = self.meetings.derived_id(document_id)
+            deleted = self.pipeline.delete(document_id)
+            if deleted and derived:  # the meeting's minutes go with it
+                self.pipeline.delete(derived)
+            return deleted
 
     def documents(self) -> list[DocumentRecord]:
         return self.metadata.documents()
@@ -137,17 +145,36 @@ class LoreService:
         return SearchResult(query, passages, facts, time.perf_counter() - started)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
+        if (summary := self.meetings.answer_summary_question(question, top_k)) is not None:
+            return summary
         found = self.search(question, top_k)
         answer = self.answerer.answer(question, found.passages, found.facts)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
     def ask_stream(self, question: str, top_k: int | None = None) -> Iterator[str | Answer]:
+        if (summary := self.meetings.answer_summary_question(question, top_k)) is not None:
+            yield summary.text
+            yield summary
+            return
         found = self.search(question, top_k)
         for piece in self.answerer.stream(question, found.passages, found.facts):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
             else:
                 yield piece
+
+    # ---- meetings -------------------------------------------------------------
+    def minutes(self, meeting: str):
+        """Minutes of a meeting given by document id or source path; None when there is no such meeting."""
+        return self.meetings.minutes(meeting)
+
+    def write_minutes(self, meeting: str):
+        """(Re)build and store a meeting's minutes; None when there is no such meeting."""
+        document_id = self.meetings.resolve(meeting)
+        if document_id is None:
+            return None
+        with self._write_lock:
+            return self.meetings.write(document_id)
 
     def graph_stats(self) -> GraphStats:
         return self.graph.stats()
