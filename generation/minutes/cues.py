@@ -75,7 +75,6 @@ def sentences(text: str) -> list[str]:
 def cue_sentence(text: str, language: str, kind: str) -> str:
     """The sentence of a turn that carries the cue (the whole turn when none does alone)."""
     test = is_decision if kind == "decision" else is_action
-    for sentence in sentences(text):
-        if test(sentence, language):
-            return sentence
-    return text
+    matching = [s for s in sentences(text) if test(s, language)]
+    # "Agreed. We decided X." : the longest matching sentence says what was decided.
+    return max(matching, key=len) if matching else text

@@ -22,7 +22,7 @@ import numpy as np
 from core.types import Chunk, Document
 from generation.minutes import cues
 from generation.minutes.text import segment_keywords
-from generation.minutes.turns import MeetingTurn
+from generation.minutes.turns import MeetingTurn, word_count
 from generation.minutes.types import Minutes, MinutesActionItem, MinutesDecision, OpenQuestion, Topic
 from retrieval.embedder import Embedder
 
@@ -235,7 +235,7 @@ class ExtractiveEngine:
         found = []
         for turn in turns:
             last_sentence = (cues.sentences(turn.text) or [turn.text])[-1]
-            if len(last_sentence.split()) < 6 or not cues.is_question(last_sentence, language):
+            if word_count(last_sentence) < 6 or not cues.is_question(last_sentence, language):
                 continue
             reply = turns[turn.index + 1] if turn.index + 1 < len(turns) else None
             answered = reply is not None and reply.speaker != turn.speaker and reply.words() >= 4 and not cues.is_question(reply.text, language)
