@@ -59,4 +59,19 @@ def meeting_turns(document: Document) -> list[MeetingTurn]:
         if speaker.casefold() in _NOT_SPEAKERS:
             continue
         turns.append(MeetingTurn(len(turns), speaker, clean(match.group("text")), match.start(), match.end()))
+    return turns or _paragraphs(text)
+
+
+_PARAGRAPH = re.compile(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*")
+
+
+def _paragraphs(text: str) -> list[MeetingTurn]:
+    """Prose notes without speaker lines: each paragraph (not a heading or a header field) is a turn with no speaker."""
+    turns: list[MeetingTurn] = []
+    for match in _PARAGRAPH.finditer(text):
+        body = match.group().strip()
+        first = body.split(":", 1)[0].strip("* ").casefold()
+        if not body or body.startswith("#") or first in _NOT_SPEAKERS:
+            continue
+        turns.append(MeetingTurn(len(turns), "", clean(body), match.start(), match.end()))
     return turns
