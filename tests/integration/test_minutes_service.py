@@ -105,8 +105,20 @@ def test_graph_holds_the_meetings_decisions_and_assignments(service):
     assert any("runbook" in (e.evidence or "") for e in assigned)
 
 
-def test_cli_and_http_return_the_minutes(service):
+def test_cli_and_http_return_the_minutes(service, monkeypatch):
     meeting = _doc(service, "cutover-sync.json")
+    settings = service.settings
+    for name, value in {
+        "LORE_DATA_DIR": str(settings.data_dir), "LORE_GRAPH_URI": settings.graph_uri, "LORE_GRAPH_USER": settings.graph_user,
+        "LORE_GRAPH_PASSWORD": settings.graph_password.get_secret_value(), "LORE_GRAPH_DATABASE": settings.graph_database or "",
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli_app, ["minutes", str(service.corpus / "cutover-sync.json")])
+    assert result.exit_code == 0, result.output
+    assert "## Decisions" in result.stdout and "Rahul Menon" in result.stdout and "[turns " in result.stdout
+    result = CliRunner().invoke(cli_app, ["minutes", meeting.id, "--json"])
+    assert json.loads(result.stdout)["meeting_id"] == meeting.id
+    assert CliRunner().invoke(cli_app, ["minutes", "no-such-meeting"]).exit_code == 1
     app = create_app(service=service)
     with TestClient(app) as client:
         body = client.get(f"/v1/meetings/{meeting.id}/minutes").json()
