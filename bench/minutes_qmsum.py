@@ -91,9 +91,13 @@ def main() -> None:
     parser.add_argument("--limit-meetings", type=int, default=None)
     parser.add_argument("--words", type=int, default=100)
     parser.add_argument("--abstractive", type=int, default=0, help="Queries also summarised by the LLM.")
+    parser.add_argument("--smallest", action="store_true", help="Take the shortest meetings first (quick slices).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    files = sorted((shared_data() / "qmsum").glob(f"{args.split}_*.json"))[: args.limit_meetings]
+    files = sorted((shared_data() / "qmsum").glob(f"{args.split}_*.json"))
+    if args.smallest:
+        files.sort(key=lambda p: p.stat().st_size)
+    files = files[: args.limit_meetings]
     if not files:
         raise SystemExit(f"no QMSum {args.split} files under {shared_data() / 'qmsum'}")
     settings = Settings()
