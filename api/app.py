@@ -15,7 +15,7 @@ from api.keys import KeyStore, api_db_path
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics import Metrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import ask, documents, entities, health, jobs, metrics, search
+from api.routers import ask, documents, entities, health, jobs, meetings, metrics, search
 from api.service import LoreService
 from core.settings import Settings, get_settings
 
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
     # Outermost, so rejected and failed requests are counted too.
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     # Each router carries its full prefix, so the route template seen by the metrics is the public path.
-    for router in (health.router, metrics.router, search.router, ask.router, documents.router, jobs.router, entities.router):
+    for router in (health.router, metrics.router, search.router, ask.router, documents.router, jobs.router, entities.router,
+                   meetings.router):
         app.include_router(router)
     return app

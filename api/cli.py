@@ -282,6 +282,24 @@ def ask(
     _print_sources(answer)
 
 
+@app.command()
+def minutes(
+    meeting: Annotated[str, typer.Argument(help="The meeting's document id or source path.")],
+    as_json: JsonOpt = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build the minutes again and store them.")] = False,
+) -> None:
+    """Print the minutes of MEETING: summary, topics, decisions, action items, open questions (with turn citations)."""
+    with _service() as service:
+        result = service.write_minutes(meeting) if rebuild else service.minutes(meeting)
+    if result is None:
+        console.print(f"[red]No meeting {meeting!r}[/red] (give a document id from `lore documents list` or the meeting's file path).")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return
+    console.print(result.render(), markup=False, highlight=False)
+
+
 def _print_sources(answer: Answer) -> None:
     if answer.citations:
         console.print("\n[bold]Citations[/bold]")

@@ -33,6 +33,7 @@ from retrieval.retrievers import to_passage
 from retrieval.vector_store import FaissVectorStore
 
 from api.bootstrap import graph_store
+from api.minutes import MeetingMinutes
 
 if TYPE_CHECKING:
     from generation.finetune.pipeline import FinetuneReport
@@ -60,6 +61,7 @@ class LoreService:
         # One writer at a time: ingest, delete and reconcile mutate three stores together.
         self._write_lock = threading.Lock()
         self.last_reconcile: ReconcileReport | None = None
+        self.meetings = MeetingMinutes(self)
 
     # ---- lifecycle --------------------------------------------------------
     def open(self) -> "LoreService":
@@ -147,6 +149,8 @@ class LoreService:
             report = self.pipeline.ingest(paths, progress, collection=collection)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
+            if self.settings.minutes_at_ingest:
+                self.meetings.write_for_sources(report.added + report.updated)
             self.engine.refresh()
         return report
 
@@ -163,7 +167,10 @@ class LoreService:
 
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
+            derived = self.meetings.derived_id(document_id)
             deleted = self.pipeline.delete(document_id)
+            if deleted and derived:  # the meeting's minutes go with it
+                self.pipeline.delete(derived)
             self.engine.refresh()
             return deleted
 
@@ -197,6 +204,10 @@ class LoreService:
         return SearchResult(query, found.passages, found.facts, time.perf_counter() - started)
 
     def ask(self, question: str, top_k: int | None = None, *, collections: list[str] | None = None) -> Answer:
+        # Summary questions read whole meetings; a caller limited to collections gets the
+        # ordinary, filtered retrieval path instead.
+        if collections is None and (summary := self.meetings.answer_summary_question(question, top_k)) is not None:
+            return summary
         found = self.search(question, top_k, collections=collections)
         answer = self.answerer.answer(question, found.passages, found.facts)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
@@ -204,12 +215,29 @@ class LoreService:
     def ask_stream(
         self, question: str, top_k: int | None = None, *, collections: list[str] | None = None
     ) -> Iterator[str | Answer]:
+        if collections is None and (summary := self.meetings.answer_summary_question(question, top_k)) is not None:
+            yield summary.text
+            yield summary
+            return
         found = self.search(question, top_k, collections=collections)
         for piece in self.answerer.stream(question, found.passages, found.facts):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
             else:
                 yield piece
+
+    # ---- meetings -------------------------------------------------------------
+    def minutes(self, meeting: str):
+        """Minutes of a meeting given by document id or source path; None when there is no such meeting."""
+        return self.meetings.minutes(meeting)
+
+    def write_minutes(self, meeting: str):
+        """(Re)build and store a meeting's minutes; None when there is no such meeting."""
+        document_id = self.meetings.resolve(meeting)
+        if document_id is None:
+            return None
+        with self._write_lock:
+            return self.meetings.write(document_id)
 
     def graph_stats(self) -> GraphStats:
         return self.graph.stats()

@@ -178,6 +178,14 @@ class Settings(BaseSettings):
         default=False, description="Also let the configured LLM write questions about chunks (worth it only with a capable model)."
     )
 
+    # --- meeting minutes -----------------------------------------------------
+    minutes_engine: Literal["extractive", "abstractive"] = Field(
+        default="extractive",
+        description="'extractive': turns picked by topic and centrality, no LLM (fast, offline); 'abstractive': the configured LLM rewrites them, map-reduce over topics.",
+    )
+    minutes_at_ingest: bool = Field(default=True, description="Write minutes for every ingested meeting as a derived, searchable document.")
+    minutes_summary_words: int = Field(default=100, ge=20, le=1000, description="Words in a query-focused meeting summary.")
+
     # --- HTTP API ----------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address `lore serve` binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port `lore serve` listens on.")

@@ -372,6 +372,10 @@ class IngestPipeline:
     def _write_graph(self, document: Document, chunks: list[Chunk], report: IngestReport | None = None) -> None:
         started = time.perf_counter()
         extraction = self.extractor.extract(document, chunks)
+        if document.kind == "minutes":  # derived minutes: their decisions and action items belong to the meeting
+            from generation.minutes.derived import add_minutes_facts
+
+            add_minutes_facts(document, chunks, extraction)
         extracted = time.perf_counter()
         self.graph.upsert_document(
             document, chunks, list(extraction.entities.values()), extraction.mentions, extraction.relations,
@@ -381,6 +385,15 @@ class IngestPipeline:
         if report is not None:  # only the single graph thread writes these two keys
             report._add_time("extract", extracted - started)
             report._add_time("graph", time.perf_counter() - extracted)
+
+    def write_derived(self, document: Document) -> int:
+        """Store a document Lore made from another (meeting minutes) like an ingested file; returns its chunk count."""
+        chunks = self.chunker.split(document)
+        if not chunks:
+            return 0
+        self._write_document(document, chunks, self.embedder.embed([c.text for c in chunks]))
+        self.vectors.save()
+        return len(chunks)
 
     # ---- delete / sync ----------------------------------------------------
     def delete(self, document_id: str) -> bool:
@@ -398,7 +411,8 @@ class IngestPipeline:
         removed = []
         for record in self.metadata.documents():
             under_root = any(record.source == r or record.source.startswith(r.rstrip(os.sep) + os.sep) for r in resolved)
-            if under_root and not Path(record.source).exists():
+            # A derived document ("<file>#minutes") lives as long as its file.
+            if under_root and not Path(record.source.split("#", 1)[0]).exists():
                 self.delete(record.id)
                 removed.append(record.source)
         return removed

@@ -1,0 +1,170 @@
+"""The meeting side of the service layer: minutes at ingest, ``lore minutes``, summary questions.
+
+``LoreService`` owns one ``MeetingMinutes`` and calls it; the CLI and routers go
+through the service's methods, never through this class directly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.types import Answer, Citation, Document, Passage
+from generation.minutes import Minutes, MinutesBuilder, meeting_turns
+from generation.minutes.derived import MINUTES_KIND, minutes_document, minutes_document_id
+from generation.minutes.extractive import embed_turns
+from generation.minutes.focused import FocusedSummarizer, is_summary_question
+from ingest.extract.base import document_text
+
+if TYPE_CHECKING:
+    from api.service import LoreService
+
+_MEETING_KINDS = ("meeting",)
+
+
+class MeetingMinutes:
+    def __init__(self, service: "LoreService") -> None:
+        self.service = service
+        self._builder: MinutesBuilder | None = None
+
+    @property
+    def embedder(self):
+        return self.service.pipeline.embedder
+
+    @property
+    def builder(self) -> MinutesBuilder:
+        if self._builder is None:
+            s = self.service.settings
+            backend = self.service.answerer.backend if s.minutes_engine == "abstractive" else None
+            self._builder = MinutesBuilder(self.embedder, engine=s.minutes_engine, backend=backend)
+        return self._builder
+
+    # ---- stored meetings ------------------------------------------------------
+    def document(self, document_id: str) -> tuple[Document, list] | None:
+        """A stored document rebuilt from its chunks (offsets, and so turn spans, are the original ones)."""
+        record = self.service.metadata.document(document_id)
+        if record is None:
+            return None
+        chunks = [s.chunk for s in self.service.metadata.chunks_for_document(document_id)]
+        document = Document(id=record.id, source=record.source, title=record.title, text=document_text(chunks),
+                            content_hash=record.content_hash, kind=record.kind, language=record.language,
+                            metadata=record.metadata)
+        return document, chunks
+
+    def resolve(self, meeting: str) -> str | None:
+        """A meeting's document id from its id or its source path."""
+        store = self.service.metadata
+        if store.document(meeting) is not None:
+            return meeting
+        for candidate in (meeting, str(Path(meeting).expanduser().resolve())):
+            found = store.document(Document.make_id(candidate))
+            if found is not None:
+                return found.id
+        return None
+
+    def derived_id(self, document_id: str) -> str | None:
+        record = self.service.metadata.document(document_id)
+        if record is None or record.kind not in _MEETING_KINDS:
+            return None
+        return minutes_document_id(record.source)
+
+    def build(self, document_id: str) -> Minutes | None:
+        loaded = self.document(document_id)
+        if loaded is None or loaded[0].kind not in _MEETING_KINDS:
+            return None
+        return self.builder.build(*loaded)
+
+    def write(self, document_id: str) -> Minutes | None:
+        """Build the meeting's minutes and store them as its derived document (text, vectors, graph facts)."""
+        loaded = self.document(document_id)
+        if loaded is None or loaded[0].kind not in _MEETING_KINDS:
+            return None
+        minutes = self.builder.build(*loaded)
+        self.service.pipeline.write_derived(minutes_document(loaded[0], minutes))
+        return minutes
+
+    def write_for_sources(self, sources: list[str]) -> int:
+        written = 0
+        for source in sources:
+            if self.write(Document.make_id(source)) is not None:
+                written += 1
+        return written
+
+    def minutes(self, meeting: str) -> Minutes | None:
+        """The stored minutes of a meeting (by document id or source path), built now if none are stored."""
+        document_id = self.resolve(meeting)
+        if document_id is None:
+            return None
+        record = self.service.metadata.document(document_id)
+        if record.kind == MINUTES_KIND:
+            return Minutes.model_validate(record.metadata["minutes"])
+        stored = self.service.metadata.document(minutes_document_id(record.source))
+        if stored is not None and stored.metadata.get("minutes"):
+            return Minutes.model_validate(stored.metadata["minutes"])
+        return self.build(document_id)
+
+    # ---- query-focused summaries ------------------------------------------------
+    def answer_summary_question(self, question: str, top_k: int | None = None) -> Answer | None:
+        """A summary question about meetings answered from ALL its relevant turns; None for other questions."""
+        if not is_summary_question(question):
+            return None
+        started = time.perf_counter()
+        found = self.service.search(question, max(10, (top_k or self.service.settings.top_k) * 2))
+        meeting_ids: list[str] = []
+        best = None
+        for passage in found.passages:
+            record = self.service.metadata.document(passage.document_id)
+            meeting_id = (record.metadata.get("meeting_id") if record and record.kind == MINUTES_KIND else
+                          passage.document_id if record and record.kind in _MEETING_KINDS else None)
+            if meeting_id is None or meeting_id in meeting_ids:
+                continue
+            best = passage.score if best is None else best
+            if passage.score >= 0.9 * best:  # the best meeting, and any that match about as well
+                meeting_ids.append(meeting_id)
+        if not meeting_ids:
+            return None
+        retrieved = time.perf_counter() - started
+        settings = self.service.settings
+        summarizer = FocusedSummarizer(self.embedder, max_words=settings.minutes_summary_words)
+        parts, citations, passages = [], [], []
+        for meeting_id in meeting_ids[:3]:
+            loaded = self.document(meeting_id)
+            if loaded is None:
+                continue
+            document, chunks = loaded
+            turns = meeting_turns(document)
+            if not turns:
+                continue
+            language = document.language if document.language in ("en", "zh") else "en"
+            vectors = embed_turns(self.embedder, turns)
+            summary = summarizer.summarize(question, turns, vectors=vectors, language=language)
+            pieces = []
+            for i in summary.turns:
+                turn = turns[i]
+                chunk = next((c for c in chunks if c.start <= turn.start and turn.end <= c.end), None)
+                if chunk is None:
+                    continue
+                number = len(citations) + 1
+                citations.append(Citation(number=number, chunk_id=chunk.id, document_id=document.id, source=document.source,
+                                          start=turn.start - chunk.start, end=turn.end - chunk.start,
+                                          snippet=f"{turn.speaker}: {turn.text}"[:300]))
+                passages.append(Passage(chunk_id=chunk.id, document_id=document.id, source=document.source,
+                                        title=document.title, text=chunk.text, score=1.0, start=chunk.start, end=chunk.end,
+                                        metadata={"turn": i, "relevant_turns": list(summary.relevant)}))
+                pieces.append((i, number))
+            if settings.minutes_engine == "abstractive":
+                from generation.minutes.abstractive import AbstractiveEngine
+
+                engine = AbstractiveEngine(self.builder.extractive, self.service.answerer.backend)
+                text = engine.focused(question, turns, summary.turns, language)
+                text += " " + "".join(f"[{n}]" for _, n in pieces)
+            else:
+                from generation.minutes.extractive import clip_words
+
+                text = " ".join(f"{turns[i].speaker}: {clip_words(turns[i].text, 40, language)} [{n}]" for i, n in pieces)
+            parts.append(f"{document.title}: {text}" if len(meeting_ids) > 1 else text)
+        if not parts:
+            return None
+        return Answer(question=question, text="\n\n".join(parts), citations=tuple(citations), passages=tuple(passages),
+                      timings={"retrieve": retrieved, "summarize": time.perf_counter() - started - retrieved})
