@@ -342,9 +342,7 @@ class IngestPipeline:
         for document, chunks in batch:
             vectors = embeddings[offset : offset + len(chunks)]
             offset += len(chunks)
-            old_ids, new_ids = self.metadata.replace_document(document, chunks)
-            self.vectors.delete(np.array(old_ids, dtype=np.int64))
-            self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
+            self._store(document, chunks, vectors)
             jobs.append((document, graph_pool.submit(self._write_graph, document, chunks, report)))
             (report.updated if document.source in existed else report.added).append(document.source)
             report.chunks += len(chunks)
@@ -353,6 +351,12 @@ class IngestPipeline:
                 progress("file", 1)
         report._add_time("store", time.perf_counter() - started)
         return jobs
+
+    def _store(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """SQLite first (the source of truth, graph marked unsynced), then FAISS in place of the old vectors."""
+        old_ids, new_ids = self.metadata.replace_document(document, chunks)
+        self.vectors.delete(np.array(old_ids, dtype=np.int64))
+        self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
 
     @staticmethod
     def _settle(jobs: list[tuple[Document, Future]], report: IngestReport, pending: int) -> None:
@@ -391,7 +395,8 @@ class IngestPipeline:
         chunks = self.chunker.split(document)
         if not chunks:
             return 0
-        self._write_document(document, chunks, self.embedder.embed([c.text for c in chunks]))
+        self._store(document, chunks, self.embedder.embed([c.text for c in chunks]))
+        self._write_graph(document, chunks)
         self.vectors.save()
         return len(chunks)
 

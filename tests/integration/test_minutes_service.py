@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
+from api.keys import KeyStore, api_db_path
 from api.service import LoreService
 from core.settings import Settings
 from generation.minutes.derived import minutes_document_id
@@ -119,12 +120,19 @@ def test_cli_and_http_return_the_minutes(service, monkeypatch):
     result = CliRunner().invoke(cli_app, ["minutes", meeting.id, "--json"])
     assert json.loads(result.stdout)["meeting_id"] == meeting.id
     assert CliRunner().invoke(cli_app, ["minutes", "no-such-meeting"]).exit_code == 1
+    with KeyStore(api_db_path(settings.data_dir)) as keys:
+        _, reader = keys.create("minutes-reader", ["read"])
+        _, outsider = keys.create("other-collection", ["read"], collections=["elsewhere"])
     app = create_app(service=service)
-    with TestClient(app) as client:
+    with TestClient(app, headers={"Authorization": f"Bearer {reader}"}) as client:
         body = client.get(f"/v1/meetings/{meeting.id}/minutes").json()
         assert body["meeting_id"] == meeting.id
         assert body["decisions"] and body["action_items"] and body["topics"]
         assert client.get("/v1/meetings/doc_nope/minutes").status_code == 404
+        # A key limited to another collection cannot tell this meeting exists.
+        hidden = client.get(f"/v1/meetings/{meeting.id}/minutes", headers={"Authorization": f"Bearer {outsider}"})
+        assert hidden.status_code == 404
+        assert client.get(f"/v1/meetings/{meeting.id}/minutes", headers={"Authorization": ""}).status_code == 401
 
 
 def test_summary_question_cites_the_relevant_turns(service):
