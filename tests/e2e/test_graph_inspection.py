@@ -22,8 +22,9 @@ FILES = [EXAMPLES / "docs" / "org-chart.md", EXAMPLES / "meetings" / "2026-02-10
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory, graph_server) -> Settings:
     info = graph_server.start()
+    # Without derived minutes, so document counts are those of the source files.
     return Settings(data_dir=tmp_path_factory.mktemp("lore-graph"), graph_uri=info.uri, graph_user=info.user,
-                    graph_password=info.password, graph_database=info.database)
+                    graph_password=info.password, graph_database=info.database, minutes_at_ingest=False)
 
 
 @pytest.fixture(scope="module")
