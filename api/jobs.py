@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from core.types import Document
+from retrieval.metadata_store import open_sqlite
 
 from api.service import LoreService
 
@@ -79,12 +80,7 @@ class JobStore:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def open(self) -> "JobStore":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
-        self._conn = conn
+        self._conn = open_sqlite(self.path, SCHEMA)
         return self
 
     def close(self) -> None:

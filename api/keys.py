@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from retrieval.metadata_store import open_sqlite
+
 SCOPES = ("read", "ingest", "admin")
 KEY_PREFIX = "lore_"
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -84,12 +86,7 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def open(self) -> "KeyStore":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
-        self._conn = conn
+        self._conn = open_sqlite(self.path, SCHEMA)
         return self
 
     def close(self) -> None:

@@ -85,6 +85,20 @@ class DocumentRecord:
     collection: str = DEFAULT_COLLECTION
 
 
+def open_sqlite(path: Path, schema: str, *pragmas: str) -> sqlite3.Connection:
+    """A connection for Lore's SQLite stores: shared across threads (each store serialises it
+    with its own lock), autocommit unless a store opens a transaction, rows by name, WAL so
+    readers never wait for the writer, and ``schema`` applied (idempotent DDL)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    for pragma in pragmas:
+        conn.execute(pragma)
+    conn.executescript(schema)
+    return conn
+
+
 class MetadataStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -94,13 +108,7 @@ class MetadataStore:
         self._lock = threading.RLock()
 
     def open(self) -> "MetadataStore":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(SCHEMA)
+        conn = open_sqlite(self.path, SCHEMA, "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
         for (table, column), statement in MIGRATIONS.items():
             if column not in {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}:
                 conn.execute(statement)

@@ -38,6 +38,7 @@ import numpy as np
 
 from core.types import Chunk, Document, Entity, Mention
 from ingest.extract.base import Extraction, Extractor
+from retrieval.metadata_store import open_sqlite
 
 _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "ltd", "ltd.", "llc", "gmbh", "ag",
                        "plc", "sa", "group", "company", "team", "office"})
@@ -94,11 +95,7 @@ class MergeStore:
 
     def open(self) -> MergeStore:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(self.SCHEMA)
+            self._conn = open_sqlite(self.path, self.SCHEMA)
         return self
 
     def close(self) -> None:
