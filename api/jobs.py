@@ -12,16 +12,15 @@ import json
 import logging
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from core.types import Document
-from retrieval.metadata_store import open_sqlite
+from retrieval.metadata_store import SqliteStore
 
 from api.service import LoreService
 
@@ -73,32 +72,12 @@ class Job:
     error: str | None = None
 
 
-@dataclass
-class JobStore:
-    path: Path
-    _conn: sqlite3.Connection | None = field(default=None, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-
-    def open(self) -> "JobStore":
-        self._conn = open_sqlite(self.path, SCHEMA)
-        return self
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> "JobStore":
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+class JobStore(SqliteStore):
+    schema = SCHEMA
 
     def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        if self._conn is None:
-            raise RuntimeError("JobStore is not open")
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self.conn.execute(sql, params).fetchall()
 
     def create(self, job_id: str, collection: str, folder: Path, files: list[str], key_id: str | None) -> Job:
         self._execute(

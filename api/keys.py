@@ -13,12 +13,11 @@ import json
 import re
 import secrets
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from retrieval.metadata_store import open_sqlite
+from retrieval.metadata_store import SqliteStore
 
 SCOPES = ("read", "ingest", "admin")
 KEY_PREFIX = "lore_"
@@ -77,34 +76,10 @@ class ApiKey:
         return self.collections is None or collection in self.collections
 
 
-class KeyStore:
-    """API keys in SQLite. Thread-safe: one connection behind a lock."""
+class KeyStore(SqliteStore):
+    """API keys in SQLite."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def open(self) -> "KeyStore":
-        self._conn = open_sqlite(self.path, SCHEMA)
-        return self
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> "KeyStore":
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("KeyStore is not open")
-        return self._conn
+    schema = SCHEMA
 
     def create(self, name: str, scopes: list[str], collections: list[str] | None = None) -> tuple[ApiKey, str]:
         """A new key and its secret; the secret is not stored and cannot be shown again."""

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import ClassVar, Self
 
 from core.types import Chunk, Document
 
@@ -99,33 +100,56 @@ def open_sqlite(path: Path, schema: str, *pragmas: str) -> sqlite3.Connection:
     return conn
 
 
-class MetadataStore:
+class SqliteStore:
+    """Base of Lore's SQLite stores: ``open()``/``close()`` (or ``with``), and one connection
+    shared across threads, serialised by ``_lock``: simple, and fast enough for metadata
+    look-ups next to model inference."""
+
+    schema: ClassVar[str] = ""
+    pragmas: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
-        # One connection shared across threads, serialised by this lock: simple
-        # and fast enough for metadata look-ups next to model inference.
         self._lock = threading.RLock()
 
-    def open(self) -> "MetadataStore":
-        conn = open_sqlite(self.path, SCHEMA, "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
-        for (table, column), statement in MIGRATIONS.items():
-            if column not in {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}:
-                conn.execute(statement)
-        conn.execute(POST_MIGRATION)
-        self._conn = conn
+    def open(self) -> Self:
+        if self._conn is None:
+            conn = open_sqlite(self.path, self.schema, *self.pragmas)
+            self._migrate(conn)
+            self._conn = conn
         return self
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring a database made by an older version up to date (nothing by default)."""
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise RuntimeError("MetadataStore is not open")
+            raise RuntimeError(f"{type(self).__name__} is not open; call open()")
         return self._conn
+
+
+class MetadataStore(SqliteStore):
+    schema = SCHEMA
+    pragmas = ("PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        for (table, column), statement in MIGRATIONS.items():
+            if column not in {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                conn.execute(statement)
+        conn.execute(POST_MIGRATION)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

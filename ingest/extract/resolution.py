@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +37,7 @@ import numpy as np
 
 from core.types import Chunk, Document, Entity, Mention
 from ingest.extract.base import Extraction, Extractor
-from retrieval.metadata_store import open_sqlite
+from retrieval.metadata_store import SqliteStore
 
 _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "ltd", "ltd.", "llc", "gmbh", "ag",
                        "plc", "sa", "group", "company", "team", "office"})
@@ -66,10 +65,10 @@ class Merge:
     created_at: str
 
 
-class MergeStore:
+class MergeStore(SqliteStore):
     """Merge decisions in SQLite. The constructor does no I/O; ``open()`` creates the table if needed."""
 
-    SCHEMA = """
+    schema = """
     CREATE TABLE IF NOT EXISTS entity_merges (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         alias_key TEXT NOT NULL,
@@ -87,27 +86,6 @@ class MergeStore:
         UNIQUE (alias_key, canonical_id)
     )
     """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def open(self) -> MergeStore:
-        if self._conn is None:
-            self._conn = open_sqlite(self.path, self.SCHEMA)
-        return self
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("MergeStore is not open; call open()")
-        return self._conn
 
     # A merge is keyed by the alias *name*: its type is whatever the NER model guessed that time.
     def active(self, alias_name: str) -> Merge | None:
