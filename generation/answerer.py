@@ -11,7 +11,8 @@ from core.settings import Settings
 from core.types import Answer, Fact, Passage
 from generation.backends.base import LLMBackend
 from generation.citations import clean_citations, map_citations, parse_markers
-from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, build_prompt, detect_language
+from core.language import script_language
+from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, build_prompt
 
 
 def _normalise(text: str) -> str:
@@ -80,7 +81,7 @@ class Answerer:
             list(facts),
             count_tokens=self.backend.count_tokens,
             budget=self.context_tokens,
-            language=language or detect_language(question),
+            language=language or script_language(question),
             # Optional capability: a local backend knows its chat template's exact cost.
             overhead=getattr(self.backend, "chat_overhead_tokens", TEMPLATE_OVERHEAD_TOKENS),
         )

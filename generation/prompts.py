@@ -9,7 +9,6 @@ first, then the last one kept is cut short; facts get a share of the budget
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -85,21 +84,6 @@ class Prompt:
     facts: list[Fact] = field(default_factory=list)
     language: str = "en"
     tokens: int = 0  # counted prompt size, template overhead included
-
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LETTER = re.compile(r"[A-Za-z]")
-
-
-def detect_language(text: str) -> str:
-    """'zh' when Chinese characters make up a good part of the letters, else 'en'.
-
-    Mixed questions ("Who owns 项目?") are common in Chinese companies; counting
-    ideographs against Latin letters keeps a stray name from switching language.
-    """
-    han = len(_CJK.findall(text))
-    latin = len(_LETTER.findall(text))
-    return "zh" if han and han >= 0.3 * (han + latin) else "en"
 
 
 def build_prompt(

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from core.types import Fact, Passage
-from generation.prompts import detect_language
+from core.language import script_language
 from graph import GraphStore
 from graph.store import name_key
 from retrieval.catalog import ChunkCatalog
@@ -455,7 +455,7 @@ class HybridRetriever(Retriever):
         mask = self.catalog.allowed(filters)
         n = max(cfg.candidates, k)
         lists: dict[str, Hits] = {}
-        dense_ok = cfg.dense_languages is None or detect_language(query) in cfg.dense_languages
+        dense_ok = cfg.dense_languages is None or script_language(query) in cfg.dense_languages
         if cfg.weights.get("dense", 0) > 0 and dense_ok:
             lists["dense"] = self.dense.rank(query, n, mask)
         if cfg.weights.get("sparse", 0) > 0:

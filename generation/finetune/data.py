@@ -33,7 +33,8 @@ from typing import Any
 from core.types import Fact, Passage
 from generation.backends.base import LLMBackend, Message
 from generation.metrics import normalize_answer
-from generation.prompts import ABSTENTIONS, Prompt, detect_language
+from core.language import script_language
+from generation.prompts import ABSTENTIONS, Prompt
 
 # (question template, which side of the fact is the answer). Relations that do
 # not make a question with one short answer (MENTIONED_WITH) have no template.
@@ -156,8 +157,8 @@ def chunk_pairs(
     English chunks need ``nlp`` (a spaCy pipeline with NER); Chinese chunks use patterns.
     """
     pairs: list[QAPair] = []
-    english = [(cid, text) for cid, text in chunks if detect_language(text) == "en"]
-    chinese = [(cid, text) for cid, text in chunks if detect_language(text) == "zh"]
+    english = [(cid, text) for cid, text in chunks if script_language(text) == "en"]
+    chinese = [(cid, text) for cid, text in chunks if script_language(text) == "zh"]
     if english and nlp is not None:
         for (chunk_id, _), doc in zip(english, nlp.pipe(text for _, text in english)):
             candidates = [pair for sentence in doc.sents for pair in _sentence_pairs(sentence, chunk_id)]
@@ -341,7 +342,7 @@ class RaftBuilder:
 
     def _example(self, pair: QAPair) -> Example:
         rng = random.Random(f"{self.seed}:{pair.question}")
-        language = detect_language(pair.question)
+        language = script_language(pair.question)
         passages, facts = self.search(pair.question, self.distractors + 2)
         oracle = self._oracle(pair, passages)
         answer_key = normalize_answer(pair.answer)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from core.language import script_language
 from core.types import Chunk, Document
 from ingest.extract.base import Extraction, Extractor, normalise_name
 from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
@@ -36,12 +37,10 @@ __all__ = [
 
 def document_language(document: Document, chunks: list[Chunk]) -> str:
     """The document's language: its own field when a loader set something other than the default, else detected."""
-    from generation.prompts import detect_language
-
     if document.language and document.language != "en":
         return document.language
     sample = document.text[:4000] if document.text else " ".join(c.text for c in chunks[:3])[:4000]
-    return detect_language(sample)
+    return script_language(sample)
 
 
 class LanguageRouter:

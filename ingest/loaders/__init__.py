@@ -17,7 +17,7 @@ from core.errors import IngestError
 from core.types import Document
 from ingest.loaders.base import Parsed, Turn, render_transcript
 from ingest.loaders.html import html
-from ingest.loaders.language import detect_language
+from core.language import detect_language
 from ingest.loaders.mail import eml
 from ingest.loaders.office import docx, pptx
 from ingest.loaders.pdf import pdf

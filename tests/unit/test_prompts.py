@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from core.language import script_language
 from core.types import Fact, Passage
 from generation.prompts import (
     ABSTENTIONS,
     MIN_TRUNCATED_TOKENS,
     TEMPLATE_OVERHEAD_TOKENS,
     build_prompt,
-    detect_language,
     truncate_to_tokens,
 )
 
@@ -177,8 +177,8 @@ def test_unknown_language_is_rejected():
         ("Who owns the 支付 service in the platform team?", "en"),
     ],
 )
-def test_detect_language(text, expected):
-    assert detect_language(text) == expected
+def test_script_language(text, expected):
+    assert script_language(text) == expected
 
 
 def test_truncate_to_tokens_cuts_latin_at_words_and_cjk_anywhere():
@@ -211,9 +211,9 @@ def test_a_cmrc2018_question_gets_the_chinese_template():
     article = json.loads(path.read_text(encoding="utf-8"))["data"][0]
     paragraph = article["paragraphs"][0]
     question = paragraph["qas"][0]["question"]
-    assert detect_language(question) == "zh"
+    assert script_language(question) == "zh"
     context = passage(1, paragraph["context"][:300])
-    prompt = build_prompt(question, [context], [], count_tokens=count, budget=2000, language=detect_language(question))
+    prompt = build_prompt(question, [context], [], count_tokens=count, budget=2000, language=script_language(question))
     assert prompt.language == "zh"
     assert prompt.messages[0]["content"].startswith("你是 Lore") and ABSTENTIONS["zh"] in prompt.messages[0]["content"]
     assert prompt.messages[1]["content"].startswith("资料：") and prompt.messages[1]["content"].endswith("问题：" + question)
