@@ -272,30 +272,23 @@ class MetadataStore(SqliteStore):
             return [r[0] for r in self.conn.execute("SELECT id FROM documents WHERE graph_synced = 0")]
 
     def chunks_by_vector_ids(self, vector_ids: Iterable[int]) -> dict[int, StoredChunk]:
-        ids = list(vector_ids)
-        if not ids:
-            return {}
-        placeholders = ",".join("?" * len(ids))
-        with self._lock:
-            rows = self.conn.execute(
-                f"""SELECT c.*, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id
-                    WHERE c.vector_id IN ({placeholders})""",
-                ids,
-            ).fetchall()
-        return {r["vector_id"]: self._stored_chunk(r) for r in rows}
+        return {c.vector_id: c for c in self._chunks_where("vector_id", list(vector_ids))}
 
     def chunks_by_ids(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
-        ids = list(chunk_ids)
-        if not ids:
-            return {}
-        placeholders = ",".join("?" * len(ids))
+        return {c.id: c for c in self._chunks_where("id", list(chunk_ids))}
+
+    def _chunks_where(self, column: str, values: list) -> list[StoredChunk]:
+        """Chunks whose ``column`` (an identifier from this class, never user input) is in ``values``."""
+        if not values:
+            return []
+        placeholders = ",".join("?" * len(values))
         with self._lock:
             rows = self.conn.execute(
                 f"""SELECT c.*, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id
-                    WHERE c.id IN ({placeholders})""",
-                ids,
+                    WHERE c.{column} IN ({placeholders})""",
+                values,
             ).fetchall()
-        return {r["id"]: self._stored_chunk(r) for r in rows}
+        return [self._stored_chunk(r) for r in rows]
 
     def chunks_for_document(self, document_id: str) -> list[StoredChunk]:
         with self._lock:
