@@ -275,7 +275,7 @@ class MetadataStore(SqliteStore):
         return {c.vector_id: c for c in self._chunks_where("vector_id", list(vector_ids))}
 
     def chunks_by_ids(self, chunk_ids: Iterable[str]) -> dict[str, StoredChunk]:
-        return {c.id: c for c in self._chunks_where("id", list(chunk_ids))}
+        return {c.chunk.id: c for c in self._chunks_where("id", list(chunk_ids))}
 
     def _chunks_where(self, column: str, values: list) -> list[StoredChunk]:
         """Chunks whose ``column`` (an identifier from this class, never user input) is in ``values``."""

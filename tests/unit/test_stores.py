@@ -73,6 +73,8 @@ def test_metadata_replace_and_delete(tmp_path):
     by_vector = store.chunks_by_vector_ids(added2)
     assert [by_vector[v].chunk.text for v in added2] == ["uno", "dos"]
     assert by_vector[added2[0]].source == "/a.md"
+    by_id = store.chunks_by_ids([chunks2[1].id, "missing"])
+    assert list(by_id) == [chunks2[1].id] and by_id[chunks2[1].id].chunk.text == "dos"
 
     assert sorted(store.delete_document(doc.id)) == sorted(added2)
     assert store.documents() == [] and store.vector_ids() == set()
