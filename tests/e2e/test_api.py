@@ -100,6 +100,7 @@ def keys(settings) -> dict[str, str]:
             "reader": store.create("reader", ["read"])[1],
             "alpha": store.create("alpha", ["read", "ingest"], ["alpha"])[1],
             "beta": store.create("beta", ["read"], ["beta"])[1],
+            "ingester": store.create("ingester", ["ingest"])[1],
         }
         revoked, made["revoked"] = store.create("old", ["read"])
         store.revoke(revoked.id)
@@ -154,7 +155,9 @@ def test_health_routes_need_no_key(client, service):
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [("post", "/v1/search", {"question": "who?"}), ("post", "/v1/ask", {"question": "who?"}),
-     ("get", "/v1/documents", None), ("get", "/metrics", None)],
+     ("post", "/v1/ask/stream", {"question": "who?"}), ("get", "/v1/documents", None), ("get", "/metrics", None),
+     ("get", "/v1/entities?q=zora", None), ("get", "/v1/graph/stats", None), ("get", "/v1/jobs/job_0000000000000000", None),
+     ("delete", f"/v1/documents/doc_{'0' * 32}", None)],
 )
 def test_missing_unknown_and_revoked_keys_get_401(client, keys, method, path, body):
     for headers in ({}, auth("lore_nope_nope"), auth(keys["revoked"]), {"X-API-Key": "not-a-key"}):
@@ -169,6 +172,10 @@ def test_scopes_are_enforced_per_route(client, keys):
     assert_problem(client.delete(f"/v1/documents/doc_{'0' * 32}", headers=auth(keys["reader"])), 403, "ingest")
     assert_problem(client.get("/metrics", headers=auth(keys["reader"])), 403, "admin")
     assert client.get("/metrics", headers=auth(keys["admin"])).status_code == 200
+    # Reading needs the read scope, even for a key that may upload.
+    for method, path, body in (("post", "/v1/search", {"question": "who?"}), ("post", "/v1/ask/stream", {"question": "who?"}),
+                               ("get", "/v1/entities?q=a", None), ("get", "/v1/graph/stats", None), ("get", "/v1/documents", None)):
+        assert_problem(client.request(method, path, json=body, headers=auth(keys["ingester"])), 403, "'read' scope")
 
 
 # ---- ask, search, stream -----------------------------------------------------------------------
@@ -455,6 +462,17 @@ def test_collection_key_cannot_name_other_collections_or_documents(client, servi
     narrowed = client.post("/v1/search", json={"question": "expenses", "collections": ["beta"]}, headers=auth(keys["beta"]))
     assert narrowed.status_code == 200
     assert {p["document_id"] for p in narrowed.json()["passages"]} == {beta_doc}
+
+
+def test_meeting_minutes_follow_the_meeting_s_collection(client, service, keys, gamma_dir, monkeypatch):
+    feb = _notes(service, gamma_dir)["meetings/gravel-sync-feb.md"]
+    minutes = client.get(f"/v1/meetings/{feb}/minutes", headers=auth(keys["reader"]))
+    assert minutes.status_code == 200 and minutes.json()["meeting_id"] == feb
+    assert_problem(client.get(f"/v1/meetings/{feb}/minutes", headers=auth(keys["alpha"])), 404)
+    # Named by its file name (resolved against the server's directory) it is the same meeting, just as hidden.
+    monkeypatch.chdir(gamma_dir / "meetings")
+    assert client.get("/v1/meetings/gravel-sync-feb.md/minutes", headers=auth(keys["reader"])).status_code == 200
+    assert_problem(client.get("/v1/meetings/gravel-sync-feb.md/minutes", headers=auth(keys["alpha"])), 404)
 
 
 # ---- documents and jobs ------------------------------------------------------------------------
