@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -30,6 +30,10 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, key: Read
     """Answer a question from retrieved passages and graph facts, citing sources as [n]."""
     collections = effective_collections(key, body.requested_collections())
     async with request.app.state.generation_slots:
+        if await request.is_disconnected():
+            # The client gave up while the question waited for a slot: a generation nobody reads would
+            # only lengthen the queue for those still waiting (and hold up a graceful shutdown).
+            raise HTTPException(status_code=503, detail="the client disconnected before the question was answered")
         # Retrieval and generation block: they run in a worker thread, never on the event loop.
         answer = await run_in_threadpool(service.ask, body.question, body.top_k, collections=collections,
                                          mode=body.mode, filters=body.search_filters())
