@@ -90,15 +90,6 @@ def require(scope: str):
 ReadKey = Annotated[ApiKey, Depends(require("read"))]
 
 
-def require_all_collections(key: ReadKey) -> ApiKey:
-    """Whole-graph inspection: entity names and relationships span collections, so only a key
-    that may read every collection gets them (per-collection entity views are not filtered)."""
-    if key.collections is not None:
-        raise HTTPException(status_code=403, detail="graph inspection needs an API key without collection limits")
-    return key
-
-
-GraphReadKey = Annotated[ApiKey, Depends(require_all_collections)]
 IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 

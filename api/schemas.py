@@ -2,17 +2,69 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core.types import Answer, Citation, Fact, Passage
+from retrieval.filters import SearchFilters
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 CollectionName = Annotated[str, StringConstraints(pattern=COLLECTION_PATTERN)]
+
+
+RetrievalMode = Literal["dense", "sparse", "graph", "hybrid"]
+Word = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"\S")]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+
+
+class FiltersIn(BaseModel):
+    """Which documents a question may be answered from; every field narrows, unset fields do not filter."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kinds": ["meeting"], "date_from": "2026-02-01", "date_to": "2026-03-31", "people": ["Rahul Menon"]},
+                {"source_prefix": "/srv/kb/handbook/", "languages": ["en"]},
+            ]
+        },
+    )
+
+    kinds: list[Word] | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="Document kinds to keep: `document`, `meeting`, or `minutes` (minutes written from meetings).",
+    )
+    source_prefix: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="Keep documents whose source path starts with this."
+    )
+    date_from: date | None = Field(default=None, description="Keep documents dated on or after this day (undated ones are dropped).")
+    date_to: date | None = Field(default=None, description="Keep documents dated on or before this day (undated ones are dropped).")
+    languages: list[Word] | None = Field(
+        default=None, min_length=1, max_length=20, description="Document languages to keep, e.g. `en`, `zh`."
+    )
+    people: list[PersonName] | None = Field(
+        default=None, min_length=1, max_length=50,
+        description="Keep documents attended or written by one of these people (any case).",
+    )
+    collections: list[CollectionName] | None = Field(
+        default=None, min_length=1, max_length=50,
+        description="Keep documents in these collections; each must be visible to the API key (a request narrows, never widens, the key's collections).",
+    )
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "FiltersIn":
+        if self.date_from is not None and self.date_to is not None and self.date_from > self.date_to:
+            raise ValueError(f"date_from ({self.date_from}) is after date_to ({self.date_to})")
+        return self
+
+    def to_filters(self) -> SearchFilters:
+        """The core filter, without collections: the router resolves those against the key."""
+        return SearchFilters(**self.model_dump(exclude={"collections"}))
 
 
 class AskRequest(BaseModel):
@@ -22,6 +74,9 @@ class AskRequest(BaseModel):
             "examples": [
                 {"question": "Who leads the Platform team?", "top_k": 5},
                 {"question": "What did the Millrace kickoff decide?", "collections": ["default"]},
+                {"question": "What was decided about the billing cutover?", "mode": "hybrid",
+                 "filters": {"kinds": ["meeting"], "date_from": "2026-02-01", "people": ["Rahul Menon"]}},
+                {"question": "NJ-7731", "mode": "sparse", "top_k": 3},
             ]
         },
     )
@@ -36,6 +91,25 @@ class AskRequest(BaseModel):
         max_length=50,
         description="Read only these collections (each must be visible to the API key). Default: every collection the key sees.",
     )
+    mode: RetrievalMode | None = Field(
+        default=None,
+        description="How passages are found: `dense` (embeddings), `sparse` (BM25 keywords), `graph` (knowledge graph "
+        "walk from the entities named), or `hybrid` (all three fused). Default: the server's `retrieval_mode` setting.",
+        examples=["hybrid"],
+    )
+    filters: FiltersIn | None = Field(default=None, description="Limit retrieval to matching documents.")
+
+    def requested_collections(self) -> list[str] | None:
+        """The collections this request names (both lists given: those in both), None when it names none."""
+        lists = [c for c in (self.collections, self.filters.collections if self.filters else None) if c is not None]
+        if not lists:
+            return None
+        return [c for c in lists[0] if all(c in other for other in lists[1:])]
+
+    def search_filters(self) -> SearchFilters | None:
+        """The request's filters as the core type (None when nothing but collections is set)."""
+        filters = self.filters.to_filters() if self.filters is not None else None
+        return None if filters is None or filters.empty else filters
 
 
 class SearchRequest(AskRequest):

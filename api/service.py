@@ -203,23 +203,40 @@ class LoreService:
         found = self.engine.search(query, k, mode=mode, filters=filters, max_facts=self.settings.max_facts)
         return SearchResult(query, found.passages, found.facts, time.perf_counter() - started)
 
-    def ask(self, question: str, top_k: int | None = None, *, collections: list[str] | None = None) -> Answer:
-        # Summary questions read whole meetings; a caller limited to collections gets the
-        # ordinary, filtered retrieval path instead.
-        if collections is None and (summary := self.meetings.answer_summary_question(question, top_k)) is not None:
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        collections: list[str] | None = None,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
+    ) -> Answer:
+        """Answer from retrieved passages and facts; ``mode``, ``filters`` and ``collections`` as in ``search``."""
+        # Summary questions read whole meetings; a caller limited to collections, or asking
+        # for a retrieval mode or filters, gets the ordinary, filtered retrieval path instead.
+        if (collections is None and mode is None and filters is None
+                and (summary := self.meetings.answer_summary_question(question, top_k)) is not None):
             return summary
-        found = self.search(question, top_k, collections=collections)
+        found = self.search(question, top_k, mode=mode, filters=filters, collections=collections)
         answer = self.answerer.answer(question, found.passages, found.facts)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
     def ask_stream(
-        self, question: str, top_k: int | None = None, *, collections: list[str] | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        collections: list[str] | None = None,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
     ) -> Iterator[str | Answer]:
-        if collections is None and (summary := self.meetings.answer_summary_question(question, top_k)) is not None:
+        if (collections is None and mode is None and filters is None
+                and (summary := self.meetings.answer_summary_question(question, top_k)) is not None):
             yield summary.text
             yield summary
             return
-        found = self.search(question, top_k, collections=collections)
+        found = self.search(question, top_k, mode=mode, filters=filters, collections=collections)
         for piece in self.answerer.stream(question, found.passages, found.facts):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
@@ -239,16 +256,36 @@ class LoreService:
         with self._write_lock:
             return self.meetings.write(document_id)
 
-    def graph_stats(self) -> GraphStats:
-        return self.graph.stats()
+    def graph_reachable(self) -> bool:
+        """Whether the graph server answers a trivial read now (no scan of the graph)."""
+        try:
+            self.graph.ping()
+        except Exception:  # any driver or connection failure means not reachable
+            return False
+        return True
+
+    def graph_stats(self, *, collections: list[str] | None = None) -> GraphStats:
+        """Graph counts; with ``collections``, only what their documents contributed."""
+        return self.graph.stats(document_ids=self._document_scope(collections))
 
     # ---- knowledge graph inspection and curation ---------------------------
-    def search_entities(self, query: str, limit: int = 20) -> list[tuple[Entity, int]]:
-        """Entities whose name contains ``query``, most connected first, with their degree."""
-        return self.graph.search_entities(query, limit)
+    def search_entities(
+        self, query: str, limit: int = 20, *, collections: list[str] | None = None
+    ) -> list[tuple[Entity, int]]:
+        """Entities whose name contains ``query``, most connected first, with their degree.
 
-    def entity(self, entity_id: str) -> EntityView | None:
-        return self.graph.entity(entity_id)
+        With ``collections``, the graph query itself keeps only entities their documents support.
+        """
+        return self.graph.search_entities(query, limit, document_ids=self._document_scope(collections))
+
+    def entity(self, entity_id: str, *, collections: list[str] | None = None) -> EntityView | None:
+        """An entity with its sourced relationships; with ``collections``, only what their documents
+        support (None when they do not support it at all)."""
+        return self.graph.entity(entity_id, document_ids=self._document_scope(collections))
+
+    def _document_scope(self, collections: list[str] | None) -> list[str] | None:
+        """The ids of the documents in ``collections`` (None: no limit), which graph reads are confined to."""
+        return None if collections is None else [d.id for d in self.metadata.documents(collections)]
 
     def find_entity(self, name_or_id: str) -> EntityView | None:
         """An entity by id, else by exact name (ignoring case), else the best partial match."""

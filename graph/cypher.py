@@ -417,6 +417,73 @@ ORDER BY type, other_name
 LIMIT $limit
 """
 
+# ---- the same inspection, limited to some documents (API keys limited to collections) -----
+# $document_ids are the documents the caller may read. Every node and relationship Lore
+# writes names its document: relationships and mentions carry ``document_id``; chunks,
+# decisions, action items and meetings carry ``document_id``; a document is its ``id``.
+# HAS_CHUNK, HAS_DECISION and HAS_ACTION_ITEM carry none and belong to the document of the
+# node they point at, RECORDED_IN to the document itself: hence coalesce(r, end node, end id).
+# An entity is visible when something in those documents supports it: a relationship or
+# mention from them (counted here as its degree), or, for a meeting, its own document.
+SEARCH_ENTITIES_IN_DOCUMENTS: Final[str] = """
+MATCH (e:Entity)
+WHERE e.name_key CONTAINS $q
+OPTIONAL MATCH (e)-[r]-(n)
+WHERE coalesce(r.document_id, n.document_id) IN $document_ids
+WITH e, count(r) AS degree
+WHERE degree > 0 OR e.document_id IN $document_ids
+RETURN e.id AS id, e.name AS name, e.type AS type, degree
+ORDER BY degree DESC, name
+LIMIT $limit
+"""
+
+# No row when nothing in the documents supports the entity: to this caller it does not exist.
+ENTITY_BY_ID_IN_DOCUMENTS: Final[str] = """
+MATCH (e:Entity {id: $id})
+OPTIONAL MATCH (c:Chunk)-[m:MENTIONS]->(e)
+WHERE c.document_id IN $document_ids
+WITH e, count(m) AS mentions, collect(DISTINCT c.document_id) AS document_ids
+OPTIONAL MATCH (e)-[r]-(n)
+WHERE coalesce(r.document_id, n.document_id) IN $document_ids
+WITH e, mentions, document_ids, count(r) AS supported
+WHERE supported > 0 OR e.document_id IN $document_ids
+RETURN e.id AS id, e.name AS name, e.type AS type, labels(e) AS labels, mentions, document_ids
+"""
+
+ENTITY_EDGES_IN_DOCUMENTS: Final[str] = """
+MATCH (e:Entity {id: $id})-[r]-(n)
+WHERE NOT n:Chunk
+  AND (coalesce(r.document_id, n.document_id) IN $document_ids OR (n:Document AND n.id IN $document_ids))
+RETURN startNode(r).id AS source_id, type(r) AS type, endNode(r).id AS target_id,
+       n.id AS other_id, coalesce(n.name, n.text) AS other_name, labels(n) AS other_labels,
+       r.chunk_id AS chunk_id, r.document_id AS document_id, r.evidence AS evidence,
+       r.start AS start, r.end AS end
+ORDER BY type, other_name
+LIMIT $limit
+"""
+
+# Counts by label set (a node has several labels; the caller sums totals for the node count).
+COUNT_DOCUMENT_NODES_IN_DOCUMENTS: Final[str] = """
+MATCH (n)
+WHERE NOT n:Entity AND coalesce(n.document_id, n.id) IN $document_ids
+RETURN labels(n) AS labels, count(*) AS total
+"""
+
+COUNT_ENTITIES_IN_DOCUMENTS: Final[str] = """
+MATCH (e:Entity)
+OPTIONAL MATCH (e)-[r]-(n)
+WHERE coalesce(r.document_id, n.document_id) IN $document_ids
+WITH e, count(r) AS supported
+WHERE supported > 0 OR e.document_id IN $document_ids
+RETURN labels(e) AS labels, count(*) AS total
+"""
+
+COUNT_RELATIONSHIPS_IN_DOCUMENTS: Final[str] = """
+MATCH ()-[r]->(b)
+WHERE coalesce(r.document_id, b.document_id, b.id) IN $document_ids
+RETURN type(r) AS type, count(*) AS total
+"""
+
 # One hop out of a frontier of entities: the caller repeats it for more hops,
 # which keeps the statement portable (no parameterised path lengths).
 NEIGHBOURHOOD_HOP: Final[str] = """

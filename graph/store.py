@@ -292,6 +292,10 @@ class GraphStore:
             raise GraphServerError(f"cannot reach the graph server at {self.uri}: {exc}") from exc
         self._driver = driver
 
+    def ping(self) -> None:
+        """One trivial read: raises GraphServerError when the server does not answer (readiness probes)."""
+        self._read(lambda tx: tx.run(cypher.PING).consume())
+
     def close(self) -> None:
         if self._driver is not None:
             self._driver.close()
@@ -426,15 +430,26 @@ class GraphStore:
 
         return self._read(work)
 
-    def entity(self, entity_id: str, limit: int = 200) -> EntityView | None:
-        """The entity, how often it is mentioned and where, and its relationships with their sources."""
+    def entity(
+        self, entity_id: str, limit: int = 200, *, document_ids: Sequence[str] | None = None
+    ) -> EntityView | None:
+        """The entity, how often it is mentioned and where, and its relationships with their sources.
+
+        With ``document_ids``, only what those documents support: mentions, relationships and
+        sources from them, and None when nothing in them supports the entity.
+        """
+        if document_ids is None:
+            by_id, edge_query, scope = cypher.ENTITY_BY_ID, cypher.ENTITY_EDGES, {}
+        else:
+            by_id, edge_query = cypher.ENTITY_BY_ID_IN_DOCUMENTS, cypher.ENTITY_EDGES_IN_DOCUMENTS
+            scope = {"document_ids": list(document_ids)}
 
         def work(tx: ManagedTransaction) -> EntityView | None:
-            record = tx.run(cypher.ENTITY_BY_ID, {"id": entity_id}).single()
+            record = tx.run(by_id, {"id": entity_id, **scope}).single()
             if record is None or record["id"] is None:
                 return None
             edges, neighbours = [], {}
-            for r in tx.run(cypher.ENTITY_EDGES, {"id": entity_id, "limit": limit}):
+            for r in tx.run(edge_query, {"id": entity_id, "limit": limit, **scope}):
                 edges.append(Edge(r["source_id"], r["type"], r["target_id"], r["chunk_id"], r["document_id"],
                                   r["evidence"], r["start"], r["end"]))
                 neighbours[r["other_id"]] = (r["other_name"], list(r["other_labels"]))
@@ -456,14 +471,24 @@ class GraphStore:
             view = self.entity(found[0].id) if found else None
         return view
 
-    def search_entities(self, query: str, limit: int = 20) -> list[tuple[Entity, int]]:
-        """Entities whose name contains ``query`` (ignoring case), most connected first, with their degree."""
+    def search_entities(
+        self, query: str, limit: int = 20, *, document_ids: Sequence[str] | None = None
+    ) -> list[tuple[Entity, int]]:
+        """Entities whose name contains ``query`` (ignoring case), most connected first, with their degree.
+
+        With ``document_ids``, only entities those documents support, with the degree counted in them.
+        """
         key = name_key(query)
         if not key or limit <= 0:
             return []
+        if document_ids is None:
+            statement, parameters = cypher.SEARCH_ENTITIES, {"q": key, "limit": limit}
+        else:
+            statement = cypher.SEARCH_ENTITIES_IN_DOCUMENTS
+            parameters = {"q": key, "limit": limit, "document_ids": list(document_ids)}
 
         def work(tx: ManagedTransaction) -> list[tuple[Entity, int]]:
-            result = tx.run(cypher.SEARCH_ENTITIES, {"q": key, "limit": limit})
+            result = tx.run(statement, parameters)
             return [(Entity(id=r["id"], name=r["name"], type=r["type"]), int(r["degree"])) for r in result]
 
         return self._read(work)
@@ -588,7 +613,10 @@ class GraphStore:
 
         return self._read(work)
 
-    def stats(self) -> GraphStats:
+    def stats(self, *, document_ids: Sequence[str] | None = None) -> GraphStats:
+        """Node counts by label and relationship counts by type; with ``document_ids``, only the
+        nodes and relationships those documents contributed (entities: those they support)."""
+
         def work(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:
             nodes = tx.run(cypher.COUNT_NODES).single()
             relationships = tx.run(cypher.COUNT_RELATIONSHIPS).single()
@@ -597,7 +625,18 @@ class GraphStore:
             return (int(nodes["total"]) if nodes else 0, int(relationships["total"]) if relationships else 0,
                     by_label, by_type)
 
-        nodes, relationships, by_label, by_type = self._read(work)
+        def scoped(tx: ManagedTransaction) -> tuple[int, int, dict[str, int], dict[str, int]]:
+            scope = {"document_ids": list(document_ids or [])}
+            node_count, by_label = 0, defaultdict(int)
+            for statement in (cypher.COUNT_DOCUMENT_NODES_IN_DOCUMENTS, cypher.COUNT_ENTITIES_IN_DOCUMENTS):
+                for r in tx.run(statement, scope):
+                    node_count += int(r["total"])
+                    for label in r["labels"]:
+                        by_label[label] += int(r["total"])
+            by_type = {r["type"]: int(r["total"]) for r in tx.run(cypher.COUNT_RELATIONSHIPS_IN_DOCUMENTS, scope)}
+            return node_count, sum(by_type.values()), dict(by_label), by_type
+
+        nodes, relationships, by_label, by_type = self._read(work if document_ids is None else scoped)
         try:
             agent = str(self._require_driver().get_server_info().agent)
         except (Neo4jError, DriverError) as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -28,10 +28,15 @@ the stream has started arrives as `event: error` with a problem details object."
 @router.post("/ask", response_model=AskResponse)
 async def ask(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> AskResponse:
     """Answer a question from retrieved passages and graph facts, citing sources as [n]."""
-    collections = effective_collections(key, body.collections)
+    collections = effective_collections(key, body.requested_collections())
     async with request.app.state.generation_slots:
+        if await request.is_disconnected():
+            # The client gave up while the question waited for a slot: a generation nobody reads would
+            # only lengthen the queue for those still waiting (and hold up a graceful shutdown).
+            raise HTTPException(status_code=503, detail="the client disconnected before the question was answered")
         # Retrieval and generation block: they run in a worker thread, never on the event loop.
-        answer = await run_in_threadpool(service.ask, body.question, body.top_k, collections=collections)
+        answer = await run_in_threadpool(service.ask, body.question, body.top_k, collections=collections,
+                                         mode=body.mode, filters=body.search_filters())
     return AskResponse.of(answer)
 
 
@@ -42,12 +47,13 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, key: Read
 )
 async def ask_stream(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> EventSourceResponse:
     """Answer a question as a stream of server-sent events: tokens, then the answer with citations."""
-    collections = effective_collections(key, body.collections)
+    collections = effective_collections(key, body.requested_collections())
     slots = request.app.state.generation_slots
 
     def pieces() -> Iterator[dict]:
         try:
-            for piece in service.ask_stream(body.question, body.top_k, collections=collections):
+            for piece in service.ask_stream(body.question, body.top_k, collections=collections, mode=body.mode,
+                                            filters=body.search_filters()):
                 if isinstance(piece, Answer):
                     yield {"event": "answer", "data": AskResponse.of(piece).model_dump_json()}
                 else:

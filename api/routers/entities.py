@@ -1,30 +1,36 @@
-"""Knowledge graph inspection: entity search, one entity with its sourced relationships, and counts."""
+"""Knowledge graph inspection: entity search, one entity with its sourced relationships, and counts.
+
+A key limited to collections sees the graph as its collections' documents made it: the
+graph queries themselves keep only entities, relationships, mentions and sources from them.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.deps import GraphReadKey, ServiceDep
+from api.deps import ReadKey, ServiceDep, effective_collections
+from api.problems import problem_responses
 from api.schemas import EdgeOut, EntityDetail, EntityOut, GraphStatsOut
 
-router = APIRouter(prefix="/v1", tags=["graph"])
+router = APIRouter(prefix="/v1", tags=["graph"], responses=problem_responses(401, 403, 422, 429))
 
 
 @router.get("/entities", response_model=list[EntityOut])
 def search_entities(
     service: ServiceDep,
-    key: GraphReadKey,
+    key: ReadKey,
     q: str = Query(min_length=1, max_length=200, description="Part of the name, any case."),
     limit: int = Query(default=20, ge=1, le=200),
 ) -> list[EntityOut]:
     """Entities whose name contains ``q``, most connected first."""
-    return [EntityOut(id=e.id, name=e.name, type=e.type, degree=d) for e, d in service.search_entities(q, limit)]
+    found = service.search_entities(q, limit, collections=effective_collections(key, None))
+    return [EntityOut(id=e.id, name=e.name, type=e.type, degree=d) for e, d in found]
 
 
-@router.get("/entities/{entity_id}", response_model=EntityDetail)
-def get_entity(entity_id: str, service: ServiceDep, key: GraphReadKey) -> EntityDetail:
+@router.get("/entities/{entity_id}", response_model=EntityDetail, responses=problem_responses(404))
+def get_entity(entity_id: str, service: ServiceDep, key: ReadKey) -> EntityDetail:
     """The entity, where it is mentioned, and every relationship with the chunk and sentence it came from."""
-    view = service.entity(entity_id)
+    view = service.entity(entity_id, collections=effective_collections(key, None))
     if view is None:
         raise HTTPException(status_code=404, detail=f"no entity with id {entity_id}")
     edges = []
@@ -39,9 +45,10 @@ def get_entity(entity_id: str, service: ServiceDep, key: GraphReadKey) -> Entity
 
 
 @router.get("/graph/stats", response_model=GraphStatsOut)
-def graph_stats(service: ServiceDep, key: GraphReadKey) -> GraphStatsOut:
+def graph_stats(service: ServiceDep, key: ReadKey) -> GraphStatsOut:
     """Node counts by label and relationship counts by type."""
-    stats = service.graph_stats()
+    stats = service.graph_stats(collections=effective_collections(key, None))
     return GraphStatsOut(uri=stats.uri, server_agent=stats.server_agent, nodes=stats.nodes,
                          relationships=stats.relationships, by_label=stats.by_label,
                          by_relation_type=stats.by_relation_type)
+

@@ -3,19 +3,21 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.deps import ReadKey, ServiceDep
+from api.problems import problem_responses
 from generation.minutes import Minutes
 
-router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
+router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=problem_responses(401, 403, 404, 429))
 
 
 @router.get("/{meeting_id}/minutes", response_model=Minutes)
 def meeting_minutes(meeting_id: str, service: ServiceDep, key: ReadKey) -> Minutes:
     """The meeting's minutes: summary, topics, decisions, action items and open questions, each citing turns."""
-    record = service.metadata.document(meeting_id)
-    if record is not None and not key.sees(record.collection):
-        # Indistinguishable from a missing meeting: a key does not learn what other collections hold.
-        raise HTTPException(status_code=404, detail=f"no meeting with id {meeting_id!r}")
-    minutes = service.minutes(meeting_id)
+    # The meeting may be named by id or by source file name: check the collection of the
+    # document it resolves to, not of the literal string.
+    document_id = service.meetings.resolve(meeting_id)
+    record = service.metadata.document(document_id) if document_id is not None else None
+    minutes = service.minutes(document_id) if record is not None and key.sees(record.collection) else None
     if minutes is None:
+        # Indistinguishable from a missing meeting: a key does not learn what other collections hold.
         raise HTTPException(status_code=404, detail=f"no meeting with id {meeting_id!r}")
     return minutes

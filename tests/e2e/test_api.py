@@ -7,6 +7,7 @@ confidential project note). Keys are created in the same SQLite file the app use
 from __future__ import annotations
 
 import json
+import string
 import threading
 import time
 from pathlib import Path
@@ -38,6 +39,20 @@ Project Quillfeather replaces the warehouse barcode scanners with RFID gates.
 Ingrid Solberg owns the rollout, which starts in the Leeds Office in May.
 """
 PROBLEM = "application/problem+json"
+# ``gamma``: small notes about one topic that differ in kind, date, language, people and folder,
+# so each retrieval filter has something to keep and something to drop.
+GAMMA_FILES = {
+    "meetings/gravel-sync-feb.md": "# Gravel conveyor sync\n\nDate: 2026-02-10\nAttendees: Odile Fenwick, Piet Jansen\n\n"
+    "Odile Fenwick: The gravel conveyor belt at the Tarn quarry slipped twice this week.\n"
+    "Piet Jansen: We replace the gravel conveyor rollers before March.\n",
+    "meetings/gravel-sync-apr.md": "# Gravel conveyor review\n\nDate: 2026-04-20\nAttendees: Quentin Ash, Piet Jansen\n\n"
+    "Quentin Ash: The new gravel conveyor rollers at the Tarn quarry run without slipping.\n"
+    "Piet Jansen: The gravel conveyor needs no further work this quarter.\n",
+    "reports/gravel-report.md": "# Gravel conveyor report\n\nDate: 2026-03-01\n\n"
+    "The gravel conveyor at the Tarn quarry moved 40,000 tonnes of gravel in February.\n",
+    "zh/gravel-zh.md": "# 碎石输送带\n\n塔恩采石场的碎石输送带在二月份运送了四万吨碎石。输送带的滚筒已经在三月更换。\n",
+}
+GRAVEL_QUESTION = "gravel conveyor at the Tarn quarry"
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +72,23 @@ def settings(tmp_path_factory, graph_server) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def service(settings, tmp_path_factory) -> LoreService:
+def gamma_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gamma")
+    for name, text in GAMMA_FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def service(settings, tmp_path_factory, gamma_dir) -> LoreService:
     beta_dir = tmp_path_factory.mktemp("beta")
     (beta_dir / "nightjar.md").write_text(BETA_TEXT)
     with LoreService(settings) as service:
         service.graph.clear()
         assert service.ingest(ALPHA_FILES, collection="alpha").failed == []
         assert service.ingest([beta_dir], collection="beta").failed == []
+        assert service.ingest([gamma_dir], collection="gamma").failed == []
         yield service
 
 
@@ -75,6 +100,7 @@ def keys(settings) -> dict[str, str]:
             "reader": store.create("reader", ["read"])[1],
             "alpha": store.create("alpha", ["read", "ingest"], ["alpha"])[1],
             "beta": store.create("beta", ["read"], ["beta"])[1],
+            "ingester": store.create("ingester", ["ingest"])[1],
         }
         revoked, made["revoked"] = store.create("old", ["read"])
         store.revoke(revoked.id)
@@ -129,7 +155,9 @@ def test_health_routes_need_no_key(client, service):
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [("post", "/v1/search", {"question": "who?"}), ("post", "/v1/ask", {"question": "who?"}),
-     ("get", "/v1/documents", None), ("get", "/metrics", None)],
+     ("post", "/v1/ask/stream", {"question": "who?"}), ("get", "/v1/documents", None), ("get", "/metrics", None),
+     ("get", "/v1/entities?q=zora", None), ("get", "/v1/graph/stats", None), ("get", "/v1/jobs/job_0000000000000000", None),
+     ("delete", f"/v1/documents/doc_{'0' * 32}", None)],
 )
 def test_missing_unknown_and_revoked_keys_get_401(client, keys, method, path, body):
     for headers in ({}, auth("lore_nope_nope"), auth(keys["revoked"]), {"X-API-Key": "not-a-key"}):
@@ -144,6 +172,10 @@ def test_scopes_are_enforced_per_route(client, keys):
     assert_problem(client.delete(f"/v1/documents/doc_{'0' * 32}", headers=auth(keys["reader"])), 403, "ingest")
     assert_problem(client.get("/metrics", headers=auth(keys["reader"])), 403, "admin")
     assert client.get("/metrics", headers=auth(keys["admin"])).status_code == 200
+    # Reading needs the read scope, even for a key that may upload.
+    for method, path, body in (("post", "/v1/search", {"question": "who?"}), ("post", "/v1/ask/stream", {"question": "who?"}),
+                               ("get", "/v1/entities?q=a", None), ("get", "/v1/graph/stats", None), ("get", "/v1/documents", None)):
+        assert_problem(client.request(method, path, json=body, headers=auth(keys["ingester"])), 403, "'read' scope")
 
 
 # ---- ask, search, stream -----------------------------------------------------------------------
@@ -210,6 +242,131 @@ def _parse_sse(lines) -> list[tuple[str, dict]]:
     return events
 
 
+# ---- retrieval mode and filters ----------------------------------------------------------------
+def _notes(service, gamma_dir: Path) -> dict[str, str]:
+    """Document id of each gamma note by its name in GAMMA_FILES (minutes written from meetings left out)."""
+    by_source = {Path(d.source): d.id for d in service.documents(["gamma"])}
+    return {name: by_source[(gamma_dir / name).resolve()] for name in GAMMA_FILES}
+
+
+def _found(response) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {p["document_id"] for p in response.json()["passages"]}
+
+
+def test_each_filter_narrows_search_to_matching_documents(client, service, keys, gamma_dir):
+    ids = _notes(service, gamma_dir)
+    notes = set(ids.values())
+    feb, apr = ids["meetings/gravel-sync-feb.md"], ids["meetings/gravel-sync-apr.md"]
+    report, zh = ids["reports/gravel-report.md"], ids["zh/gravel-zh.md"]
+    kinds = {d.id: d.kind for d in service.documents()}
+
+    def search(filters: dict | None, question: str = GRAVEL_QUESTION) -> set[str]:
+        body = {"question": question, "top_k": 20} | ({"filters": filters} if filters else {})
+        return _found(client.post("/v1/search", json=body, headers=auth(keys["reader"])))
+
+    # Unfiltered, the question reaches every English note and documents of other collections:
+    # each filter below has something to drop.
+    everything = search(None)
+    assert {feb, apr, report} <= everything and everything - notes
+    assert zh in search(None, "碎石输送带")
+
+    cases = [
+        ({"kinds": ["meeting"]}, {feb, apr}),
+        ({"source_prefix": str((gamma_dir / "reports").resolve())}, {report}),
+        ({"date_from": "2026-03-01", "kinds": ["meeting", "document"]}, {apr, report}),
+        ({"date_to": "2026-02-28", "kinds": ["meeting"]}, {feb}),
+        ({"people": ["odile FENWICK"], "kinds": ["meeting"]}, {feb}),
+        ({"people": ["Piet Jansen"], "date_from": "2026-04-01", "date_to": "2026-04-30"}, {apr}),
+    ]
+    for filters, expected in cases:
+        found = search(filters)
+        assert found & notes == expected, filters
+        # Besides the notes, only minutes written from the kept meetings may match (same date and people).
+        assert all(kinds[d] == "minutes" for d in found - notes), filters
+    assert search({"people": ["Odile Fenwick"]}) & notes == {feb}
+    assert search({"languages": ["zh"]}, "碎石输送带") == {zh}
+    assert zh not in search({"languages": ["en"]}, "碎石输送带")
+    assert search({"date_from": "2031-01-01"}) == set()
+
+
+def test_filters_and_collections_narrow_but_never_widen_a_key(client, service, keys):
+    gamma = {d.id for d in service.documents(["gamma"])}
+    alpha = {d.id for d in service.documents(["alpha"])}
+    reader, alpha_key = auth(keys["reader"]), auth(keys["alpha"])
+    body = {"question": GRAVEL_QUESTION, "top_k": 20}
+    assert _found(client.post("/v1/search", json=body | {"filters": {"collections": ["gamma"]}}, headers=reader)) <= gamma
+    # Both lists given: only collections named in both.
+    both = body | {"collections": ["alpha", "gamma"], "filters": {"collections": ["gamma", "beta"]}}
+    assert _found(client.post("/v1/search", json=both, headers=reader)) <= gamma
+    assert _found(client.post("/v1/search", json=body | {"filters": {"collections": ["alpha"]}}, headers=alpha_key)) <= alpha
+    for request in ({"filters": {"collections": ["gamma"]}}, {"filters": {"collections": ["alpha", "gamma"]}}):
+        assert_problem(client.post("/v1/search", json=body | request, headers=alpha_key), 403, "gamma")
+        assert_problem(client.post("/v1/ask", json=body | request, headers=alpha_key), 403, "gamma")
+
+
+def test_mode_selects_the_retriever(client, keys):
+    headers = auth(keys["reader"])
+
+    def search(mode: str, question: str = "Who leads the Platform Team?") -> dict:
+        response = client.post("/v1/search", json={"question": question, "top_k": 5, "mode": mode}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    results = {mode: search(mode) for mode in ("dense", "sparse", "graph", "hybrid")}
+    for mode in ("dense", "sparse", "graph"):
+        assert results[mode]["passages"], mode
+        assert all(set(p["scores"]) == {mode, "fused"} for p in results[mode]["passages"]), mode
+    assert any(len(set(p["scores"]) & {"dense", "sparse", "graph"}) > 1 for p in results["hybrid"]["passages"])
+    # Graph facts come from the graph walk: the embedding and keyword modes have none.
+    assert results["dense"]["facts"] == results["sparse"]["facts"] == []
+    assert results["graph"]["facts"] and results["hybrid"]["facts"]
+    # Keywords nobody wrote: BM25 finds nothing, embeddings still rank the nearest chunks.
+    assert search("sparse", "zqxvw wombatish")["passages"] == []
+    assert search("dense", "zqxvw wombatish")["passages"]
+
+
+def test_ask_and_stream_take_mode_and_filters(client, service, keys, gamma_dir):
+    ids = _notes(service, gamma_dir)
+    meetings = {ids["meetings/gravel-sync-feb.md"], ids["meetings/gravel-sync-apr.md"]}
+    body = {"question": "What happened to the gravel conveyor rollers?", "top_k": 4, "mode": "sparse",
+            "filters": {"kinds": ["meeting"]}}
+    asked = client.post("/v1/ask", json=body, headers=auth(keys["reader"]))
+    assert asked.status_code == 200, asked.text
+    answer = asked.json()
+    assert answer["passages"] and {p["document_id"] for p in answer["passages"]} <= meetings
+    assert all(set(p["scores"]) == {"sparse", "fused"} for p in answer["passages"])
+    assert {c["document_id"] for c in answer["citations"]} <= meetings
+
+    stream_body = {"question": "碎石输送带", "filters": {"languages": ["zh"]}, "mode": "dense"}
+    with client.stream("POST", "/v1/ask/stream", json=stream_body, headers=auth(keys["reader"])) as response:
+        assert response.status_code == 200
+        events = _parse_sse(response.iter_lines())
+    final = events[-1][1]
+    assert events[-1][0] == "answer"
+    assert {p["document_id"] for p in final["passages"]} == {ids["zh/gravel-zh.md"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "fuzzy"}, "mode"),
+        ({"filters": {"date_from": "2026-05-01", "date_to": "2026-04-01"}}, "date_from"),
+        ({"filters": {"date_from": "yesterday"}}, "date_from"),
+        ({"filters": {"kinds": []}}, "kinds"),
+        ({"filters": {"people": [" "]}}, "people"),
+        ({"filters": {"collections": ["../etc"]}}, "collections"),
+        ({"filters": {"colour": "red"}}, "colour"),
+        ({"filters": "meetings"}, "filters"),
+    ],
+)
+def test_bad_mode_and_filters_are_422_problems_naming_the_field(client, keys, body, field):
+    for path in ("/v1/search", "/v1/ask", "/v1/ask/stream"):
+        response = client.post(path, json={"question": "gravel"} | body, headers=auth(keys["reader"]))
+        problem = assert_problem(response, 422, field)
+        assert any(field in ".".join(map(str, e["loc"])) or field in e["msg"] for e in problem["errors"])
+
+
 # ---- collections -------------------------------------------------------------------------------
 BETA_QUESTION = "What budget code did Zora Whitfield and Helena Marsh approve for Project Nightjar?"
 
@@ -248,6 +405,49 @@ def test_collection_key_never_sees_another_collection(client, service, keys):
     assert _leaks({k: v for k, v in final.items() if k != "answer"}) == []
 
 
+def test_collection_key_sees_only_its_collections_in_the_graph(client, service, keys):
+    alpha_docs = {d.id for d in service.documents(["alpha"])}
+    alpha_chunks = {c.chunk.id for d in alpha_docs for c in service.metadata.chunks_for_document(d)}
+    open_key, alpha_key, beta_key = auth(keys["reader"]), auth(keys["alpha"]), auth(keys["beta"])
+
+    def entities(q: str, headers) -> list[dict]:
+        response = client.get("/v1/entities", params={"q": q, "limit": 200}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    # An unrestricted key finds beta's people and project, and a beta key does too: the checks below can fail.
+    zora = next(e for e in entities("zora", open_key) if e["name"] == "Zora Whitfield")
+    assert any(e["name"] == "Project Nightjar" for e in entities("nightjar", beta_key))
+    assert client.get(f"/v1/entities/{zora['id']}", headers=beta_key).status_code == 200
+
+    for word in ("zora", "whitfield", "nightjar", "NJ-7731"):
+        assert entities(word, alpha_key) == []
+    assert_problem(client.get(f"/v1/entities/{zora['id']}", headers=alpha_key), 404)
+    # Every entity the alpha key can find (one query per letter covers them all), and each one's
+    # neighbourhood: only alpha's documents, chunks and sentences.
+    visible = {e["id"]: e for letter in string.ascii_lowercase + string.digits for e in entities(letter, alpha_key)}
+    assert visible and _leaks(visible) == []
+    shared = next(e for e in visible.values() if e["name"] == "Helena Marsh")  # named in alpha and in beta
+    for entity_id in visible:
+        detail = client.get(f"/v1/entities/{entity_id}", headers=alpha_key).json()
+        assert _leaks(detail) == [], detail["name"]
+        assert set(detail["document_ids"]) <= alpha_docs
+        for edge in detail["edges"]:
+            assert edge["document_id"] in alpha_docs and edge["chunk_id"] in alpha_chunks, edge
+    helena_everywhere = client.get(f"/v1/entities/{shared['id']}", headers=open_key).json()
+    helena_alpha = client.get(f"/v1/entities/{shared['id']}", headers=alpha_key).json()
+    assert _leaks(helena_everywhere) and helena_alpha["mentions"] < helena_everywhere["mentions"]
+
+    everything = client.get("/v1/graph/stats", headers=open_key).json()
+    stats = client.get("/v1/graph/stats", headers=alpha_key).json()
+    assert stats["by_label"]["Document"] == len(alpha_docs)
+    assert stats["by_label"]["Chunk"] == len(alpha_chunks)
+    assert stats["by_label"]["Entity"] == len(visible)
+    assert stats["nodes"] < everything["nodes"] and stats["relationships"] < everything["relationships"]
+    assert stats["by_relation_type"]["HAS_CHUNK"] == len(alpha_chunks)
+    assert sum(stats["by_relation_type"].values()) == stats["relationships"]
+
+
 def test_collection_key_cannot_name_other_collections_or_documents(client, service, keys):
     headers = auth(keys["alpha"])
     assert_problem(client.post("/v1/search", json={"question": "hi", "collections": ["beta"]}, headers=headers), 403, "beta")
@@ -262,6 +462,17 @@ def test_collection_key_cannot_name_other_collections_or_documents(client, servi
     narrowed = client.post("/v1/search", json={"question": "expenses", "collections": ["beta"]}, headers=auth(keys["beta"]))
     assert narrowed.status_code == 200
     assert {p["document_id"] for p in narrowed.json()["passages"]} == {beta_doc}
+
+
+def test_meeting_minutes_follow_the_meeting_s_collection(client, service, keys, gamma_dir, monkeypatch):
+    feb = _notes(service, gamma_dir)["meetings/gravel-sync-feb.md"]
+    minutes = client.get(f"/v1/meetings/{feb}/minutes", headers=auth(keys["reader"]))
+    assert minutes.status_code == 200 and minutes.json()["meeting_id"] == feb
+    assert_problem(client.get(f"/v1/meetings/{feb}/minutes", headers=auth(keys["alpha"])), 404)
+    # Named by its file name (resolved against the server's directory) it is the same meeting, just as hidden.
+    monkeypatch.chdir(gamma_dir / "meetings")
+    assert client.get("/v1/meetings/gravel-sync-feb.md/minutes", headers=auth(keys["reader"])).status_code == 200
+    assert_problem(client.get("/v1/meetings/gravel-sync-feb.md/minutes", headers=auth(keys["alpha"])), 404)
 
 
 # ---- documents and jobs ------------------------------------------------------------------------

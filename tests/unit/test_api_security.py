@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 
 import pytest
-from fastapi import HTTPException
+from fastapi import HTTPException, UploadFile
 
 from api.deps import effective_collections
 from api.keys import ApiKey, KeyStore
-from api.routers.documents import safe_file_name
+from api.routers.documents import _write_new, safe_file_name
 from retrieval.metadata_store import MetadataStore
 
 
@@ -38,6 +39,20 @@ def test_unsafe_file_names_are_rejected_with_a_reason(name, reason):
 def test_plain_names_pass_unchanged():
     assert safe_file_name("Minutes 2026-03-01.md") == "Minutes 2026-03-01.md"
     assert safe_file_name("會議記錄.txt") == "會議記錄.txt"
+
+
+def test_upload_writes_never_follow_a_symlink(tmp_path):
+    folder, outside = tmp_path / "job", tmp_path / "outside.md"
+    folder.mkdir()
+    outside.write_text("keep")
+    (folder / "notes.md").symlink_to(outside)
+    (folder / "fresh.md").symlink_to(tmp_path / "created-through-link.md")  # a dangling link
+    for name in ("notes.md", "fresh.md"):
+        with pytest.raises((OSError, ValueError)):
+            _write_new(folder, name, UploadFile(io.BytesIO(b"overwritten")))
+    assert outside.read_text() == "keep" and not (tmp_path / "created-through-link.md").exists()
+    assert _write_new(folder, "plain.md", UploadFile(io.BytesIO(b"hello"))) == 5
+    assert (folder / "plain.md").read_bytes() == b"hello" and not (folder / "plain.md").is_symlink()
 
 
 def test_keys_are_stored_hashed_and_revocable(tmp_path):
