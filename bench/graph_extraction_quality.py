@@ -150,6 +150,8 @@ def score(entities: list[dict], relations: list[dict], seconds: float, files: in
         "wrong_relations": sorted(" ".join(x) for x in predicted - gold_relations)[:200],
         "entity_types_stored": dict(Counter(e["type"] for e in entities)),
         "missed_entities": sorted({e["name"] for e in gold_entities} - found_typed),
+        "wrong_entities": sorted(f"{e['name']} ({e['type']}" + (f", gold {aliases[key(e['name'])][1]})"
+                                 if key(e["name"]) in aliases else ")") for e in stored if e not in typed_ok),
     }
 
 

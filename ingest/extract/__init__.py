@@ -77,8 +77,11 @@ class CombinedExtractor:
         return result
 
 
-# Types whose names are distinctive enough to recognise verbatim in other documents.
-_KNOWN_TYPES = ("Team", "Project", "Product", "Organization", "Location", "Person")
+# Types whose names are distinctive enough to recognise verbatim in other documents, in order of
+# precedence when the graph holds one name under several types: teams, projects and products come from
+# a document's own layout and naming, people from attendee lists and job titles, while "Organization"
+# and "Location" are most often the NER model's guess for a name it does not know.
+_KNOWN_TYPES = ("Team", "Project", "Product", "Person", "Organization", "Location")
 
 
 def known_names(graph: Any) -> Callable[[], dict[str, str]]:
@@ -86,7 +89,8 @@ def known_names(graph: Any) -> Callable[[], dict[str, str]]:
 
     def read() -> dict[str, str]:
         names: dict[str, str] = {}
-        for entity in graph.entity_catalogue(_KNOWN_TYPES):
+        rank = {t: i for i, t in enumerate(_KNOWN_TYPES)}
+        for entity in sorted(graph.entity_catalogue(_KNOWN_TYPES), key=lambda e: rank[e.type]):
             words = entity.name.split()
             # One-word person names are first names: too ambiguous to tag on sight.
             if len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper():

@@ -17,6 +17,7 @@ Relations, each with its chunk, sentence and offsets:
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -71,12 +72,9 @@ class SpacyExtractor:
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         with self._lock:
             docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size))
+        text = document_text(chunks)
         ner = {
-            chunk.id: [
-                (ent.start_char, ent.end_char, ent.text, SPACY_LABELS[ent.label_])
-                for ent in doc.ents
-                if ent.label_ in SPACY_LABELS
-            ]
+            chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text)) is not None]
             for chunk, doc in zip(chunks, docs)
         }
         sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
@@ -84,6 +82,65 @@ class SpacyExtractor:
         for chunk, doc in zip(chunks, docs):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
         return result.extraction
+
+
+# Words that may stand inside a name in lower case: "Bank of England", "People & Finance", "Vincent van Gogh".
+_CONNECTORS = frozenset({"of", "and", "&", "for", "de", "la", "le", "du", "van", "von", "der", "den", "da", "di", "y", "-"})
+_NAME_POS = frozenset({"PROPN", "NUM"})
+_CLOCK = re.compile(r"^\d{1,2}[:.]\d{2}\b")
+_ACRONYM = re.compile(r"^[A-Z]{2,5}s?$")
+
+
+def clean_entity(ent: Any, text: str) -> tuple[int, int, str, str] | None:
+    """A spaCy entity as (start, end, surface, type), trimmed to its name, or None when it is not a name.
+
+    The small English model tags many capitalised words and phrases that are not
+    names of things: words capitalised because they open a heading or list item
+    ("Battery", "Objectives"), verbs and adjectives ("Accrues", "Maintained"),
+    sentence fragments ("Send Owen", "Fleet Apps Team owns Dispatch"), shouted
+    headings of plain-text files ("NEW HIRE"), technical acronyms ("API", "CSV",
+    "UTC") and clock times ("10:00 Pacific"). ``text`` is the whole document.
+    """
+    entity_type = SPACY_LABELS.get(ent.label_)
+    if entity_type is None:
+        return None
+    if entity_type == "Date":
+        # Concrete dates only ("2026-02-10", "March 2023"); "Tuesday mornings" or "two weeks" are not facts to link.
+        return (ent.start_char, ent.end_char, ent.text, entity_type) if any(ch.isdigit() for ch in ent.text) else None
+    tokens = list(ent)
+    # Leading words that are not part of a name: "Send Owen", "Head of People & Finance", "the Platform".
+    while tokens and (tokens[0].pos_ not in _NAME_POS or tokens[0].text.lower() in _CONNECTORS
+                      or rules.is_role_word(tokens[0].text)):
+        tokens.pop(0)
+    # Trailing lower-case words: "Hamburg time", "BOTH keys".
+    while tokens and (tokens[-1].is_punct or (tokens[-1].is_lower and tokens[-1].is_alpha)):
+        tokens.pop()
+    if not tokens or rules.is_role_word(tokens[-1].text):
+        return None  # nothing left, or a job title ("Chief Technology Officer")
+    if any(t.is_lower and t.is_alpha and t.text not in _CONNECTORS for t in tokens):
+        return None  # a clause, not a name: "Fleet Apps Team owns Dispatch"
+    start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+    surface = ent.doc.text[start:end]
+    if not any(ch.isalpha() for ch in surface) or _CLOCK.match(surface):
+        return None
+    line_start = ent.doc.text.rfind("\n", 0, start) + 1
+    line_end = ent.doc.text.find("\n", end)
+    line = ent.doc.text[line_start : line_end if line_end >= 0 else len(ent.doc.text)]
+    letters = [ch for ch in line if ch.isalpha()]
+    if len(letters) > 6 and all(ch.isupper() for ch in letters):
+        return None  # a shouted heading ("IT HELPDESK - FREQUENTLY ASKED"): the layout rules read those
+    if _ACRONYM.match(surface) and entity_type != "Location" and not rules.defines_acronym(text, surface):
+        return None  # "API", "CSV", "CTO": an organisation's acronym is kept where the text spells it out
+    if entity_type == "Location" and not all(ch.isalpha() or ch in " .'-" for ch in surface):
+        return None  # place names have no digits: "Sev2"
+    if len(tokens) == 1 and not surface.isupper():
+        if tokens[0].pos_ != "PROPN":
+            return None
+        if re.search(rf"(?<![\w-]){re.escape(surface.lower())}(?![\w-])", text):
+            return None  # the word also occurs in lower case: a common noun opening a heading or sentence
+        if not rules.capitalised_mid_sentence(text, surface):
+            return None  # capitalised only where every word is ("Payload", "Objectives"): no evidence of a name
+    return (start, end, surface, entity_type)
 
 
 class _Result:
@@ -108,8 +165,8 @@ def extract_with(
     typed = rules.gazetteer(text)
     aliases = rules.short_forms(typed)
     for name, entity_type in (known or {}).items():
-        # Names the knowledge base knows, where this document uses them verbatim.
-        if name not in aliases and name in text:
+        # Names the knowledge base knows, where this document uses them verbatim (or shouts them in a heading).
+        if name not in aliases and (name in text or (len(name) > 3 and name.upper() in text)):
             typed.setdefault(name, entity_type)
     # Every name the NER model found anywhere in the document, with the type it gave most often.
     votes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -127,6 +184,8 @@ def extract_with(
             typed[name] = "Person"
         elif typed.get(name) in ("Organization", "Location", "Other"):
             typed[name] = "Person"
+    for surface, name in rules.shouted_forms(text, typed).items():
+        aliases.setdefault(surface, name)
 
     spans_by_chunk = {
         chunk.id: rules.resolve_spans(extraction, chunk, ner.get(chunk.id, []), typed, aliases) for chunk in chunks
@@ -146,9 +205,12 @@ _ORG_WORDS = frozenset({"inc", "ltd", "gmbh", "llc", "corp", "co", "group", "off
 
 
 def _vote(name: str, counter: Counter[str]) -> str:
-    """The type of a name across the document. The small NER model often calls a person an
-    organisation; a two- or three-word capitalised name that it called a person at least once,
-    with no organisation word in it, is a person."""
+    """The type of a name across the document. A name ending in a company or industry word
+    ("Quarry Payments", "Hengtai Cold Chain") is an organisation. The small NER model often calls
+    a person an organisation; a two- or three-word capitalised name that it called a person at
+    least once, with no organisation word in it, is a person."""
+    if rules.has_org_word(name):
+        return "Organization"
     words = name.split()
     if (
         counter["Person"]
@@ -179,6 +241,7 @@ def _document_subject(
     """What the document is about (the first entity of its first line) and its home organisation
     (the organisation it names most often)."""
     subject = None
+    in_title: list[Entity] = []
     if chunks:
         first_line_end = chunks[0].text.find("\n")
         first_line_end = len(chunks[0].text) if first_line_end < 0 else first_line_end
@@ -186,7 +249,10 @@ def _document_subject(
         subject = next((e for e in in_title if e.type in ("Project", "Product", "Organization", "Team")), None)
     orgs = Counter(s.entity.id for spans in spans_by_chunk.values() for s in spans if s.entity.type == "Organization")
     entities = {s.entity.id: s.entity for spans in spans_by_chunk.values() for s in spans}
-    home = entities[orgs.most_common(1)[0][0]] if orgs else None
+    # The organisation the title names ("Fernhill Robotics - Key Partners"), else the one named most often.
+    home = next((e for e in in_title if e.type == "Organization"), None)
+    if home is None and orgs:
+        home = entities[orgs.most_common(1)[0][0]]
     return subject, home
 
 
