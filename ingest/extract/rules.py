@@ -58,6 +58,12 @@ ORG_WORDS = frozenset({"inc", "ltd", "gmbh", "llc", "corp", "co", "ag", "plc", "
                        "robotics", "cells", "chain", "ventures", "bank", "university", "labs", "capital", "partners",
                        "holdings", "industries", "technologies", "systems", "solutions", "foods", "motors"})
 _CORPORATE_CASE = {"gmbh": "GmbH", "inc": "Inc.", "ltd": "Ltd", "llc": "LLC", "ag": "AG", "plc": "plc"}
+EVENT_WORDS = frozenset({"review", "meeting", "sync", "kickoff", "kick-off", "offsite", "summit", "conference",
+                         "workshop", "retrospective", "standup", "all-hands", "go/no-go"})
+# "Head of People & Finance": what someone is head of is a unit of the company.
+_HEAD_OF = re.compile(r"\bHead of ((?:[A-Z][\w-]*)(?:[ \t]+(?:&|and|[A-Z][\w-]*)){0,3})")
+# Chinese sites: "上海办公室" (Shanghai Office), "北京总部" (Beijing HQ).
+_SITE_ZH = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:办公室|总部|园区|仓库|工厂|实验室))")
 _SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
 
 
@@ -157,6 +163,12 @@ def gazetteer(text: str) -> dict[str, str]:
             words = words[1:]
         if len(words) >= 2:
             found.setdefault(" ".join(words), "Location")
+    for match in _SITE_ZH.finditer(text):
+        found.setdefault(match.group(1), "Location")
+    for match in _HEAD_OF.finditer(text):
+        unit = match.group(1).strip()
+        if not has_org_word(unit) and unit.split()[-1] not in ("&", "and"):
+            found.setdefault(unit, "Team")
     for match in itertools.chain(_PROJECT.finditer(text), _PROJECT_TITLE.finditer(text)):
         found.setdefault(f"Project {match.group(1)}", "Project")
     all_headings = headings(text)

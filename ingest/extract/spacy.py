@@ -212,6 +212,9 @@ def _vote(name: str, counter: Counter[str]) -> str:
     if rules.has_org_word(name):
         return "Organization"
     words = name.split()
+    if any(ch.isdigit() for ch in name) and counter.most_common(1)[0][0] in ("Person", "Organization", "Event"):
+        # People and companies have no model numbers: "Kestrel K2", "Loomline 3.0", "PostgreSQL 16".
+        return "Event" if any(w.casefold() in rules.EVENT_WORDS for w in words) else "Product"
     if (
         counter["Person"]
         and 2 <= len(words) <= 3
