@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.types import Chunk, Entity, Mention
@@ -86,6 +87,23 @@ def defines_acronym(text: str, acronym: str) -> bool:
             return True
     for match in re.finditer(rf"\b{re.escape(acronym)}\s*\(([^)]{{3,80}})\)", text):
         if "".join(w[0] for w in re.findall(r"[A-Za-z][\w-]*", match.group(1))) == letters:
+            return True
+    return False
+
+
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&.-]*)*")
+
+
+def abbreviates(acronym: str, text: str, names: Iterable[str] = ()) -> bool:
+    """Whether a name in the text (or among ``names``) is what the acronym stands for: "ACME" for
+    "Acme Corp.", "QP" for "Quarry Payments"; or the text spells it out."""
+    if defines_acronym(text, acronym):
+        return True
+    for name in itertools.chain(_CAPITALISED_RUN.findall(text), names):
+        words = [w for w in name.replace(",", " ").split() if w.casefold().strip(".") not in ORG_WORDS or w == name]
+        if name.upper() == name or not words:
+            continue
+        if (len(words) >= 2 and "".join(w[0] for w in words).upper() == acronym) or words[0].upper() == acronym:
             return True
     return False
 

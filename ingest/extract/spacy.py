@@ -20,7 +20,7 @@ import itertools
 import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.errors import ModelLoadError
@@ -73,12 +73,13 @@ class SpacyExtractor:
         with self._lock:
             docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size))
         text = document_text(chunks)
+        known = self.known() if self.known else None
         ner = {
-            chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text)) is not None]
+            chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
             for chunk, doc in zip(chunks, docs)
         }
         sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
-        result = extract_with(document, chunks, ner, sentence_spans, self.known() if self.known else None)
+        result = extract_with(document, chunks, ner, sentence_spans, known)
         for chunk, doc in zip(chunks, docs):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
         return result.extraction
@@ -91,7 +92,7 @@ _CLOCK = re.compile(r"^\d{1,2}[:.]\d{2}\b")
 _ACRONYM = re.compile(r"^[A-Z]{2,5}s?$")
 
 
-def clean_entity(ent: Any, text: str) -> tuple[int, int, str, str] | None:
+def clean_entity(ent: Any, text: str, known: Mapping[str, str] | None = None) -> tuple[int, int, str, str] | None:
     """A spaCy entity as (start, end, surface, type), trimmed to its name, or None when it is not a name.
 
     The small English model tags many capitalised words and phrases that are not
@@ -99,11 +100,13 @@ def clean_entity(ent: Any, text: str) -> tuple[int, int, str, str] | None:
     ("Battery", "Objectives"), verbs and adjectives ("Accrues", "Maintained"),
     sentence fragments ("Send Owen", "Fleet Apps Team owns Dispatch"), shouted
     headings of plain-text files ("NEW HIRE"), technical acronyms ("API", "CSV",
-    "UTC") and clock times ("10:00 Pacific"). ``text`` is the whole document.
+    "UTC", kept when a name they abbreviate is in the document or among the ``known``
+names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is the whole document.
     """
     entity_type = SPACY_LABELS.get(ent.label_)
     if entity_type is None:
         return None
+    known = known or {}
     if entity_type == "Date":
         # Concrete dates only ("2026-02-10", "March 2023"); "Tuesday mornings" or "two weeks" are not facts to link.
         return (ent.start_char, ent.end_char, ent.text, entity_type) if any(ch.isdigit() for ch in ent.text) else None
@@ -129,8 +132,8 @@ def clean_entity(ent: Any, text: str) -> tuple[int, int, str, str] | None:
     letters = [ch for ch in line if ch.isalpha()]
     if len(letters) > 6 and all(ch.isupper() for ch in letters):
         return None  # a shouted heading ("IT HELPDESK - FREQUENTLY ASKED"): the layout rules read those
-    if _ACRONYM.match(surface) and entity_type != "Location" and not rules.defines_acronym(text, surface):
-        return None  # "API", "CSV", "CTO": an organisation's acronym is kept where the text spells it out
+    if _ACRONYM.match(surface) and entity_type != "Location" and not rules.abbreviates(surface, text, known):
+        return None  # "API", "CSV", "CTO": technical terms, not names
     if entity_type == "Location" and not all(ch.isalpha() or ch in " .'-" for ch in surface):
         return None  # place names have no digits: "Sev2"
     if len(tokens) == 1 and not surface.isupper():
@@ -138,7 +141,9 @@ def clean_entity(ent: Any, text: str) -> tuple[int, int, str, str] | None:
             return None
         if re.search(rf"(?<![\w-]){re.escape(surface.lower())}(?![\w-])", text):
             return None  # the word also occurs in lower case: a common noun opening a heading or sentence
-        if not rules.capitalised_mid_sentence(text, surface):
+        # The NER model's type of a lone first name is unreliable ("Alice" as a place); the known person decides.
+        first_name_of_known = any(n.startswith(surface + " ") and t == "Person" for n, t in known.items())
+        if not first_name_of_known and not rules.capitalised_mid_sentence(text, surface):
             return None  # capitalised only where every word is ("Payload", "Objectives"): no evidence of a name
     return (start, end, surface, entity_type)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from neo4j.exceptions import ConstraintError
 from core.types import Chunk, Document, content_id
 from graph import GraphStore, LocalGraphServer
 from ingest.chunking import Chunker
-from ingest.extract import Extraction, LanguageRouter, SpacyExtractor
+from ingest.extract import Extraction, LanguageRouter, SpacyExtractor, known_names
 from ingest.extract.resolution import MergeStore, Resolver, ResolvingExtractor
 from ingest.loaders import load_document
 
@@ -167,7 +169,10 @@ def test_chinese_documents_use_lac(graph_store, query, router) -> None:
 # ---- entity resolution ------------------------------------------------------------------------
 def resolving(spacy_extractor: SpacyExtractor, store: GraphStore, path: Path) -> tuple[ResolvingExtractor, MergeStore]:
     merges = MergeStore(path).open()
-    return ResolvingExtractor(spacy_extractor, Resolver(merges, graph=store, threshold=0.9)), merges
+    # Wired as build_extractor wires it: the names the graph already knows feed the next document's extraction.
+    english = copy.copy(spacy_extractor)
+    english.known = known_names(store)
+    return ResolvingExtractor(english, Resolver(merges, graph=store, threshold=0.9)), merges
 
 
 def test_merges_are_recorded_reversible_and_kept_on_reingest(graph_store, query, spacy_extractor, tmp_path) -> None:
