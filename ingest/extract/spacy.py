@@ -92,6 +92,12 @@ _CLOCK = re.compile(r"^\d{1,2}[:.]\d{2}\b")
 _ACRONYM = re.compile(r"^[A-Z]{2,5}s?$")
 
 
+def _name_token(token: Any) -> bool:
+    """A proper noun, a number, or a model code ("K2", "SC-48") whatever the tagger made of it."""
+    text = token.text
+    return token.pos_ in _NAME_POS or (any(ch.isdigit() for ch in text) and any(ch.isupper() for ch in text))
+
+
 def clean_entity(ent: Any, text: str, known: Mapping[str, str] | None = None) -> tuple[int, int, str, str] | None:
     """A spaCy entity as (start, end, surface, type), trimmed to its name, or None when it is not a name.
 
@@ -112,7 +118,7 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
         return (ent.start_char, ent.end_char, ent.text, entity_type) if any(ch.isdigit() for ch in ent.text) else None
     tokens = list(ent)
     # Leading words that are not part of a name: "Send Owen", "Head of People & Finance", "the Platform".
-    while tokens and (tokens[0].pos_ not in _NAME_POS or tokens[0].text.lower() in _CONNECTORS
+    while tokens and (not _name_token(tokens[0]) or tokens[0].text.lower() in _CONNECTORS
                       or rules.is_role_word(tokens[0].text)):
         tokens.pop(0)
     # Trailing lower-case words: "Hamburg time", "BOTH keys".
