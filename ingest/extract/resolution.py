@@ -303,8 +303,12 @@ class Resolver:
                     hits = {shortest.id: shortest}
                 if len(hits) == 1:
                     candidate = next(iter(hits.values()))
-                    if rule == "short_form" and _adds_words(alias, candidate) and not self._established(alias, candidate, counts):
-                        return None  # "Loomline" is the product; "Loomline Standard" one of its plans
+                    # "Brenner" is Brenner Logistics however often it is used; but "Loomline" is the product,
+                    # "Loomline Standard" one of its plans.
+                    company = candidate.type == "Organization" and has_org_word(candidate.name)
+                    if (rule == "short_form" and _adds_words(alias, candidate) and not company
+                            and not self._established(alias, candidate, counts)):
+                        return None
                     return candidate, rule, 1.0
                 if len(hits) > 1:
                     return None  # ambiguous: "Alex" with two Alexes stays itself

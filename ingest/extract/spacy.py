@@ -142,6 +142,9 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
         return None  # "API", "CSV", "CTO": technical terms, not names
     if entity_type == "Location" and not all(ch.isalpha() or ch in " .'-" for ch in surface):
         return None  # place names have no digits: "Sev2"
+    if entity_type in ("Person", "Organization") and any(_name_token(t) and not t.is_digit for t in tokens if any(
+            ch.isdigit() for ch in t.text)):
+        entity_type = "Product"  # people and companies have no model codes: "K1", "Kestrel K2"
     if len(tokens) == 1 and not surface.isupper():
         if tokens[0].pos_ != "PROPN":
             return None
