@@ -297,7 +297,7 @@ class Resolver:
             candidates = [c for c in pool if c.id != alias.id and not self.merges.undone(alias.name, c.id)]
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
-                if len(hits) > 1 and len({tuple(w.casefold() for w in _core_words(c.name)) for c in hits.values()}) == 1:
+                if len(hits) > 1 and len({name_key(" ".join(_core_words(c.name))) for c in hits.values()}) == 1:
                     # One name with and without its suffix ("Brenner Logistics", "Brenner Logistics GmbH"): the shorter.
                     shortest = min(hits.values(), key=lambda c: (len(c.name), c.name))
                     hits = {shortest.id: shortest}

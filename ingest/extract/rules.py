@@ -45,13 +45,18 @@ ROLE_WORDS = frozenset({
 })
 _ROLE = r"(?i:(?:[\w&-]+[ \t]+){0,3}?(?:" + "|".join(sorted(ROLE_WORDS, key=len, reverse=True)) + r"))\b"
 _PERSON_NAME = r"[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+){1,2}"
-_PERSON_ROLE = re.compile(rf"(?<![\w])({_PERSON_NAME})(?:\*\*|__)?(?:[ \t]*\([ \t]*|[ \t]*[—–][ \t]*|,[ \t]+){_ROLE}")
+_PERSON_ROLE = re.compile(
+    rf"(?<![\w])({_PERSON_NAME})(?:\*\*|__)?(?:[ \t]*\([ \t]*|[ \t]*[—–][ \t]*|,[ \t]+){_ROLE}"
+)
 _ROLE_PERSON = re.compile(rf"\b(?:CEO|CTO|CFO|COO)[ \t]+({_PERSON_NAME})\b")
 # "- **Kestrel** — our autonomous mobile picking robot": a defined term, typed by what defines it.
-_DEFINITION_ITEM = re.compile(r"^[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)([A-Z][^*_\n]{1,40}?)(?:\*\*|__)[ \t]*[—–:][ \t]*(.{0,80})",
-                              re.MULTILINE)
-_PRODUCT_WORDS = re.compile(r"\b(?:robots?|software|service|platform|app|application|product|device|system|engine|tool)\b",
-                            re.IGNORECASE)
+_DEFINITION_ITEM = re.compile(
+    r"^[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)([A-Z][^*_\n]{1,40}?)(?:\*\*|__)[ \t]*[—–:][ \t]*(.{0,80})",
+    re.MULTILINE,
+)
+_PRODUCT_WORDS = re.compile(
+    r"\b(?:robots?|software|service|platform|app|application|product|device|system|engine|tool)\b", re.IGNORECASE
+)
 # A one-word name followed by the kind of thing it is: "Kestrel robots", "Relay service".
 _PRODUCT_NOUN = re.compile(r"(?<![\w-])([A-Z][a-z]\w+)[ \t]+(?:robots?|software|service|app)\b")
 # A name ending in a company or industry word is an organisation, whatever the NER model says.
