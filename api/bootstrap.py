@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.settings import Settings
 from graph import GraphStore, LocalGraphServer
+from ingest.extract import Extractor, build_extractor
 
 
 @dataclass(frozen=True)
@@ -32,3 +34,14 @@ def graph_endpoint(settings: Settings) -> GraphEndpoint:
 def graph_store(settings: Settings) -> GraphStore:
     endpoint = graph_endpoint(settings)
     return GraphStore(endpoint.uri, endpoint.auth, endpoint.database)
+
+
+def ingest_extractor(settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None) -> Extractor:
+    """The ingest extractor; when the settings turn LLM extraction on, the configured generation
+    backend (local model or OpenAI-compatible server) is the extractor's text generator."""
+    generator = None
+    if settings.extractor in ("llm", "spacy+llm"):
+        from generation.backends import load_backend
+
+        generator = load_backend(settings)
+    return build_extractor(settings, graph=graph, embedder=embedder, merges=merges, generator=generator)

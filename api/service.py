@@ -22,7 +22,6 @@ from generation.backends import load_backend
 from generation.finetune.registry import AdapterRegistry
 from graph import EntityView, GraphStats, GraphStore
 from ingest.chunking import Chunker
-from ingest.extract import build_extractor
 from ingest.extract.resolution import Merge, MergeStore
 from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -32,7 +31,7 @@ from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
 from retrieval.retrievers import to_passage
 from retrieval.vector_store import FaissVectorStore
 
-from api.bootstrap import graph_store
+from api.bootstrap import graph_store, ingest_extractor
 from api.minutes import MeetingMinutes
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ class LoreService:
             vectors=self.vectors,
             metadata=self.metadata,
             graph=self.graph,
-            extractor=build_extractor(s, graph=self.graph, embedder=embedder, merges=self.merges),
+            extractor=ingest_extractor(s, graph=self.graph, embedder=embedder, merges=self.merges),
             chunker=Chunker(s.chunk_size, s.chunk_overlap),
             max_file_bytes=int(s.max_file_mb * 1024 * 1024),
             batch_chunks=s.ingest_batch_chunks,

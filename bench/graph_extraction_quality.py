@@ -9,7 +9,8 @@ the graph holds. Matching rule (also in docs/graph.md):
 * Entities: a stored entity of a gold type (Person, Organization, Team, Project,
   Product, Location, Event) is correct when its name matches a gold entity of the
   same type ("typed"), or of any type ("untyped"). Recall counts gold entities
-  found; precision counts stored entities that are correct.
+  found; precision counts stored entities that are correct. "typed_distinct" counts
+  each gold entity once in precision too, so extra nodes for one gold entity are wrong.
 * Meetings: dates, attendee lists, decisions (text and decider) and action items
   (owner, task, due date) must equal gold/meetings.jsonl exactly.
 * Relations: a stored entity-to-entity relation (MENTIONED_WITH excluded) is
@@ -144,12 +145,16 @@ def score(entities: list[dict], relations: list[dict], seconds: float, files: in
         "merges_recorded": merges,
         "entities_typed": prf(len(typed_ok), len(stored), len(found_typed), len(gold_entities)),
         "entities_untyped": prf(len(untyped_ok), len(stored), len(found_untyped), len(gold_entities)),
+        # Stricter: a second stored node for the same gold entity ("Kestrel K1" beside "Kestrel") counts as wrong.
+        "entities_typed_distinct": prf(len(found_typed), len(stored), len(found_typed), len(gold_entities)),
         "relations": prf(len(correct), len(predicted), len(correct), len(gold_relations)),
         "relations_by_type": per_type,
         "missed_relations": [" ".join(x) for x in missed],
         "wrong_relations": sorted(" ".join(x) for x in predicted - gold_relations)[:200],
         "entity_types_stored": dict(Counter(e["type"] for e in entities)),
         "missed_entities": sorted({e["name"] for e in gold_entities} - found_typed),
+        "wrong_entities": sorted(f"{e['name']} ({e['type']}" + (f", gold {aliases[key(e['name'])][1]})"
+                                 if key(e["name"]) in aliases else ")") for e in stored if e not in typed_ok),
     }
 
 
@@ -197,7 +202,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     summary = {k: report[k] for k in ("files", "extract_and_write_seconds", "merges_recorded", "entities_typed",
-                                      "entities_untyped", "relations", "meeting_structure")}
+                                      "entities_untyped", "entities_typed_distinct", "relations", "meeting_structure")}
     print(json.dumps(summary, indent=2))
     width = max(len(t) for t in report["relations_by_type"])
     for rel_type, figures in report["relations_by_type"].items():

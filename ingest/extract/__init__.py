@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from core.errors import ConfigurationError
 from core.language import script_language
 from core.types import Chunk, Document
 from ingest.extract.base import Extraction, Extractor, normalise_name
@@ -22,6 +23,7 @@ from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from ingest.extract.llm import TextGenerator
 
 __all__ = [
     "SPACY_LABELS",
@@ -31,6 +33,7 @@ __all__ = [
     "LanguageRouter",
     "SpacyExtractor",
     "build_extractor",
+    "known_names",
     "normalise_name",
 ]
 
@@ -77,8 +80,11 @@ class CombinedExtractor:
         return result
 
 
-# Types whose names are distinctive enough to recognise verbatim in other documents.
-_KNOWN_TYPES = ("Team", "Project", "Product", "Organization", "Location", "Person")
+# Types whose names are distinctive enough to recognise verbatim in other documents, in order of
+# precedence when the graph holds one name under several types: teams, projects and products come from
+# a document's own layout and naming, people from attendee lists and job titles, while "Organization"
+# and "Location" are most often the NER model's guess for a name it does not know.
+_KNOWN_TYPES = ("Team", "Project", "Product", "Person", "Organization", "Location")
 
 
 def known_names(graph: Any) -> Callable[[], dict[str, str]]:
@@ -86,7 +92,8 @@ def known_names(graph: Any) -> Callable[[], dict[str, str]]:
 
     def read() -> dict[str, str]:
         names: dict[str, str] = {}
-        for entity in graph.entity_catalogue(_KNOWN_TYPES):
+        rank = {t: i for i, t in enumerate(_KNOWN_TYPES)}
+        for entity in sorted(graph.entity_catalogue(_KNOWN_TYPES), key=lambda e: rank[e.type]):
             words = entity.name.split()
             # One-word person names are first names: too ambiguous to tag on sight.
             if len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper():
@@ -96,21 +103,29 @@ def known_names(graph: Any) -> Callable[[], dict[str, str]]:
     return read
 
 
-def build_extractor(settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None) -> Extractor:
+def build_extractor(
+    settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None,
+    generator: TextGenerator | None = None,
+) -> Extractor:
     """The extractor the settings ask for, wrapped with entity resolution when it is on.
 
     ``graph`` (a GraphStore) supplies the entities already known, ``embedder`` the
-    embedding similarity, ``merges`` (a MergeStore) the recorded merge decisions.
+    embedding similarity, ``merges`` (a MergeStore) the recorded merge decisions,
+    ``generator`` the chat model for ``extractor = "llm"`` / ``"spacy+llm"`` (the
+    composition root, ``api.bootstrap``, passes the configured generation backend).
     """
     parts: list[Extractor] = []
     if settings.extractor in ("spacy", "spacy+llm"):
         known = known_names(graph) if graph is not None else None
         parts.append(LanguageRouter(SpacyExtractor.from_pretrained(settings.spacy_model, known=known)))
     if settings.extractor in ("llm", "spacy+llm"):
-        from generation.backends import load_backend
+        if generator is None:
+            raise ConfigurationError(
+                f"extractor = {settings.extractor!r} needs a text generator: pass the LLM backend as generator=..."
+            )
         from ingest.extract.llm import LLMExtractor
 
-        parts.append(LLMExtractor(load_backend(settings), max_new_tokens=settings.llm_extraction_max_tokens))
+        parts.append(LLMExtractor(generator, max_new_tokens=settings.llm_extraction_max_tokens))
     extractor: Extractor = parts[0] if len(parts) == 1 else CombinedExtractor(*parts)
     if settings.resolution_enabled and merges is not None:
         from ingest.extract.resolution import Resolver, ResolvingExtractor

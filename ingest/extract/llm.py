@@ -5,6 +5,10 @@ on for higher recall. The model answers in JSON; the answer is parsed
 defensively (code fences, prose around the JSON, a bare list of triples, wrong
 case in types) and then checked against the chunk: a name that does not occur in
 the chunk text is dropped, so every kept fact points at real text with offsets.
+
+The model comes in as a :class:`TextGenerator`: anything with a chat ``generate``
+(the generation layer's backends are; ``api.bootstrap`` wires the configured one
+in), so ingest does not depend on how or where the model runs.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from core.errors import LoreError
 from core.types import Chunk, Document, Entity, Mention
-from generation.backends.base import GenerationError, LLMBackend
 from graph.cypher import ENTITY_TYPES, RELATION_TYPES, entity_label
 from ingest.extract.base import Extraction, make_entity, normalise_name, usable_name
 from ingest.extract.rules import sentences
@@ -74,8 +78,16 @@ def _relation_type(name: str) -> str | None:
     return canonical if canonical in RELATION_TYPES else None
 
 
+@runtime_checkable
+class TextGenerator(Protocol):
+    """A chat model: messages (``role``/``content`` dicts) in, the reply text out. Raises a
+    :class:`~core.errors.LoreError` when it cannot answer."""
+
+    def generate(self, messages: list[dict[str, str]], *, max_new_tokens: int, timeout: float | None = None) -> str: ...
+
+
 class LLMExtractor:
-    def __init__(self, backend: LLMBackend, max_new_tokens: int = 512, timeout: float | None = None) -> None:
+    def __init__(self, backend: TextGenerator, max_new_tokens: int = 512, timeout: float | None = None) -> None:
         self.backend = backend
         self.max_new_tokens = max_new_tokens
         self.timeout = timeout
@@ -86,7 +98,7 @@ class LLMExtractor:
             messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": chunk.text}]
             try:
                 answer = self.backend.generate(messages, max_new_tokens=self.max_new_tokens, timeout=self.timeout)
-            except GenerationError as exc:
+            except LoreError as exc:
                 # One chunk the model cannot do must not fail the document.
                 log.warning("LLM extraction skipped chunk %s of %s: %s", chunk.index, document.source, exc)
                 continue

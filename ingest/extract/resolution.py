@@ -37,6 +37,7 @@ import numpy as np
 
 from core.types import Chunk, Document, Entity, Mention
 from ingest.extract.base import Extraction, Extractor
+from ingest.extract.rules import has_org_word
 from retrieval.metadata_store import SqliteStore
 
 _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "ltd", "ltd.", "llc", "gmbh", "ag",
@@ -204,9 +205,11 @@ def short_form_match(alias: Entity, candidate: Entity) -> bool:
     if not alias_words or len(alias_words) > len(candidate_words):
         return False
     extra = candidate_words[len(alias_words):]
-    # One more capitalised word at most ("Brenner Logistics"); longer or lower-case tails are other things
-    # ("Quarry Payments API", "Hamburg time"), as are versions ("Kestrel K1").
-    if len(extra) > 1 or any(any(ch.isdigit() for ch in w) for w in extra):
+    # One more capitalised word at most ("Brenner Logistics"), or a company's descriptive tail
+    # ("Hengtai Cold Chain"); longer or lower-case tails are other things ("Quarry Payments API",
+    # "Hamburg time"), as are versions ("Kestrel K1").
+    company_tail = candidate.type == "Organization" and has_org_word(candidate.name) and len(extra) <= 3
+    if (len(extra) > 1 and not company_tail) or any(any(ch.isdigit() for ch in w) for w in extra):
         return False
     tail = _core_words(candidate.name)[len(alias_words):]
     if tail and (not tail[0][:1].isupper() or (len(tail[0]) > 1 and tail[0].isupper())):
@@ -294,10 +297,18 @@ class Resolver:
             candidates = [c for c in pool if c.id != alias.id and not self.merges.undone(alias.name, c.id)]
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
+                if len(hits) > 1 and len({name_key(" ".join(_core_words(c.name))) for c in hits.values()}) == 1:
+                    # One name with and without its suffix ("Brenner Logistics", "Brenner Logistics GmbH"): the shorter.
+                    shortest = min(hits.values(), key=lambda c: (len(c.name), c.name))
+                    hits = {shortest.id: shortest}
                 if len(hits) == 1:
                     candidate = next(iter(hits.values()))
-                    if rule == "short_form" and _adds_words(alias, candidate) and not self._established(alias, candidate, counts):
-                        return None  # "Loomline" is the product; "Loomline Standard" one of its plans
+                    # "Brenner" is Brenner Logistics however often it is used; but "Loomline" is the product,
+                    # "Loomline Standard" one of its plans.
+                    company = candidate.type == "Organization" and has_org_word(candidate.name)
+                    if (rule == "short_form" and _adds_words(alias, candidate) and not company
+                            and not self._established(alias, candidate, counts)):
+                        return None
                     return candidate, rule, 1.0
                 if len(hits) > 1:
                     return None  # ambiguous: "Alex" with two Alexes stays itself

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.types import Chunk, Entity, Mention
@@ -36,6 +37,103 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*$", re.MULTILINE)
 _DEFINED = re.compile(r"^([A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})\s+[—–-]\s+\S")
 _PRODUCT_SECTIONS = re.compile(r"\b(services|products|systems|components|applications)\b", re.IGNORECASE)
 _NOT_A_NAME = frozenset({"the", "a", "an", "our", "this", "that", "each", "every", "our", "all", "new", "see", "team"})
+# Job titles: a name next to one is a person ("Helena Marsh (CEO)", "**Nadia Farouk** — Team lead").
+ROLE_WORDS = frozenset({
+    "ceo", "cto", "cfo", "coo", "cio", "vp", "chief", "officer", "head", "lead", "manager", "engineer", "director",
+    "founder", "co-founder", "cofounder", "president", "designer", "analyst", "specialist", "administrator",
+    "coordinator", "architect", "developer", "scientist", "recruiter", "accountant", "intern",
+})
+_ROLE = r"(?i:(?:[\w&-]+[ \t]+){0,3}?(?:" + "|".join(sorted(ROLE_WORDS, key=len, reverse=True)) + r"))\b"
+_PERSON_NAME = r"[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+){1,2}"
+_PERSON_ROLE = re.compile(
+    rf"(?<![\w])({_PERSON_NAME})(?:\*\*|__)?(?:[ \t]*\([ \t]*|[ \t]*[—–][ \t]*|,[ \t]+){_ROLE}"
+)
+_ROLE_PERSON = re.compile(rf"\b(?:CEO|CTO|CFO|COO)[ \t]+({_PERSON_NAME})\b")
+# "- **Kestrel** — our autonomous mobile picking robot": a defined term, typed by what defines it.
+_DEFINITION_ITEM = re.compile(
+    r"^[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)([A-Z][^*_\n]{1,40}?)(?:\*\*|__)[ \t]*[—–:][ \t]*(.{0,80})",
+    re.MULTILINE,
+)
+_PRODUCT_WORDS = re.compile(
+    r"\b(?:robots?|software|service|platform|app|application|product|device|system|engine|tool)\b", re.IGNORECASE
+)
+# A one-word name followed by the kind of thing it is: "Kestrel robots", "Relay service".
+_PRODUCT_NOUN = re.compile(r"(?<![\w-])([A-Z][a-z]\w+)[ \t]+(?:robots?|software|service|app)\b")
+# A name ending in a company or industry word is an organisation, whatever the NER model says.
+ORG_WORDS = frozenset({"inc", "ltd", "gmbh", "llc", "corp", "co", "ag", "plc", "group", "logistics", "payments",
+                       "robotics", "cells", "chain", "ventures", "bank", "university", "labs", "capital", "partners",
+                       "holdings", "industries", "technologies", "systems", "solutions", "foods", "motors"})
+_CORPORATE_CASE = {"gmbh": "GmbH", "inc": "Inc.", "ltd": "Ltd", "llc": "LLC", "ag": "AG", "plc": "plc"}
+EVENT_WORDS = frozenset({"review", "meeting", "sync", "kickoff", "kick-off", "offsite", "summit", "conference",
+                         "workshop", "retrospective", "standup", "all-hands", "go/no-go"})
+# "Head of People & Finance": what someone is head of is a unit of the company.
+_HEAD_OF = re.compile(r"\bHead of ((?:[A-Z][\w-]*)(?:[ \t]+(?:&|and|[A-Z][\w-]*)){0,3})")
+# Chinese sites: "上海办公室" (Shanghai Office), "北京总部" (Beijing HQ).
+_SITE_ZH = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:办公室|总部|园区|仓库|工厂|实验室))")
+_SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
+
+
+def is_role_word(word: str) -> bool:
+    return word.casefold() in ROLE_WORDS
+
+
+def has_org_word(name: str) -> bool:
+    words = name.replace(",", " ").split()
+    return len(words) >= 2 and words[-1].casefold().strip(".") in ORG_WORDS
+
+
+def defines_acronym(text: str, acronym: str) -> bool:
+    """Whether the text spells the acronym out: "Quarry Payments (QP)" or "QP (Quarry Payments)"."""
+    letters = acronym.rstrip("s")
+    for match in re.finditer(rf"\(\s*{re.escape(acronym)}\s*\)", text):
+        words = re.findall(r"[A-Za-z][\w-]*", text[max(0, match.start() - 120) : match.start()])[-len(letters) :]
+        # Spelled out as a name ("Quarry Payments (QP)"), not as a phrase ("Paid time off (PTO)").
+        if "".join(w[0] for w in words) == letters:
+            return True
+    for match in re.finditer(rf"\b{re.escape(acronym)}\s*\(([^)]{{3,80}})\)", text):
+        if "".join(w[0] for w in re.findall(r"[A-Za-z][\w-]*", match.group(1))) == letters:
+            return True
+    return False
+
+
+_CAPITALISED_RUN = re.compile(r"[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&.-]*)*")
+
+
+def abbreviates(acronym: str, text: str, names: Iterable[str] = ()) -> bool:
+    """Whether a name in the text (or among ``names``) is what the acronym stands for: "ACME" for
+    "Acme Corp.", "QP" for "Quarry Payments"; or the text spells it out."""
+    if defines_acronym(text, acronym):
+        return True
+    for name in itertools.chain(_CAPITALISED_RUN.findall(text), names):
+        words = [w for w in name.replace(",", " ").split() if w.casefold().strip(".") not in ORG_WORDS or w == name]
+        if name.upper() == name or not words:
+            continue
+        if (len(words) >= 2 and "".join(w[0] for w in words).upper() == acronym) or words[0].upper() == acronym:
+            return True
+    return False
+
+
+def capitalised_mid_sentence(text: str, word: str) -> bool:
+    """Whether ``word`` occurs capitalised somewhere other than the start of a line or sentence, or next to
+    another capitalised word (as part of a longer name): the evidence that a capitalised word is a name."""
+    for match in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
+        # Table cells start afresh too: "| Standard | $95 |".
+        before = text[text.rfind("\n", 0, match.start()) + 1 : match.start()].rsplit("|", 1)[-1]
+        initial = not before.strip(" \t#>*_-•:0123456789.)([") or re.search(r"[.!?:]['\")\]*_]*\s+$", before)
+        if not initial:
+            return True
+        if re.match(r"[ \t]+[A-Z0-9][\w-]*", text[match.end() :]) or re.search(r"[A-Z][\w-]*[ \t]+$", before):
+            return True
+    return False
+
+
+def _title_name(text: str) -> str:
+    """A shouted heading as a name: "BRENNER LOGISTICS GMBH" -> "Brenner Logistics GmbH"."""
+    words = []
+    for word in text.split():
+        key = word.casefold().strip(".,")
+        words.append(_CORPORATE_CASE.get(key, word if len(word) <= 3 and key in ("it", "hq") else word.capitalize()))
+    return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -46,7 +144,19 @@ class Heading:
 
 
 def headings(text: str) -> list[Heading]:
-    return [Heading(len(m.group(1)), m.group(2).strip(), m.start()) for m in _HEADING.finditer(text)]
+    """Markdown headings: ATX ("## Name") and setext (a line underlined with "===" or "---", as plain-text
+    files write them). Shouted setext headings are returned in title case ("1. BRENNER LOGISTICS GMBH" ->
+    "1. Brenner Logistics GmbH") so that names in them read as names."""
+    found = [Heading(len(m.group(1)), m.group(2).strip(), m.start()) for m in _HEADING.finditer(text)]
+    for m in _SETEXT.finditer(text):
+        title = m.group(1).strip()
+        if title.startswith(("#", "-", "*", "|")) or set(title) <= set("=-"):
+            continue
+        letters = [ch for ch in title if ch.isalpha()]
+        if letters and all(ch.isupper() for ch in letters):
+            title = _title_name(title)
+        found.append(Heading(1 if m.group(2)[0] == "=" else 2, title, m.start()))
+    return sorted(found, key=lambda h: h.start)
 
 
 def heading_path(all_headings: list[Heading], offset: int) -> list[Heading]:
@@ -76,6 +186,12 @@ def gazetteer(text: str) -> dict[str, str]:
             words = words[1:]
         if len(words) >= 2:
             found.setdefault(" ".join(words), "Location")
+    for match in _SITE_ZH.finditer(text):
+        found.setdefault(match.group(1), "Location")
+    for match in _HEAD_OF.finditer(text):
+        unit = match.group(1).strip()
+        if not has_org_word(unit) and unit.split()[-1] not in ("&", "and"):
+            found.setdefault(unit, "Team")
     for match in itertools.chain(_PROJECT.finditer(text), _PROJECT_TITLE.finditer(text)):
         found.setdefault(f"Project {match.group(1)}", "Project")
     all_headings = headings(text)
@@ -84,7 +200,38 @@ def gazetteer(text: str) -> dict[str, str]:
         defined = _DEFINED.match(heading.text)
         if defined and parents and _PRODUCT_SECTIONS.search(parents[-1].text):
             found.setdefault(defined.group(1), "Product")
+        # "1. Brenner Logistics GmbH", "Fernhill Robotics - Key Partners": a heading that opens with a company name.
+        lead = re.split(r"[ \t]+[—–:-][ \t]+|:[ \t]+", re.sub(r"^\d+[.)][ \t]+", "", heading.text))[0].strip()
+        if has_org_word(lead) and all(w[:1].isupper() for w in lead.split()):
+            found.setdefault(lead, "Organization")
+    for match in _DEFINITION_ITEM.finditer(text):
+        name, definition = normalise_name(match.group(1)), match.group(2)
+        first_words = " ".join(definition.split()[:6])
+        if any(is_role_word(w.strip(",.;()")) for w in first_words.split()):
+            found.setdefault(name, "Person")
+        elif re.match(r"(?i:our|a|an|the)\b", definition) and _PRODUCT_WORDS.search(first_words) \
+                and all(w[:1].isupper() or w[:1].isdigit() for w in name.split()):
+            found.setdefault(name, "Product")
+    for pattern in (_PERSON_ROLE, _ROLE_PERSON):
+        for match in pattern.finditer(text):
+            name = match.group(1)
+            if not has_org_word(name) and not any(is_role_word(w) for w in name.split()):
+                found.setdefault(name, "Person")
+    for match in _PRODUCT_NOUN.finditer(text):
+        if match.group(1).casefold() not in ROLE_WORDS and capitalised_mid_sentence(text, match.group(1)):
+            found.setdefault(match.group(1), "Product")
     return found
+
+
+def shouted_forms(text: str, names: dict[str, str]) -> dict[str, str]:
+    """Upper-case spellings of known names in the text ("BRENNER LOGISTICS GMBH" for "Brenner Logistics
+    GmbH"), as plain-text headings write them: surface -> name."""
+    forms: dict[str, str] = {}
+    for name in names:
+        shouted = name.upper()
+        if len(name) > 3 and shouted != name and re.search(rf"(?<![\w]){re.escape(shouted)}(?![\w])", text):
+            forms[shouted] = name
+    return forms
 
 
 def short_forms(names: dict[str, str]) -> dict[str, str]:

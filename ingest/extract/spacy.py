@@ -17,9 +17,10 @@ Relations, each with its chunk, sentence and offsets:
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.errors import ModelLoadError
@@ -71,19 +72,89 @@ class SpacyExtractor:
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         with self._lock:
             docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size))
+        text = document_text(chunks)
+        known = self.known() if self.known else None
         ner = {
-            chunk.id: [
-                (ent.start_char, ent.end_char, ent.text, SPACY_LABELS[ent.label_])
-                for ent in doc.ents
-                if ent.label_ in SPACY_LABELS
-            ]
+            chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
             for chunk, doc in zip(chunks, docs)
         }
         sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
-        result = extract_with(document, chunks, ner, sentence_spans, self.known() if self.known else None)
+        result = extract_with(document, chunks, ner, sentence_spans, known)
         for chunk, doc in zip(chunks, docs):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
         return result.extraction
+
+
+# Words that may stand inside a name in lower case: "Bank of England", "People & Finance", "Vincent van Gogh".
+_CONNECTORS = frozenset({"of", "and", "&", "for", "de", "la", "le", "du", "van", "von", "der", "den", "da", "di", "y", "-"})
+_NAME_POS = frozenset({"PROPN", "NUM"})
+_CLOCK = re.compile(r"^\d{1,2}[:.]\d{2}\b")
+_ACRONYM = re.compile(r"^[A-Z]{2,5}s?$")
+
+
+def _name_token(token: Any) -> bool:
+    """A proper noun, a number, or a model code ("K2", "SC-48") whatever the tagger made of it."""
+    text = token.text
+    return token.pos_ in _NAME_POS or (any(ch.isdigit() for ch in text) and any(ch.isupper() for ch in text))
+
+
+def clean_entity(ent: Any, text: str, known: Mapping[str, str] | None = None) -> tuple[int, int, str, str] | None:
+    """A spaCy entity as (start, end, surface, type), trimmed to its name, or None when it is not a name.
+
+    The small English model tags many capitalised words and phrases that are not
+    names of things: words capitalised because they open a heading or list item
+    ("Battery", "Objectives"), verbs and adjectives ("Accrues", "Maintained"),
+    sentence fragments ("Send Owen", "Fleet Apps Team owns Dispatch"), shouted
+    headings of plain-text files ("NEW HIRE"), technical acronyms ("API", "CSV",
+    "UTC", kept when a name they abbreviate is in the document or among the ``known``
+names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is the whole document.
+    """
+    entity_type = SPACY_LABELS.get(ent.label_)
+    if entity_type is None:
+        return None
+    known = known or {}
+    if entity_type == "Date":
+        # Concrete dates only ("2026-02-10", "March 2023"); "Tuesday mornings" or "two weeks" are not facts to link.
+        return (ent.start_char, ent.end_char, ent.text, entity_type) if any(ch.isdigit() for ch in ent.text) else None
+    tokens = list(ent)
+    # Leading words that are not part of a name: "Send Owen", "Head of People & Finance", "the Platform".
+    while tokens and (not _name_token(tokens[0]) or tokens[0].text.lower() in _CONNECTORS
+                      or rules.is_role_word(tokens[0].text)):
+        tokens.pop(0)
+    # Trailing lower-case words: "Hamburg time", "BOTH keys".
+    while tokens and (tokens[-1].is_punct or (tokens[-1].is_lower and tokens[-1].is_alpha)):
+        tokens.pop()
+    if not tokens or rules.is_role_word(tokens[-1].text):
+        return None  # nothing left, or a job title ("Chief Technology Officer")
+    if any(t.is_lower and t.is_alpha and t.text not in _CONNECTORS for t in tokens):
+        return None  # a clause, not a name: "Fleet Apps Team owns Dispatch"
+    start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+    surface = ent.doc.text[start:end]
+    if not any(ch.isalpha() for ch in surface) or _CLOCK.match(surface):
+        return None
+    line_start = ent.doc.text.rfind("\n", 0, start) + 1
+    line_end = ent.doc.text.find("\n", end)
+    line = ent.doc.text[line_start : line_end if line_end >= 0 else len(ent.doc.text)]
+    letters = [ch for ch in line if ch.isalpha()]
+    if len(letters) > 6 and all(ch.isupper() for ch in letters):
+        return None  # a shouted heading ("IT HELPDESK - FREQUENTLY ASKED"): the layout rules read those
+    if _ACRONYM.match(surface) and entity_type != "Location" and not rules.abbreviates(surface, text, known):
+        return None  # "API", "CSV", "CTO": technical terms, not names
+    if entity_type == "Location" and not all(ch.isalpha() or ch in " .'-" for ch in surface):
+        return None  # place names have no digits: "Sev2"
+    if entity_type in ("Person", "Organization") and any(_name_token(t) and not t.is_digit for t in tokens if any(
+            ch.isdigit() for ch in t.text)):
+        entity_type = "Product"  # people and companies have no model codes: "K1", "Kestrel K2"
+    if len(tokens) == 1 and not surface.isupper():
+        if tokens[0].pos_ != "PROPN":
+            return None
+        if re.search(rf"(?<![\w-]){re.escape(surface.lower())}(?![\w-])", text):
+            return None  # the word also occurs in lower case: a common noun opening a heading or sentence
+        # The NER model's type of a lone first name is unreliable ("Alice" as a place); the known person decides.
+        first_name_of_known = any(n.startswith(surface + " ") and t == "Person" for n, t in known.items())
+        if not first_name_of_known and not rules.capitalised_mid_sentence(text, surface):
+            return None  # capitalised only where every word is ("Payload", "Objectives"): no evidence of a name
+    return (start, end, surface, entity_type)
 
 
 class _Result:
@@ -108,8 +179,8 @@ def extract_with(
     typed = rules.gazetteer(text)
     aliases = rules.short_forms(typed)
     for name, entity_type in (known or {}).items():
-        # Names the knowledge base knows, where this document uses them verbatim.
-        if name not in aliases and name in text:
+        # Names the knowledge base knows, where this document uses them verbatim (or shouts them in a heading).
+        if name not in aliases and (name in text or (len(name) > 3 and name.upper() in text)):
             typed.setdefault(name, entity_type)
     # Every name the NER model found anywhere in the document, with the type it gave most often.
     votes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -127,6 +198,8 @@ def extract_with(
             typed[name] = "Person"
         elif typed.get(name) in ("Organization", "Location", "Other"):
             typed[name] = "Person"
+    for surface, name in rules.shouted_forms(text, typed).items():
+        aliases.setdefault(surface, name)
 
     spans_by_chunk = {
         chunk.id: rules.resolve_spans(extraction, chunk, ner.get(chunk.id, []), typed, aliases) for chunk in chunks
@@ -146,10 +219,16 @@ _ORG_WORDS = frozenset({"inc", "ltd", "gmbh", "llc", "corp", "co", "group", "off
 
 
 def _vote(name: str, counter: Counter[str]) -> str:
-    """The type of a name across the document. The small NER model often calls a person an
-    organisation; a two- or three-word capitalised name that it called a person at least once,
-    with no organisation word in it, is a person."""
+    """The type of a name across the document. A name ending in a company or industry word
+    ("Quarry Payments", "Hengtai Cold Chain") is an organisation. The small NER model often calls
+    a person an organisation; a two- or three-word capitalised name that it called a person at
+    least once, with no organisation word in it, is a person."""
+    if rules.has_org_word(name):
+        return "Organization"
     words = name.split()
+    if any(ch.isdigit() for ch in name) and counter.most_common(1)[0][0] in ("Person", "Organization", "Event"):
+        # People and companies have no model numbers: "Kestrel K2", "Loomline 3.0", "PostgreSQL 16".
+        return "Event" if any(w.casefold() in rules.EVENT_WORDS for w in words) else "Product"
     if (
         counter["Person"]
         and 2 <= len(words) <= 3
@@ -179,6 +258,7 @@ def _document_subject(
     """What the document is about (the first entity of its first line) and its home organisation
     (the organisation it names most often)."""
     subject = None
+    in_title: list[Entity] = []
     if chunks:
         first_line_end = chunks[0].text.find("\n")
         first_line_end = len(chunks[0].text) if first_line_end < 0 else first_line_end
@@ -186,7 +266,10 @@ def _document_subject(
         subject = next((e for e in in_title if e.type in ("Project", "Product", "Organization", "Team")), None)
     orgs = Counter(s.entity.id for spans in spans_by_chunk.values() for s in spans if s.entity.type == "Organization")
     entities = {s.entity.id: s.entity for spans in spans_by_chunk.values() for s in spans}
-    home = entities[orgs.most_common(1)[0][0]] if orgs else None
+    # The organisation the title names ("Fernhill Robotics - Key Partners"), else the one named most often.
+    home = next((e for e in in_title if e.type == "Organization"), None)
+    if home is None and orgs:
+        home = entities[orgs.most_common(1)[0][0]]
     return subject, home
 
 

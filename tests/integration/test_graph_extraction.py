@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from neo4j.exceptions import ConstraintError
 from core.types import Chunk, Document, content_id
 from graph import GraphStore, LocalGraphServer
 from ingest.chunking import Chunker
-from ingest.extract import Extraction, LanguageRouter, SpacyExtractor
+from ingest.extract import Extraction, LanguageRouter, SpacyExtractor, known_names
 from ingest.extract.resolution import MergeStore, Resolver, ResolvingExtractor
 from ingest.loaders import load_document
 
@@ -167,7 +169,10 @@ def test_chinese_documents_use_lac(graph_store, query, router) -> None:
 # ---- entity resolution ------------------------------------------------------------------------
 def resolving(spacy_extractor: SpacyExtractor, store: GraphStore, path: Path) -> tuple[ResolvingExtractor, MergeStore]:
     merges = MergeStore(path).open()
-    return ResolvingExtractor(spacy_extractor, Resolver(merges, graph=store, threshold=0.9)), merges
+    # Wired as build_extractor wires it: the names the graph already knows feed the next document's extraction.
+    english = copy.copy(spacy_extractor)
+    english.known = known_names(store)
+    return ResolvingExtractor(english, Resolver(merges, graph=store, threshold=0.9)), merges
 
 
 def test_merges_are_recorded_reversible_and_kept_on_reingest(graph_store, query, spacy_extractor, tmp_path) -> None:
@@ -305,3 +310,43 @@ def test_meeting_items_pointing_nowhere_are_rejected_before_writing(graph_store,
     with pytest.raises(ValueError, match="decision refers to chunk chk_gone"):
         graph_store.upsert_document(doc, chunks, list(x.entities.values()), x.mentions, x.relations, meetings=[broken])
     assert query("MATCH (n) RETURN count(n) AS n")[0]["n"] == 0
+
+
+# ---- entity precision: what the NER model tags that is not a name -----------------------------
+NOISY_TEXT = """# Fernhill Robotics - Key Partners
+
+## Products
+
+- **Kestrel** — our autonomous mobile picking robot.
+- **Dana Whitfield** — Chief Executive Officer. Based at Portland HQ.
+
+| Specification | Value |
+|---|---|
+| Payload | 60 kg |
+
+Send Owen the API keys before 10:00 Pacific. Customers use the CSV export.
+Kestrel robots run at Brenner Logistics in Hamburg. Dana Whitfield reports to the board.
+The Kestrel K2 ships in 2027. Head of People & Finance: Dana Whitfield.
+
+1. SUNMOTIVE CELLS
+------------------
+Type: Vendor - battery modules
+"""
+
+
+def test_ner_noise_is_dropped_and_names_are_typed_by_the_documents_own_layout(spacy_extractor) -> None:
+    doc, chunks = document("docs/noisy.md", NOISY_TEXT)
+    x = spacy_extractor.extract(doc, chunks)
+    typed = {e.name: e.type for e in x.entities.values() if e.type != "Date"}
+    # Technical acronyms, table headers, clock times and clause fragments are not entities.
+    for junk in ("API", "CSV", "Payload", "Specification", "10:00 Pacific", "Send Owen"):
+        assert junk not in typed, junk
+    assert typed["Kestrel"] == "Product"  # defined as "our ... robot"
+    assert typed["Dana Whitfield"] == "Person"  # next to a job title
+    assert typed["K2"] == "Product"  # a model code is a name, whatever the tagger made of the token
+    assert typed["Brenner Logistics"] == "Organization"  # a company word
+    assert typed["People & Finance"] == "Team"  # what someone is head of
+    assert typed["Sunmotive Cells"] == "Organization"  # a shouted plain-text heading, read as a name
+    names = {e.id: e.name for e in x.entities.values()}
+    partners = {(names[r.source_id], names[r.target_id]) for r in x.relations if r.type == "PARTNERS_WITH"}
+    assert partners == {("Fernhill Robotics", "Sunmotive Cells")}  # the title's company partners with the vendor

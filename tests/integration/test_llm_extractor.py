@@ -12,10 +12,12 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
+from api.bootstrap import ingest_extractor
+from core.errors import ConfigurationError
 from core.settings import Settings
 from core.types import Chunk, Document, content_id
 from ingest.extract import CombinedExtractor, build_extractor
-from ingest.extract.llm import LLMExtractor, parse_triples
+from ingest.extract.llm import LLMExtractor, TextGenerator, parse_triples
 
 TEXT = "Dana Reyes leads the Apollo project. Apollo depends on Gatehouse."
 CANNED = {
@@ -77,7 +79,7 @@ def llm_settings(url: str, extractor: str = "llm") -> Settings:
 def test_llm_extractor_keeps_only_typed_triples_grounded_in_the_chunk(server) -> None:
     url, replies = server
     replies.content = "Here you go:\n```json\n" + json.dumps(CANNED) + "\n```"
-    extractor = build_extractor(llm_settings(url))
+    extractor = ingest_extractor(llm_settings(url))
     assert isinstance(extractor, LLMExtractor)
     doc, chunks = one_chunk()
     x = extractor.extract(doc, chunks)
@@ -97,19 +99,28 @@ def test_unreadable_answers_yield_nothing_instead_of_failing(server) -> None:
     url, replies = server
     replies.content = "I could not find any relations, sorry."
     doc, chunks = one_chunk()
-    x = build_extractor(llm_settings(url)).extract(doc, chunks)
+    x = ingest_extractor(llm_settings(url)).extract(doc, chunks)
     assert x.entities == {} and x.relations == []
 
 
 def test_spacy_plus_llm_unions_both(server) -> None:
     url, replies = server
     replies.content = json.dumps({"relations": [["Apollo", "DEPENDS_ON", "Gatehouse"]]})
-    extractor = build_extractor(llm_settings(url, "spacy+llm"))
+    extractor = ingest_extractor(llm_settings(url, "spacy+llm"))
     assert isinstance(extractor, CombinedExtractor)
     doc, chunks = one_chunk()
     x = extractor.extract(doc, chunks)
     types = {r.type for r in x.relations}
     assert "DEPENDS_ON" in types and "MENTIONED_WITH" in types  # the LLM's triple and spaCy's co-occurrence
+
+
+def test_llm_extraction_takes_its_model_from_the_composition_root(server) -> None:
+    url, _ = server
+    # The configured generation backend is a TextGenerator; ingest alone has no model to call.
+    extractor = ingest_extractor(llm_settings(url))
+    assert isinstance(extractor, LLMExtractor) and isinstance(extractor.backend, TextGenerator)
+    with pytest.raises(ConfigurationError, match="text generator"):
+        build_extractor(llm_settings(url))
 
 
 @pytest.mark.parametrize(
