@@ -83,7 +83,7 @@ def question_sets(args: argparse.Namespace, corpus: Path) -> tuple[list[Path], d
     meetings = [data / "qmsum" / f"{name}.json" for name in args.qmsum]
     limit = args.limit
     sets = {
-        "examples": load_questions(args.questions)[:limit],
+        "examples": load_questions(args.questions),
         "cmrc": cmrc_questions([ingested / p.name for p in chosen], trial)[:limit],
         "qmsum": [q for m in meetings for q in qmsum_questions(m)][:limit],
         "unanswerable": (cmrc_questions(unseen, trial)[: args.unanswerable]
@@ -115,12 +115,14 @@ def run(args: argparse.Namespace) -> dict:
             report = service.ingest(files)
             assert not report.failed, report.failed
         version = args.adapter or service.adapters.active()
-        if version is None:
+        if version is None and "fine-tuned" in args.models:
             raise SystemExit("no adapter: train one with `lore finetune` or pass --adapter")
-        adapter = service.adapters.path(version)
+        adapter = service.adapters.path(version) if "fine-tuned" in args.models else None
         models = {
-            "base": LocalLLM.from_pretrained(settings.llm_model, cache_dir=settings.model_cache_dir),
-            "fine-tuned": LocalLLM.from_pretrained(settings.llm_model, cache_dir=settings.model_cache_dir, adapter_path=adapter),
+            name: LocalLLM.from_pretrained(
+                settings.llm_model, cache_dir=settings.model_cache_dir, adapter_path=adapter if name == "fine-tuned" else None
+            )
+            for name in args.models
         }
         answerers = {name: Answerer.from_settings(llm, settings) for name, llm in models.items()}
         rows: dict[str, dict[str, list[dict]]] = {s: {name: [] for name in models} for s in sets}
@@ -152,6 +154,19 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def combine(paths: list[Path]) -> dict:
+    """One result from runs that each scored some of the models on the same questions and settings."""
+    parts = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    result = {**parts[0], "seconds": sum(p["seconds"] for p in parts)}
+    for part in parts[1:]:
+        if part["settings"] != result["settings"] or part["counts"] != result["counts"]:
+            raise SystemExit(f"cannot combine: different settings or questions in {paths}")
+        for set_name in result["rows"]:
+            result["rows"][set_name].update(part["rows"][set_name])
+            result["summary"][set_name].update(part["summary"][set_name])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -161,11 +176,14 @@ def main() -> None:
     parser.add_argument("--qmsum", nargs="+", default=list(QMSUM_MEETINGS), help="QMSum meetings in the knowledge base")
     parser.add_argument("--unanswerable", type=int, default=8, help="CMRC and QMSum questions each with no answer in it")
     parser.add_argument("--adapter", help="adapter version (default: the active one)")
-    parser.add_argument("--limit", type=int, help="questions per set at most")
+    parser.add_argument("--limit", type=int, help="CMRC and QMSum questions at most (examples: all)")
+    parser.add_argument("--models", nargs="+", choices=["base", "fine-tuned"], default=["base", "fine-tuned"],
+                        help="run only some models (e.g. in two processes), then --combine the outputs")
+    parser.add_argument("--combine", type=Path, nargs="+", help="merge earlier --out files of one model each, run nothing")
     parser.add_argument("--out", type=Path, help="write the full JSON result here")
     parser.add_argument("--verbose", action="store_true", help="print each question with both answers")
     args = parser.parse_args()
-    result = run(args)
+    result = combine(args.combine) if args.combine else run(args)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, ensure_ascii=False))

@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     context_tokens: int = Field(default=512, ge=256, description="Token budget for the prompt (facts, passages, question).")
     generation_timeout: float = Field(default=120.0, gt=0, description="Seconds an answer may take before it is cut off.")
     answer_min_relevance: float = Field(
-        default=0.3, ge=0, le=1,
+        default=0.35, ge=0, le=1,
         description="Abstain without asking the model when the best passage's dense similarity to the question is below this (0: never).",
     )
 
@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     )
     finetune_distractors: int = Field(default=2, ge=0, le=20, description="Retrieved passages shown next to the answer passage in training prompts.")
     finetune_questions_per_chunk: int = Field(default=2, ge=1, le=20, description="Generated questions per chunk at most.")
-    finetune_max_examples: int = Field(default=160, ge=1, description="Training questions at most (generated ones are sampled, user ones kept).")
+    finetune_max_examples: int = Field(default=140, ge=1, description="Training questions at most (generated ones are sampled, user ones kept).")
     finetune_llm_questions: bool = Field(
         default=False, description="Also let the configured LLM write questions about chunks (worth it only with a capable model)."
     )
