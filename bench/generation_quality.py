@@ -83,7 +83,7 @@ def question_sets(args: argparse.Namespace, corpus: Path) -> tuple[list[Path], d
     meetings = [data / "qmsum" / f"{name}.json" for name in args.qmsum]
     limit = args.limit
     sets = {
-        "examples": load_questions(args.questions),
+        "examples": load_questions(args.questions)[:limit],
         "cmrc": cmrc_questions([ingested / p.name for p in chosen], trial)[:limit],
         "qmsum": [q for m in meetings for q in qmsum_questions(m)][:limit],
         "unanswerable": (cmrc_questions(unseen, trial)[: args.unanswerable]
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--qmsum", nargs="+", default=list(QMSUM_MEETINGS), help="QMSum meetings in the knowledge base")
     parser.add_argument("--unanswerable", type=int, default=8, help="CMRC and QMSum questions each with no answer in it")
     parser.add_argument("--adapter", help="adapter version (default: the active one)")
-    parser.add_argument("--limit", type=int, help="CMRC and QMSum questions at most (examples: all)")
+    parser.add_argument("--limit", type=int, help="questions per set at most")
     parser.add_argument("--models", nargs="+", choices=["base", "fine-tuned"], default=["base", "fine-tuned"],
                         help="run only some models (e.g. in two processes), then --combine the outputs")
     parser.add_argument("--combine", type=Path, nargs="+", help="merge earlier --out files of one model each, run nothing")

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the OpenAI-compatible server.")
     llm_device: str | None = Field(default=None, description="Torch device for the local LLM. Unset: best available.")
     adapter_path: Path | None = Field(default=None, description="LoRA adapter directory applied on top of the local LLM.")
-    max_new_tokens: int = Field(default=64, ge=1, le=4096, description="Most tokens generated per answer.")
+    max_new_tokens: int = Field(default=32, ge=1, le=4096, description="Most tokens generated per answer.")
     context_tokens: int = Field(default=512, ge=256, description="Token budget for the prompt (facts, passages, question).")
     generation_timeout: float = Field(default=120.0, gt=0, description="Seconds an answer may take before it is cut off.")
     answer_min_relevance: float = Field(
