@@ -105,6 +105,18 @@ def summarise(rows: list[dict]) -> dict[str, float]:
     }
 
 
+def result_of(args: argparse.Namespace, settings: Settings, version: str | None, sets: dict, rows: dict, seconds: float) -> dict:
+    return {
+        "adapter": version if "fine-tuned" in args.models else None,
+        "settings": {"context_tokens": settings.context_tokens, "top_k": settings.top_k,
+                     "max_new_tokens": settings.max_new_tokens, "answer_min_relevance": settings.answer_min_relevance},
+        "counts": {name: len(q) for name, q in sets.items()},
+        "seconds": round(seconds, 1),
+        "summary": {s: {name: summarise(r) for name, r in by_model.items() if r} for s, by_model in rows.items()},
+        "rows": rows,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     settings = Settings(data_dir=args.data_dir)
     corpus = args.data_dir.parent / f"{args.data_dir.name}-corpus"
@@ -117,7 +129,7 @@ def run(args: argparse.Namespace) -> dict:
         version = args.adapter or service.adapters.active()
         if version is None and "fine-tuned" in args.models:
             raise SystemExit("no adapter: train one with `lore finetune` or pass --adapter")
-        adapter = service.adapters.path(version) if "fine-tuned" in args.models else None
+        adapter = (args.adapter_dir or service.adapters.path(version)) if "fine-tuned" in args.models else None
         models = {
             name: LocalLLM.from_pretrained(
                 settings.llm_model, cache_dir=settings.model_cache_dir, adapter_path=adapter if name == "fine-tuned" else None
@@ -140,31 +152,37 @@ def run(args: argparse.Namespace) -> dict:
                         "cites_gold": cites_source(answer, q["source"]),
                         "abstained": float(is_abstention(answer.text)),
                     })
+                if args.out:  # after every question: a run cut short still leaves its answers
+                    args.out.write_text(json.dumps(result_of(args, settings, version, sets, rows, time.perf_counter() - started),
+                                                   indent=2, ensure_ascii=False))
                 if args.verbose:
                     print(set_name, q["question"], "|", q["answers"][0][:60], "|",
                           " || ".join(r[-1]["prediction"][:80] for r in rows[set_name].values()), flush=True)
-    return {
-        "adapter": version,
-        "settings": {"context_tokens": settings.context_tokens, "top_k": settings.top_k,
-                     "max_new_tokens": settings.max_new_tokens, "answer_min_relevance": settings.answer_min_relevance},
-        "counts": {name: len(q) for name, q in sets.items()},
-        "seconds": round(time.perf_counter() - started, 1),
-        "summary": {s: {name: summarise(r) for name, r in by_model.items()} for s, by_model in rows.items()},
-        "rows": rows,
-    }
+    return result_of(args, settings, version, sets, rows, time.perf_counter() - started)
 
 
 def combine(paths: list[Path]) -> dict:
-    """One result from runs that each scored some of the models on the same questions and settings."""
+    """One result from runs that each scored some models or sets; questions answered by every model only."""
     parts = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
-    result = {**parts[0], "seconds": sum(p["seconds"] for p in parts)}
-    for part in parts[1:]:
-        if part["settings"] != result["settings"] or part["counts"] != result["counts"]:
-            raise SystemExit(f"cannot combine: different settings or questions in {paths}")
-        for set_name in result["rows"]:
-            result["rows"][set_name].update(part["rows"][set_name])
-            result["summary"][set_name].update(part["summary"][set_name])
-    return result
+    rows: dict[str, dict[str, list[dict]]] = {}
+    for part in parts:
+        if part["settings"] != parts[0]["settings"]:
+            raise SystemExit(f"cannot combine: different settings in {paths}")
+        for set_name, by_model in part["rows"].items():
+            for model, model_rows in by_model.items():
+                rows.setdefault(set_name, {}).setdefault(model, []).extend(model_rows)
+    for set_name, by_model in rows.items():
+        common = set.intersection(*({r["id"] for r in model_rows} for model_rows in by_model.values()))
+        for model in by_model:
+            by_model[model] = [r for r in by_model[model] if r["id"] in common]
+    return {
+        "adapter": next((p["adapter"] for p in parts if p["adapter"]), None),
+        "settings": parts[0]["settings"],
+        "counts": {s: len(next(iter(by_model.values()))) for s, by_model in rows.items()},
+        "seconds": sum(p["seconds"] for p in parts),
+        "summary": {s: {m: summarise(r) for m, r in by_model.items()} for s, by_model in rows.items()},
+        "rows": rows,
+    }
 
 
 def main() -> None:
@@ -176,6 +194,7 @@ def main() -> None:
     parser.add_argument("--qmsum", nargs="+", default=list(QMSUM_MEETINGS), help="QMSum meetings in the knowledge base")
     parser.add_argument("--unanswerable", type=int, default=8, help="CMRC and QMSum questions each with no answer in it")
     parser.add_argument("--adapter", help="adapter version (default: the active one)")
+    parser.add_argument("--adapter-dir", type=Path, help="adapter folder (e.g. a training checkpoint) instead of a version")
     parser.add_argument("--limit", type=int, help="questions per set at most")
     parser.add_argument("--models", nargs="+", choices=["base", "fine-tuned"], default=["base", "fine-tuned"],
                         help="run only some models (e.g. in two processes), then --combine the outputs")
