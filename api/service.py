@@ -124,6 +124,7 @@ class LoreService:
                     context_tokens=s.context_tokens,
                     max_new_tokens=s.max_new_tokens,
                     timeout=s.generation_timeout,
+                    min_relevance=s.answer_min_relevance,
                 )
             return self._answerer
 

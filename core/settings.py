@@ -148,32 +148,36 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the OpenAI-compatible server.")
     llm_device: str | None = Field(default=None, description="Torch device for the local LLM. Unset: best available.")
     adapter_path: Path | None = Field(default=None, description="LoRA adapter directory applied on top of the local LLM.")
-    max_new_tokens: int = Field(default=160, ge=1, le=4096, description="Most tokens generated per answer.")
-    context_tokens: int = Field(default=1024, ge=256, description="Token budget for the prompt (facts, passages, question).")
+    max_new_tokens: int = Field(default=32, ge=1, le=4096, description="Most tokens generated per answer.")
+    context_tokens: int = Field(default=512, ge=256, description="Token budget for the prompt (facts, passages, question).")
     generation_timeout: float = Field(default=120.0, gt=0, description="Seconds an answer may take before it is cut off.")
+    answer_min_relevance: float = Field(
+        default=0.35, ge=0, le=1,
+        description="Abstain without asking the model when the best passage's dense similarity to the question is below this (0: never).",
+    )
 
     # --- fine-tuning -------------------------------------------------------
-    finetune_lora_r: int = Field(default=8, ge=1, le=256, description="LoRA rank of `lore finetune` adapters.")
-    finetune_lora_alpha: int = Field(default=16, ge=1, description="LoRA scaling factor (alpha).")
+    finetune_lora_r: int = Field(default=16, ge=1, le=256, description="LoRA rank of `lore finetune` adapters.")
+    finetune_lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling factor (alpha).")
     finetune_target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "v_proj"], description="Model modules that get LoRA weights."
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], description="Model modules that get LoRA weights."
     )
     finetune_layers: int = Field(
         default=8, ge=0, description="LoRA on the last N transformer layers only (0: all); fewer layers train faster."
     )
-    finetune_learning_rate: float = Field(default=1e-3, gt=0, description="Learning rate of LoRA fine-tuning.")
-    finetune_epochs: float = Field(default=2.0, gt=0, description="Passes over the training examples at most (early stopping may end sooner).")
-    finetune_batch_size: int = Field(default=4, ge=1, description="Examples per training step.")
-    finetune_eval_steps: int = Field(default=20, ge=1, description="Training steps between validation-loss checks (and checkpoints).")
+    finetune_learning_rate: float = Field(default=2e-3, gt=0, description="Learning rate of LoRA fine-tuning.")
+    finetune_epochs: float = Field(default=1.0, gt=0, description="Passes over the training examples at most (early stopping may end sooner).")
+    finetune_batch_size: int = Field(default=2, ge=1, description="Examples per training step.")
+    finetune_eval_steps: int = Field(default=25, ge=1, description="Training steps between validation-loss checks (and checkpoints).")
     finetune_patience: int = Field(default=2, ge=1, description="Validation checks without improvement before training stops early.")
     finetune_seed: int = Field(default=13, description="Seed for question sampling, data splits and training.")
     finetune_validation_share: float = Field(default=0.15, gt=0, lt=1, description="Share of examples held out for validation and `--eval`.")
     finetune_unanswerable_share: float = Field(
         default=0.2, ge=0, lt=1, description="Share of examples whose answer passage is removed; the target is the abstention sentence."
     )
-    finetune_distractors: int = Field(default=3, ge=0, le=20, description="Retrieved passages shown next to the answer passage in training prompts.")
+    finetune_distractors: int = Field(default=2, ge=0, le=20, description="Retrieved passages shown next to the answer passage in training prompts.")
     finetune_questions_per_chunk: int = Field(default=2, ge=1, le=20, description="Generated questions per chunk at most.")
-    finetune_max_examples: int = Field(default=600, ge=1, description="Training questions at most (generated ones are sampled, user ones kept).")
+    finetune_max_examples: int = Field(default=140, ge=1, description="Training questions at most (generated ones are sampled, user ones kept).")
     finetune_llm_questions: bool = Field(
         default=False, description="Also let the configured LLM write questions about chunks (worth it only with a capable model)."
     )

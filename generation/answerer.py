@@ -39,6 +39,18 @@ def is_abstention(text: str) -> bool:
     return any(normalised.startswith(key) for key in _ABSTENTION_KEYS)
 
 
+def relevance(passages: Sequence[Passage]) -> float | None:
+    """The best dense (cosine) similarity between the question and a passage; None when no passage has one.
+
+    Dense similarity is the retrieval score with a fixed scale: fused (RRF) scores
+    are ranks, high even for the best of many irrelevant passages. Queries the dense
+    model does not cover (see ``dense_languages``) have no dense scores and are
+    never cut off.
+    """
+    scores = [p.scores["dense"] for p in passages if "dense" in p.scores]
+    return max(scores) if scores else None
+
+
 class Answerer:
     """Builds the prompt within ``context_tokens``, runs the backend, and resolves citations.
 
@@ -55,8 +67,12 @@ class Answerer:
         max_new_tokens: int,
         timeout: float,
         temperature: float = 0.0,
+        min_relevance: float = 0.0,
     ) -> None:
         self.backend = backend
+        # Below this best-passage relevance the answer is the abstention sentence,
+        # without asking the model: small models answer anything they are shown.
+        self.min_relevance = min_relevance
         self.context_tokens = context_tokens
         self.max_new_tokens = max_new_tokens
         self.timeout = timeout
@@ -69,6 +85,7 @@ class Answerer:
             context_tokens=settings.context_tokens,
             max_new_tokens=settings.max_new_tokens,
             timeout=settings.generation_timeout,
+            min_relevance=settings.answer_min_relevance,
         )
 
     def prepare(
@@ -92,7 +109,7 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if not prompt.sources and not prompt.facts:
+        if self._unsupported(prompt, passages):
             return self._finish(question, prompt, ABSTENTIONS[prompt.language], timings)
         generate_started = time.perf_counter()
         raw = self.backend.generate(
@@ -112,7 +129,7 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if not prompt.sources and not prompt.facts:
+        if self._unsupported(prompt, passages):
             text = ABSTENTIONS[prompt.language]
             yield text
             yield self._finish(question, prompt, text, timings)
@@ -132,6 +149,13 @@ class Answerer:
                 yield piece
         timings["generate"] = time.perf_counter() - generate_started
         yield self._finish(question, prompt, "".join(pieces), timings)
+
+    def _unsupported(self, prompt: Prompt, passages: Sequence[Passage]) -> bool:
+        """Nothing to answer from: no sources or facts fit, or the best passage is below ``min_relevance``."""
+        if not prompt.sources and not prompt.facts:
+            return True
+        best = relevance(passages)
+        return best is not None and best < self.min_relevance
 
     def _finish(self, question: str, prompt: Prompt, raw: str, timings: dict[str, float]) -> Answer:
         text, numbers = clean_citations(raw, len(prompt.sources))

@@ -95,6 +95,33 @@ class TrainResult:
         }
 
 
+class _AnswerOnlyTrainer(Trainer):
+    """Computes the vocabulary logits only at the answer positions.
+
+    The prompt is hundreds of tokens and the answer a dozen; with a 49k-token
+    vocabulary the output layer over every prompt position is a large share of
+    each step on CPU and every one of those logits is masked out of the loss
+    anyway. Batches are left-padded, so all answers end at the last column and
+    the last ``keep`` positions hold every labelled token.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
+        labels = inputs.pop("labels")
+        labelled = (labels != IGNORE_INDEX).any(dim=0).nonzero()
+        first = int(labelled[0]) if len(labelled) else labels.shape[1] - 1
+        # Position p predicts token p + 1: keep one position before the first label.
+        keep = labels.shape[1] - first + 1
+        outputs = model(**inputs, logits_to_keep=keep)
+        logits = outputs.logits[:, :-1, :].float()
+        targets = labels[:, labels.shape[1] - keep + 1 :].to(logits.device)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
+        loss = loss / count
+        return (loss, outputs) if return_outputs else loss
+
+
 class _Tokenized(Dataset):
     def __init__(self, rows: list[dict[str, list[int]]]) -> None:
         self.rows = rows
@@ -138,6 +165,8 @@ def _length_grouping() -> dict[str, Any]:
 def _pad_ready(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of attention and loss
+    # Left padding lines the answers up at the end of the batch (see _AnswerOnlyTrainer).
+    tokenizer.padding_side = "left"
     return tokenizer
 
 
@@ -208,11 +237,12 @@ def train_adapter(
         report_to=[],
         disable_tqdm=not progress,
         remove_unused_columns=False,
+        prediction_loss_only=True,  # validation needs the loss only, not gathered logits
         dataloader_num_workers=0,
         save_only_model=False,
     )
     callbacks = [EarlyStoppingCallback(early_stopping_patience=config.patience)] if eval_set else []
-    trainer = Trainer(
+    trainer = _AnswerOnlyTrainer(
         model=model,
         args=args,
         train_dataset=train_set,

@@ -109,7 +109,7 @@ def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service,
     assert registry.active() == report.version == "v1"
     manifest = Manifest.load(report.path)
     assert manifest.base_model == settings.llm_model and len(manifest.data_hash) == 64
-    assert manifest.hyperparameters["lora_r"] == 8 and manifest.metrics["training"]["steps"] == 6
+    assert manifest.hyperparameters["lora_r"] == settings.finetune_lora_r and manifest.metrics["training"]["steps"] == 6
     assert (report.path / "adapter_config.json").is_file() and (report.path / "finetune_data.jsonl").is_file()
 
     # The service's answerer loads the active adapter merged into the base weights.

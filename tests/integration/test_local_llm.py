@@ -261,3 +261,26 @@ def test_local_directory_and_load_backend(model_cache, monkeypatch, tmp_path):
     settings = Settings(data_dir=model_cache.parent, llm_backend="local", llm_device="cpu")
     backend = load_backend(settings)
     assert isinstance(backend, LocalLLM) and backend.origin == "converted-cache"
+
+
+def test_answer_only_training_loss_equals_the_full_sequence_loss(llm):
+    """Training computes logits at the answer positions only; the loss must be the one over the whole batch."""
+    from transformers import DataCollatorForSeq2Seq, TrainingArguments
+
+    from generation.finetune.data import Example
+    from generation.finetune.train import IGNORE_INDEX, _AnswerOnlyTrainer, _pad_ready, encode_example
+
+    def example(question: str, target: str) -> Example:
+        messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": question}]
+        return Example(id=question, question=question, answer=target, target=target, messages=messages,
+                       source_count=1, oracle=1, oracle_chunk_id="c", origin="user", language="en")
+
+    rows = [encode_example(llm, example("How many days of leave do employees get each year?", "22 days [1]")),
+            encode_example(llm, example("Who leads Apollo?", "Mara Quist, since March 2024 [1]"))]
+    batch = DataCollatorForSeq2Seq(_pad_ready(llm.tokenizer), padding=True, label_pad_token_id=IGNORE_INDEX)(rows)
+    assert batch["input_ids"].shape[1] == max(len(r["input_ids"]) for r in rows)  # padded on the left
+    trainer = _AnswerOnlyTrainer(model=llm.model, args=TrainingArguments(output_dir="/tmp/unused", use_cpu=True, report_to=[]))
+    with torch.inference_mode():
+        full = llm.model(**batch).loss  # labels in the batch: the model's own shifted loss over all positions
+        answer_only = trainer.compute_loss(llm.model, dict(batch))
+    assert torch.allclose(full, answer_only, rtol=1e-4)

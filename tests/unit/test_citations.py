@@ -185,3 +185,32 @@ def test_stream_yields_pieces_then_the_final_answer():
     assert [c.number for c in final.citations] == [1]
     assert "first_token" in final.timings
     assert "- a b c" in backend.calls[0][1]["content"]
+
+
+def scored(n: int, dense: float | None) -> Passage:
+    # Fused scores are ranks (high for the best of anything); the cut-off reads the dense similarity.
+    scores = {"fused": 0.5, **({"dense": dense} if dense is not None else {})}
+    return passage(n).model_copy(update={"scores": scores})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_passages_below_the_relevance_cut_off_abstain_without_calling_the_model(stream):
+    backend = ScriptedBackend("Topic 1 [1].")
+    answerer = Answerer(backend, context_tokens=1000, max_new_tokens=50, timeout=30.0, min_relevance=0.3)
+    passages = [scored(1, 0.12), scored(2, 0.25)]
+    if stream:
+        *pieces, answer = list(answerer.stream("Who founded Rome?", passages, []))
+        assert "".join(pieces) == answer.text
+    else:
+        answer = answerer.answer("Who founded Rome?", passages, [])
+    assert answer.abstained and answer.text == ABSTENTIONS["en"] and answer.citations == ()
+    assert backend.calls == []
+
+
+def test_one_relevant_passage_or_no_dense_scores_reach_the_model():
+    backend = ScriptedBackend("Topic 1 [1].")
+    answerer = Answerer(backend, context_tokens=1000, max_new_tokens=50, timeout=30.0, min_relevance=0.3)
+    assert not answerer.answer("What about topic 1?", [scored(1, 0.1), scored(2, 0.55)], []).abstained
+    # A Chinese question has no dense scores (the dense model is English): no cut-off.
+    assert not answerer.answer("话题一是什么？", [scored(1, None)], []).abstained
+    assert len(backend.calls) == 2
