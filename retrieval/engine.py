@@ -62,6 +62,9 @@ class SearchEngine:
                 graph_seeds=settings.graph_seed_chunks,
                 mmr_lambda=settings.mmr_lambda,
                 dense_languages=tuple(settings.dense_languages) if settings.dense_languages is not None else None,
+                document_prior=settings.document_prior,
+                document_evidence_chunks=settings.document_evidence_chunks,
+                parallel=settings.search_parallel,
             ),
             reranker=reranker,
         )

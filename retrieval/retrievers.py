@@ -11,9 +11,11 @@ with MMR. Every passage carries its score components (``dense``, ``sparse``,
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -186,8 +188,12 @@ class SparseRetriever(CatalogRetriever):
 
     name = "sparse"
 
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every catalog row."""
+        return self.catalog.bm25.scores(tokenize(query))
+
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
-        return _top(self.catalog.bm25.scores(tokenize(query)), k, mask)
+        return _top(self.scores(query), k, mask)
 
 
 @dataclass
@@ -200,6 +206,14 @@ class GraphSettings:
     speaker_weight: float = 0.3
     fuzzy_threshold: float = 90.0
     relation_weights: dict[str, float] = field(default_factory=lambda: {"MENTIONED_WITH": 0.5})
+
+
+@dataclass
+class GraphQuery:
+    linked: list[str]  # entity ids
+    speakers: list[str]  # case-folded speaker keys
+    edges: list[tuple[str, str, str]]  # (source id, relation type, target id) around the linked entities
+    mentioning: dict[str, list[str]]  # linked entity id -> ids of chunks mentioning it
 
 
 @dataclass
@@ -263,21 +277,35 @@ class GraphRetriever(CatalogRetriever):
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
         return self.rank_graph(query, k, mask).hits
 
-    def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
-                   seeds: dict[int, float] | None = None) -> GraphRanking:
+    def prepare(self, query: str) -> GraphQuery:
+        """The question-side graph work: entity and speaker links, typed edges around the linked
+        entities and the chunks that mention them. Hybrid search runs it while the text retrievers rank."""
         cfg = self.settings
         linked, speakers = self.link(query)
+        if not linked:
+            return GraphQuery(linked, speakers, [], {})
+        edges, mentioning = self.graph.entity_neighbourhood(
+            linked, hops=cfg.hops, per_entity=cfg.per_entity_chunks, limit=cfg.neighbour_limit
+        )
+        return GraphQuery(linked, speakers, edges, mentioning)
+
+    def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
+                   seeds: dict[int, float] | None = None, prepared: GraphQuery | None = None) -> GraphRanking:
+        cfg = self.settings
+        prepared = prepared or self.prepare(query)
+        linked, speakers = prepared.linked, prepared.speakers
         seeds = seeds or {}
         if not linked and not speakers:
             # Nothing in the question is in the graph: PageRank from the seeds alone would only
             # re-order the text retrievers' own ranking, which fusion already has.
             return GraphRanking([], [], [])
         catalog = self.catalog
+        entity_edges, mentioning = prepared.edges, prepared.mentioning
         seed_chunk_ids = [catalog.rows[r].chunk_id for r in seeds]
         for row in seeds:
             seed_chunk_ids.extend(catalog.rows[o].chunk_id for o in catalog.neighbours(row))
-        entity_edges, mentioning, pairs = self.graph.retrieval_subgraph(
-            linked, seed_chunk_ids, hops=cfg.hops, per_entity=cfg.per_entity_chunks, limit=cfg.neighbour_limit
+        pairs = self.graph.entities_in_chunks(
+            [*seed_chunk_ids, *(c for ids in mentioning.values() for c in ids)]
         )
         entities = list(dict.fromkeys([*linked, *(t for _, _, t in entity_edges)]))
         # Chunks: the seeds, those mentioning linked entities, speaker turns, and their neighbours.
@@ -401,6 +429,26 @@ def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[f
     return r
 
 
+_POOL_LOCK = threading.Lock()
+
+
+def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
+    """Run ``fn`` on the pool, or at once when there is none (a finished future either way)."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # re-raised by result(), as from a pool
+        future.set_exception(exc)
+    return future
+
+
+def _standardise(values: np.ndarray) -> np.ndarray:
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
 def term_jaccard(catalog: ChunkCatalog, rows: Sequence[int]) -> np.ndarray:
     """Pairwise Jaccard similarity of the chunks' BM25 term sets, as one sparse product."""
     sets = [catalog.rows[r].terms for r in rows]
@@ -424,6 +472,14 @@ class FusionSettings:
     # Query languages the embedding model covers; None: all. An English-only model ranks a
     # Chinese question's chunks close to randomly, and fusing that noise costs recall.
     dense_languages: tuple[str, ...] | None = None
+    # Document-level evidence (hierarchical retrieval): each fused chunk score is multiplied by
+    # exp(document_prior * z), z = the standardised sum of its document's whole-document BM25 and
+    # of its best ``document_evidence_chunks`` chunk BM25 scores. 0 turns it off.
+    document_prior: float = 0.0
+    document_evidence_chunks: int = 3
+    document_evidence_pool: int = 200
+    # Run dense search and the graph's question-side reads in threads beside BM25.
+    parallel: bool = True
 
 
 @dataclass
@@ -446,9 +502,51 @@ class HybridRetriever(Retriever):
         self.reranker = reranker
         self.catalog = sparse.catalog
         self.metadata = sparse.metadata
+        self._executor: ThreadPoolExecutor | None = None
 
     def _search(self, query: str, k: int, filters: SearchFilters | None) -> list[Passage]:
         return self.search_with_graph(query, k, filters).passages
+
+    def document_evidence(self, tokens: list[str], chunk_scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Per document (indexed like ``catalog.document_codes``), how strongly the text points to it.
+
+        Two views of the same question: BM25 over the whole document, and the sum of its best few
+        chunk BM25 scores among the top chunks (a document with several matching passages beats
+        one with a single lucky match). Each is standardised over the documents and the two are
+        added; a chunk inherits its document's value. On a corpus of similar meetings the right
+        meeting is often the one whose vocabulary matches as a whole, not the one holding the
+        single best chunk.
+        """
+        cfg = self.settings
+        catalog = self.catalog
+        whole = catalog.document_scores(tokens).astype(np.float64)
+        evidence = np.zeros(catalog.document_count)
+        taken = np.zeros(catalog.document_count, dtype=np.int64)
+        codes = catalog.document_codes
+        for row, score in _top(chunk_scores, cfg.document_evidence_pool, mask):
+            code = codes[row]
+            if code >= 0 and taken[code] < cfg.document_evidence_chunks:
+                evidence[code] += score
+                taken[code] += 1
+        return _standardise(whole) + _standardise(evidence)
+
+    def _fuse(self, rankings: dict[str, list[int]], prior: np.ndarray | None) -> dict[int, float]:
+        """Weighted RRF, each chunk's value scaled by its document's evidence when that is on."""
+        cfg = self.settings
+        fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        if prior is None or not fused:
+            return fused
+        codes = self.catalog.document_codes
+        rows = np.fromiter(fused, dtype=np.int64, count=len(fused))
+        row_codes = codes[rows]
+        boost = np.where(row_codes >= 0, np.exp(cfg.document_prior * prior[np.maximum(row_codes, 0)]), 1.0)
+        return {int(r): v * float(f) for r, v, f in zip(rows, fused.values(), boost)}
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with _POOL_LOCK:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lore-search")
+            return self._executor
 
     def search_with_graph(self, query: str, k: int, filters: SearchFilters | None = None) -> HybridResult:
         cfg = self.settings
@@ -456,29 +554,47 @@ class HybridRetriever(Retriever):
         n = max(cfg.candidates, k)
         lists: dict[str, Hits] = {}
         dense_ok = cfg.dense_languages is None or script_language(query) in cfg.dense_languages
+        use_graph = self.graph is not None and cfg.weights.get("graph", 0) > 0
+        # FAISS search and the graph server round trips release the GIL, so they run beside BM25
+        # (numpy/scipy) instead of one after another.
+        pool = self._pool() if cfg.parallel else None
+        dense_job = graph_job = None
         if cfg.weights.get("dense", 0) > 0 and dense_ok:
-            lists["dense"] = self.dense.rank(query, n, mask)
+            dense_job = _submit(pool, self.dense.rank, query, n, mask)
+        if use_graph:
+            graph_job = _submit(pool, self.graph.prepare, query)
+        tokens = tokenize(query)
+        sparse_scores = self.catalog.bm25.scores(tokens) if cfg.weights.get("sparse", 0) > 0 or cfg.document_prior > 0 else None
         if cfg.weights.get("sparse", 0) > 0:
-            lists["sparse"] = self.sparse.rank(query, n, mask)
+            lists["sparse"] = _top(sparse_scores, n, mask)
+        prior = self.document_evidence(tokens, sparse_scores, mask) if cfg.document_prior > 0 else None
+        if dense_job is not None:
+            lists["dense"] = dense_job.result()
+            lists = {"dense": lists.pop("dense"), **lists}
         rankings = {name: [row for row, _ in hits] for name, hits in lists.items()}
         graph_ranking = None
-        if self.graph is not None and cfg.weights.get("graph", 0) > 0:
-            base = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        if use_graph:
+            base = self._fuse(rankings, prior)
             seeds = dict(sorted(base.items(), key=lambda kv: -kv[1])[: cfg.graph_seeds])
-            graph_ranking = self.graph.rank_graph(query, n, mask, seeds)
+            graph_ranking = self.graph.rank_graph(query, n, mask, seeds, prepared=graph_job.result())
             lists["graph"] = graph_ranking.hits
             rankings["graph"] = [row for row, _ in graph_ranking.hits]
-        fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        fused = self._fuse(rankings, prior)
         ordered = sorted(fused, key=lambda r: -fused[r])[: max(3 * k, 30)]
         if cfg.mmr_lambda < 1.0 and len(ordered) > 1:
             similarity = term_jaccard(self.catalog, ordered)
             position = {row: i for i, row in enumerate(ordered)}
             ordered = mmr(ordered, fused, lambda a, b: similarity[position[a], position[b]], k, cfg.mmr_lambda)
         components = {name: dict(hits) for name, hits in lists.items()}
-        ranked = [
-            (row, fused[row], {**{name: c[row] for name, c in components.items() if row in c}, "fused": fused[row]})
-            for row in ordered[:k]
-        ]
+        codes = self.catalog.document_codes
+
+        def explained(row: int) -> dict[str, float]:
+            scores = {name: c[row] for name, c in components.items() if row in c}
+            if prior is not None and codes[row] >= 0:
+                scores["document"] = float(prior[codes[row]])  # the document's standardised evidence
+            return {**scores, "fused": fused[row]}
+
+        ranked = [(row, fused[row], explained(row)) for row in ordered[:k]]
         passages = passages_for(self.catalog, self.metadata, ranked)
         if self.reranker is not None:
             passages = self.reranker.rerank(query, passages)
