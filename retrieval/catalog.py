@@ -184,6 +184,11 @@ class ChunkCatalog:
     def document_count(self) -> int:
         return len(self._document_order)
 
+    @property
+    def document_ids(self) -> list[str]:
+        """Document ids in the order of the document-level arrays."""
+        return self._document_order
+
     def document_scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every whole document for a tokenised query, indexed like ``document_codes``."""
         return self.document_bm25.scores(tokens)
