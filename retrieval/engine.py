@@ -70,8 +70,11 @@ class SearchEngine:
         )
 
     def refresh(self) -> bool:
-        """Re-sync the BM25 index and filter catalog with the metadata store (after ingest or delete)."""
-        return self.catalog.refresh()
+        """Re-sync the BM25 index and filter catalog with the metadata store (after ingest or delete),
+        and the graph retriever's in-memory entity names and mentions with them."""
+        changed = self.catalog.refresh()
+        self.graph.warm()
+        return changed
 
     def retriever(self, mode: str) -> Retriever:
         if mode not in MODES:

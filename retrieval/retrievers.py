@@ -2,10 +2,11 @@
 
 Every retriever has one public ``search(query, k, filters) -> list[Passage]`` that
 calls its ``_search``. Dense, sparse and graph retrievers rank rows of the shared
-``ChunkCatalog``; the hybrid retriever fuses their rankings (weighted RRF), lets
-the graph retriever propagate from the fused top chunks, and removes near-duplicates
-with MMR. Every passage carries its score components (``dense``, ``sparse``,
-``graph``, ``fused``) so a user can see why it was retrieved.
+``ChunkCatalog``; the hybrid retriever fuses their rankings (weighted RRF), weighs
+each chunk by its document's evidence, lets the graph retriever propagate from the
+fused top chunks, and removes near-duplicates with MMR. Every passage carries its
+score components (``dense``, ``sparse``, ``graph``, ``document``, ``fused``) so a
+user can see why it was retrieved.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilters
 from retrieval.fusion import Reranker, mmr, weighted_rrf
+from retrieval.mentions import MentionIndex
 from retrieval.metadata_store import MetadataStore, StoredChunk
 from retrieval.tokenize import tokenize
 from retrieval.vector_store import FaissVectorStore
@@ -240,18 +242,25 @@ class GraphRetriever(CatalogRetriever):
         super().__init__(catalog, metadata)
         self.graph = graph
         self.settings = settings or GraphSettings()
-        self._names_version = -1
+        self.mentions = MentionIndex(graph, catalog)
+        self._names_version: tuple[int, int] | None = None
         self._names: dict[str, list[str]] = {}
         self._name_list: list[str] = []
 
+    def warm(self) -> None:
+        """Load what linking and ranking keep in memory (entity names, mentions) now, not at the next question."""
+        self._entity_names()
+        self.mentions.refresh()
+
     # ---- linking ------------------------------------------------------------
     def _entity_names(self) -> dict[str, list[str]]:
-        if self._names_version != self.catalog.version:
+        version = (self.catalog.version, getattr(self.graph, "writes", 0))
+        if self._names_version != version:
             names: dict[str, list[str]] = {}
             for entity in self.graph.entity_names():
                 names.setdefault(name_key(entity.name), []).append(entity.id)
-            self._names, self._names_version = names, self.catalog.version
-            self._name_list = list(names)
+            self._names, self._name_list = names, list(names)
+            self._names_version = version
         return self._names
 
     def link(self, query: str) -> tuple[list[str], list[str]]:
@@ -277,22 +286,29 @@ class GraphRetriever(CatalogRetriever):
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
         return self.rank_graph(query, k, mask).hits
 
-    def prepare(self, query: str) -> GraphQuery:
+    def prepare(self, query: str, mask: np.ndarray | None = None) -> GraphQuery:
         """The question-side graph work: entity and speaker links, typed edges around the linked
         entities and the chunks that mention them. Hybrid search runs it while the text retrievers rank."""
         cfg = self.settings
         linked, speakers = self.link(query)
         if not linked:
             return GraphQuery(linked, speakers, [], {})
-        edges, mentioning = self.graph.entity_neighbourhood(
-            linked, hops=cfg.hops, per_entity=cfg.per_entity_chunks, limit=cfg.neighbour_limit
-        )
+        edges: list[tuple[str, str, str]] = []
+        seen, frontier = set(linked), list(linked)
+        for _ in range(cfg.hops):
+            if not frontier:
+                break
+            found = self.graph.entity_neighbours(frontier, limit=cfg.neighbour_limit)
+            edges.extend(found)
+            frontier = list(dict.fromkeys(t for _, _, t in found if t not in seen))
+            seen.update(frontier)
+        mentioning = self.mentions.chunks_mentioning(linked, cfg.per_entity_chunks, mask)
         return GraphQuery(linked, speakers, edges, mentioning)
 
     def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
                    seeds: dict[int, float] | None = None, prepared: GraphQuery | None = None) -> GraphRanking:
         cfg = self.settings
-        prepared = prepared or self.prepare(query)
+        prepared = prepared or self.prepare(query, mask)
         linked, speakers = prepared.linked, prepared.speakers
         seeds = seeds or {}
         if not linked and not speakers:
@@ -304,9 +320,7 @@ class GraphRetriever(CatalogRetriever):
         seed_chunk_ids = [catalog.rows[r].chunk_id for r in seeds]
         for row in seeds:
             seed_chunk_ids.extend(catalog.rows[o].chunk_id for o in catalog.neighbours(row))
-        pairs = self.graph.entities_in_chunks(
-            [*seed_chunk_ids, *(c for ids in mentioning.values() for c in ids)]
-        )
+        pairs = self.mentions.entities_in([*seed_chunk_ids, *(c for ids in mentioning.values() for c in ids)])
         entities = list(dict.fromkeys([*linked, *(t for _, _, t in entity_edges)]))
         # Chunks: the seeds, those mentioning linked entities, speaker turns, and their neighbours.
         rows: dict[int, None] = dict.fromkeys(seeds)
@@ -507,12 +521,12 @@ class HybridRetriever(Retriever):
     def _search(self, query: str, k: int, filters: SearchFilters | None) -> list[Passage]:
         return self.search_with_graph(query, k, filters).passages
 
-    def document_evidence(self, tokens: list[str], chunk_scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    def document_evidence(self, tokens: list[str], chunk_hits: Hits) -> np.ndarray:
         """Per document (indexed like ``catalog.document_codes``), how strongly the text points to it.
 
         Two views of the same question: BM25 over the whole document, and the sum of its best few
-        chunk BM25 scores among the top chunks (a document with several matching passages beats
-        one with a single lucky match). Each is standardised over the documents and the two are
+        chunk BM25 scores among ``chunk_hits`` (the top chunks by BM25, best first), so a document
+        with several matching passages beats one with a single lucky match. Each is standardised over the documents and the two are
         added; a chunk inherits its document's value. On a corpus of similar meetings the right
         meeting is often the one whose vocabulary matches as a whole, not the one holding the
         single best chunk.
@@ -523,7 +537,7 @@ class HybridRetriever(Retriever):
         evidence = np.zeros(catalog.document_count)
         taken = np.zeros(catalog.document_count, dtype=np.int64)
         codes = catalog.document_codes
-        for row, score in _top(chunk_scores, cfg.document_evidence_pool, mask):
+        for row, score in chunk_hits:
             code = codes[row]
             if code >= 0 and taken[code] < cfg.document_evidence_chunks:
                 evidence[code] += score
@@ -562,12 +576,17 @@ class HybridRetriever(Retriever):
         if cfg.weights.get("dense", 0) > 0 and dense_ok:
             dense_job = _submit(pool, self.dense.rank, query, n, mask)
         if use_graph:
-            graph_job = _submit(pool, self.graph.prepare, query)
+            graph_job = _submit(pool, self.graph.prepare, query, mask)
         tokens = tokenize(query)
-        sparse_scores = self.catalog.bm25.scores(tokens) if cfg.weights.get("sparse", 0) > 0 or cfg.document_prior > 0 else None
-        if cfg.weights.get("sparse", 0) > 0:
-            lists["sparse"] = _top(sparse_scores, n, mask)
-        prior = self.document_evidence(tokens, sparse_scores, mask) if cfg.document_prior > 0 else None
+        prior = None
+        if cfg.weights.get("sparse", 0) > 0 or cfg.document_prior > 0:
+            # One BM25 pass and one top-k selection serve the sparse ranking and the document evidence.
+            depth = max(n, cfg.document_evidence_pool if cfg.document_prior > 0 else 0)
+            sparse_hits = _top(self.catalog.bm25.scores(tokens), depth, mask)
+            if cfg.weights.get("sparse", 0) > 0:
+                lists["sparse"] = sparse_hits[:n]
+            if cfg.document_prior > 0:
+                prior = self.document_evidence(tokens, sparse_hits)
         if dense_job is not None:
             lists["dense"] = dense_job.result()
             lists = {"dense": lists.pop("dense"), **lists}

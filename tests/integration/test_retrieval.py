@@ -142,7 +142,7 @@ def test_document_evidence_points_to_the_meeting_whose_whole_text_matches(servic
     engine = service.engine
     catalog = engine.catalog
     tokens = tokenize("remote control buttons and the budget of the design")
-    evidence = engine.hybrid.document_evidence(tokens, catalog.bm25.scores(tokens), None)
+    evidence = engine.hybrid.document_evidence(tokens, engine.sparse.rank("remote control buttons and the budget of the design", 200, None))
     assert evidence.shape == (catalog.document_count,)
     best = catalog.document_ids[int(evidence.argmax())]
     assert Path(catalog.documents[best].source).stem.startswith("val_TS3010")
@@ -174,6 +174,25 @@ def test_document_bm25_follows_ingest_and_delete(service, corpus):
     assert catalog.document_ids[int(scores.argmax())] == _doc_id(extra) and scores.max() > 0
     assert service.delete_document(_doc_id(extra))
     assert catalog.document_scores(tokenize("basil chillies")).max() == 0
+
+
+def test_mention_index_matches_the_graph_and_follows_ingest_and_delete(service, corpus):
+    engine = service.engine
+    mentions = engine.graph.mentions
+    chunk_ids = [row.chunk_id for row in engine.catalog.rows]
+    assert sorted(mentions.entities_in(chunk_ids)) == sorted(set(service.graph.entities_in_chunks(chunk_ids)))
+    extra = corpus / "docs" / "venue-visit.md"
+    extra.write_text("# Venue visit\n\nLena Fischer visited the Lisbon venue with Marco Bianchi in May.\n",
+                     encoding="utf-8")
+    service.ingest([extra])
+    new_chunks = [row.chunk_id for row in engine.catalog.rows if row.document_id == _doc_id(extra)]
+    pairs = mentions.entities_in(new_chunks)
+    assert pairs and sorted(pairs) == sorted(set(service.graph.entities_in_chunks(new_chunks)))
+    lena = engine.graph.link("Lena Fischer")[0]
+    assert any(c in new_chunks for ids in mentions.chunks_mentioning(lena, 50).values() for c in ids)
+    assert service.delete_document(_doc_id(extra))
+    assert mentions.entities_in(new_chunks) == []
+    assert not any(c in new_chunks for ids in mentions.chunks_mentioning(lena, 50).values() for c in ids)
 
 
 def test_unknown_mode_is_refused(service):
