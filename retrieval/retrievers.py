@@ -42,6 +42,7 @@ MODES: tuple[str, ...] = ("dense", "sparse", "graph", "hybrid")
 _WORD = re.compile(r"[\w][\w.&'-]*", re.UNICODE)
 MAX_SPAN_WORDS = 4
 QUERY_CACHE_SIZE = 4096
+NEIGHBOURHOOD_CACHE_SIZE = 4096
 
 Hits = list[tuple[int, float]]  # (catalog row, score), best first
 
@@ -243,6 +244,8 @@ class GraphRetriever(CatalogRetriever):
         self.graph = graph
         self.settings = settings or GraphSettings()
         self.mentions = MentionIndex(graph, catalog)
+        self._neighbourhoods: OrderedDict[tuple, list[tuple[str, str, str]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._names_version: tuple[int, int] | None = None
         self._names: dict[str, list[str]] = {}
         self._name_list: list[str] = []
@@ -293,6 +296,22 @@ class GraphRetriever(CatalogRetriever):
         linked, speakers = self.link(query)
         if not linked:
             return GraphQuery(linked, speakers, [], {})
+        mentioning = self.mentions.chunks_mentioning(linked, cfg.per_entity_chunks, mask)
+        return GraphQuery(linked, speakers, self.neighbourhood(tuple(linked)), mentioning)
+
+    def neighbourhood(self, linked: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """Typed edges up to ``hops`` around the linked entities.
+
+        Kept for recent entity sets until the catalog or the graph changes: questions about the
+        same people and products repeat, and each hop is a graph server round trip.
+        """
+        cfg = self.settings
+        key = (self.catalog.version, getattr(self.graph, "writes", 0), linked)
+        with self._cache_lock:
+            cached = self._neighbourhoods.get(key)
+            if cached is not None:
+                self._neighbourhoods.move_to_end(key)
+                return cached
         edges: list[tuple[str, str, str]] = []
         seen, frontier = set(linked), list(linked)
         for _ in range(cfg.hops):
@@ -302,8 +321,11 @@ class GraphRetriever(CatalogRetriever):
             edges.extend(found)
             frontier = list(dict.fromkeys(t for _, _, t in found if t not in seen))
             seen.update(frontier)
-        mentioning = self.mentions.chunks_mentioning(linked, cfg.per_entity_chunks, mask)
-        return GraphQuery(linked, speakers, edges, mentioning)
+        with self._cache_lock:
+            self._neighbourhoods[key] = edges
+            while len(self._neighbourhoods) > NEIGHBOURHOOD_CACHE_SIZE:
+                self._neighbourhoods.popitem(last=False)
+        return edges
 
     def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
                    seeds: dict[int, float] | None = None, prepared: GraphQuery | None = None) -> GraphRanking:
@@ -424,19 +446,25 @@ class GraphRetriever(CatalogRetriever):
 
 def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[float], restart: np.ndarray,
                           damping: float, iterations: int = 30) -> np.ndarray:
-    """Power iteration of ``r = (1 - d) p + d P^T r`` on a row-normalised weighted graph."""
+    """Power iteration of ``r = (1 - d) p + d P^T r`` on a row-normalised weighted graph.
+
+    ``P^T r`` is one ``bincount`` over the edge list per step: for the few thousand edges of a
+    question's subgraph that is cheaper than building scipy matrices for every query.
+    """
     if n == 0 or restart.sum() <= 0:
         return np.zeros(n)
     p = restart / restart.sum()
-    matrix = sp.csr_matrix((weight, (src, dst)), shape=(n, n))
-    out_weight = np.asarray(matrix.sum(axis=1)).ravel()
-    inv = np.divide(1.0, out_weight, out=np.zeros(n), where=out_weight > 0)
-    transition_t = (sp.diags(inv) @ matrix).T.tocsr()
+    sources = np.asarray(src, dtype=np.int64)
+    targets = np.asarray(dst, dtype=np.int64)
+    weights = np.asarray(weight, dtype=np.float64)
+    out_weight = np.bincount(sources, weights=weights, minlength=n)
+    share = weights / out_weight[sources] if len(sources) else weights
+    dangling = out_weight == 0
     r = p.copy()
     for _ in range(iterations):
-        nxt = (1 - damping) * p + damping * (transition_t @ r)
+        nxt = (1 - damping) * p + damping * np.bincount(targets, weights=share * r[sources], minlength=n)
         # Mass at nodes without edges returns to the restart distribution.
-        nxt += damping * r[out_weight == 0].sum() * p
+        nxt += damping * r[dangling].sum() * p
         if np.abs(nxt - r).sum() < 1e-8:
             return nxt
         r = nxt
