@@ -3,8 +3,11 @@
     python -m bench.retrieval_latency --sizes 10000 100000 --queries 200
 
 Synthetic corpus: documents of 50 chunks, each chunk ~80 words drawn from a Zipf
-vocabulary plus a few entity names; random unit vectors in FAISS (the real index
-type); real SQLite metadata store, real BM25 catalog and the real graph server.
+vocabulary plus a few entity names; random unit vectors in FAISS (the configured
+index type: exact up to ``--exact-max`` vectors, IVF-Flat past it); real SQLite
+metadata store, real BM25 catalog and the real graph server. Modes take turns
+query by query after a warm-up, so load from other processes hits them alike;
+the load average is recorded before and after.
 The graph holds the chunks, entities and mentions of the first ``--graph-chunks``
 chunks (writing 100k chunks to the local server takes too long for a benchmark);
 graph queries touch only the ~100 candidate chunks of a query, so their cost does
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -42,11 +46,12 @@ def _words(rng: np.random.Generator, vocab: list[str], n: int) -> list[str]:
     return [vocab[r] for r in ranks]
 
 
-def build(size: int, root: Path, graph: GraphStore, graph_chunks: int, dim: int) -> tuple[MetadataStore, FaissVectorStore]:
+def build(size: int, root: Path, graph: GraphStore, graph_chunks: int, dim: int,
+          exact_max: int = Settings().faiss_exact_max) -> tuple[MetadataStore, FaissVectorStore]:
     rng = np.random.default_rng(size)
     vocab = [f"term{i}" for i in range(30_000)]
     metadata = MetadataStore(root / "lore.sqlite3").open()
-    vectors = FaissVectorStore(root / "index", embedding_model="synthetic", dimension=dim)
+    vectors = FaissVectorStore(root / "index", embedding_model="synthetic", dimension=dim, exact_max=exact_max)
     graph.clear()
     for d in range(size // CHUNKS_PER_DOC):
         source = str(root / f"doc{d}.md")
@@ -92,6 +97,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--graph-chunks", type=int, default=5_000)
     parser.add_argument("--out", type=Path, default=None, help="Write the figures as JSON here.")
+    parser.add_argument("--exact-max", type=int, default=Settings().faiss_exact_max,
+                        help="LORE_FAISS_EXACT_MAX for the synthetic index: past it FAISS is IVF-Flat (approximate).")
     args = parser.parse_args()
 
     embedder = SentenceTransformerEmbedder.from_pretrained(Settings().embedding_model)
@@ -109,7 +116,7 @@ def main() -> None:
         for size in args.sizes:
             root = Path(tmp) / f"n{size}"
             t0 = time.perf_counter()
-            metadata, vectors = build(size, root, graph, args.graph_chunks, embedder.dimension)
+            metadata, vectors = build(size, root, graph, args.graph_chunks, embedder.dimension, args.exact_max)
             engine = SearchEngine(embedder=embedder, vectors=vectors, metadata=metadata, graph=graph,
                                   settings=Settings(data_dir=root))
             t1 = time.perf_counter()
@@ -117,15 +124,31 @@ def main() -> None:
             refresh_s = time.perf_counter() - t1
             for text, vector in zip(texts, query_vectors):
                 engine.dense._query_vectors[text] = vector  # retrieval cost only; embedding timed above
-            figures = {"build_s": round(t1 - t0, 1), "catalog_refresh_s": round(refresh_s, 2)}
-            for mode in ("dense", "sparse", "graph", "hybrid"):
-                timings = []
-                for text in texts:
-                    t = time.perf_counter()
+            figures = {"build_s": round(t1 - t0, 1), "catalog_refresh_s": round(refresh_s, 2),
+                       "faiss_index": vectors.index_type, "load_average_before": round(os.getloadavg()[0], 1)}
+            modes = ("dense", "sparse", "graph", "hybrid")
+            for text in texts[:10]:  # warm-up: thread pool, caches, first-call allocations
+                for mode in modes:
                     engine.search(text, 10, mode=mode)
-                    timings.append((time.perf_counter() - t) * 1000)
-                figures[mode] = {"p50_ms": round(percentile(timings, 50), 2), "p95_ms": round(percentile(timings, 95), 2),
-                                 "mean_ms": round(statistics.fmean(timings), 2)}
+            timings: dict[str, list[float]] = {mode: [] for mode in modes}
+            cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+            # Modes take turns query by query, so a change in machine load hits all of them alike.
+            # CPU time of this process (all its threads) per query does not depend on other
+            # processes' load: on idle cores it is what the wall time tends to (less the overlap of
+            # threads, plus the graph server's own work, which runs in another process).
+            for text in texts:
+                for mode in modes:
+                    t, c = time.perf_counter(), time.process_time()
+                    engine.search(text, 10, mode=mode)
+                    timings[mode].append((time.perf_counter() - t) * 1000)
+                    cpu[mode].append((time.process_time() - c) * 1000)
+            for mode in modes:
+                figures[mode] = {"p50_ms": round(percentile(timings[mode], 50), 2),
+                                 "p95_ms": round(percentile(timings[mode], 95), 2),
+                                 "mean_ms": round(statistics.fmean(timings[mode]), 2),
+                                 "cpu_p50_ms": round(percentile(cpu[mode], 50), 2),
+                                 "cpu_p95_ms": round(percentile(cpu[mode], 95), 2)}
+            figures["load_average_after"] = round(os.getloadavg()[0], 1)
             figures["hybrid_over_dense_p95"] = round(figures["hybrid"]["p95_ms"] / figures["dense"]["p95_ms"], 2)
             results["sizes"][size] = figures
             print(json.dumps({size: figures}), flush=True)

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     faiss_query_threads: int = Field(default=1, ge=1, description="OpenMP threads FAISS uses; 1 is fastest for one query at a time on a busy machine.")
     bm25_b: float = Field(default=0.75, ge=0, le=1, description="BM25 document-length normalisation b.")
 
+    # --- retrieval: document-level evidence ----------------------------------
+    document_prior: float = Field(default=0.1, ge=0, le=5, description="Strength of the document-level evidence in hybrid search: fused chunk scores are multiplied by exp(strength x the standardised whole-document and best-chunks BM25 of their document); 0 turns it off.")
+    document_evidence_chunks: int = Field(default=3, ge=1, le=50, description="Best chunk BM25 scores per document summed into its document-level evidence.")
+    search_parallel: bool = Field(default=True, description="Run dense search and the graph's question-side reads in threads beside BM25 in hybrid search.")
+
     # --- generation --------------------------------------------------------
     llm_backend: Literal["local", "openai"] = Field(
         default="local", description="'local': transformers in-process; 'openai': an OpenAI-compatible HTTP server."

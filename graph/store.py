@@ -268,6 +268,9 @@ class GraphStore:
         self.auth = auth
         self.database = database
         self._driver: Driver | None = None
+        # Write transactions run through this store: readers that keep graph data in memory
+        # (the retriever's mention index) reload when it changes.
+        self.writes = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -569,35 +572,6 @@ class GraphStore:
             ]
         )
 
-    def retrieval_subgraph(
-        self, entity_ids: list[str], chunk_ids: list[str], *, hops: int = 1, per_entity: int = 50, limit: int = 200
-    ) -> tuple[list[tuple[str, str, str]], dict[str, list[str]], list[tuple[str, str]]]:
-        """What the graph retriever needs, read in one transaction (one round trip per statement,
-        no per-call session set-up): typed edges up to ``hops`` around ``entity_ids``, the chunks
-        mentioning each of ``entity_ids``, and the entities mentioned in ``chunk_ids`` and in those chunks."""
-        seeds = list(dict.fromkeys(entity_ids))
-
-        def work(tx: ManagedTransaction):
-            edges: list[tuple[str, str, str]] = []
-            seen, frontier = set(seeds), list(seeds)
-            for _ in range(hops):
-                if not frontier:
-                    break
-                rows = [(r["source_id"], r["type"], r["target_id"])
-                        for r in tx.run(cypher.ENTITY_NEIGHBOURS, {"ids": frontier, "limit": limit})]
-                edges.extend(rows)
-                frontier = list(dict.fromkeys(t for _, _, t in rows if t not in seen))
-                seen.update(frontier)
-            mentions: dict[str, list[str]] = {}
-            if seeds and per_entity > 0:
-                for r in tx.run(cypher.CHUNKS_MENTIONING, {"ids": seeds, "per_entity": per_entity}):
-                    mentions[r["entity_id"]] = list(r["chunk_ids"])[:per_entity]
-            wanted = list(dict.fromkeys([*chunk_ids, *(c for ids in mentions.values() for c in ids)]))
-            pairs = [(r["chunk_id"], r["entity_id"]) for r in tx.run(cypher.ENTITIES_IN_CHUNKS, {"chunk_ids": wanted})] if wanted else []
-            return edges, mentions, pairs
-
-        return self._read(work)
-
     def entity_names(self) -> list[Entity]:
         """Every entity (id, name, type): the vocabulary fuzzy entity linking matches against."""
         return self._read(
@@ -664,6 +638,9 @@ class GraphStore:
         except (Neo4jError, DriverError) as exc:
             kind = "write" if write else "read"
             raise GraphServerError(f"graph {kind} on {self.uri} failed: {exc}") from exc
+        finally:
+            if write:
+                self.writes += 1
 
     def _in_session(self, driver: Driver, work: Callable[[ManagedTransaction], T], write: bool) -> T:
         with driver.session(database=self.database) as session:

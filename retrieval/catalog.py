@@ -63,6 +63,8 @@ class ChunkCatalog:
     def __init__(self, metadata: MetadataStore, *, k1: float = 1.2, b: float = 0.75) -> None:
         self.metadata = metadata
         self.bm25 = BM25Matrix(k1, b)
+        # BM25 over whole documents (a meeting, a file): the document-level evidence of hybrid search.
+        self.document_bm25 = BM25Matrix(k1, b)
         self.documents: dict[str, CatalogDocument] = {}
         self._chunks: dict[int, CatalogChunk] = {}
         self._encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -135,7 +137,23 @@ class ChunkCatalog:
             for alias in speaker_aliases(speaker):
                 self._speaker_aliases.setdefault(alias, set()).add(speaker)
         self.bm25.build([self._encoded[v] for v in order])
+        self._build_document_bm25()
         self.version += 1
+
+    def _build_document_bm25(self) -> None:
+        """Row i of the document matrix is document ``_document_order[i]``: its chunks' term counts summed."""
+        self.document_bm25.vocabulary = self.bm25.vocabulary
+        merged: list[tuple[np.ndarray, np.ndarray]] = []
+        for document_id in self._document_order:
+            vids = [self.rows[r].vector_id for r in self._by_document.get(document_id, {}).values()]
+            if not vids:
+                merged.append((np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)))
+                continue
+            ids = np.concatenate([self._encoded[v][0] for v in vids])
+            counts = np.concatenate([self._encoded[v][1] for v in vids])
+            unique, inverse = np.unique(ids, return_inverse=True)
+            merged.append((unique.astype(np.int32), np.bincount(inverse, weights=counts).astype(np.float32)))
+        self.document_bm25.build(merged)
 
     # ---- queries ----------------------------------------------------------
     def row(self, vector_id: int) -> int | None:
@@ -156,6 +174,24 @@ class ChunkCatalog:
                                  metadata=d.metadata)
         ]
         return np.isin(self._document_codes, np.array(codes, dtype=np.int32))
+
+    @property
+    def document_codes(self) -> np.ndarray:
+        """Per row, the index of its document in the document-level arrays (``document_scores``)."""
+        return self._document_codes
+
+    @property
+    def document_count(self) -> int:
+        return len(self._document_order)
+
+    @property
+    def document_ids(self) -> list[str]:
+        """Document ids in the order of the document-level arrays."""
+        return self._document_order
+
+    def document_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every whole document for a tokenised query, indexed like ``document_codes``."""
+        return self.document_bm25.scores(tokens)
 
     def neighbours(self, row: int, distance: int = 1) -> list[int]:
         """Rows of the chunks within ``distance`` positions of ``row`` in the same document."""

@@ -62,13 +62,19 @@ class SearchEngine:
                 graph_seeds=settings.graph_seed_chunks,
                 mmr_lambda=settings.mmr_lambda,
                 dense_languages=tuple(settings.dense_languages) if settings.dense_languages is not None else None,
+                document_prior=settings.document_prior,
+                document_evidence_chunks=settings.document_evidence_chunks,
+                parallel=settings.search_parallel,
             ),
             reranker=reranker,
         )
 
     def refresh(self) -> bool:
-        """Re-sync the BM25 index and filter catalog with the metadata store (after ingest or delete)."""
-        return self.catalog.refresh()
+        """Re-sync the BM25 index and filter catalog with the metadata store (after ingest or delete),
+        and the graph retriever's in-memory entity names and mentions with them."""
+        changed = self.catalog.refresh()
+        self.graph.warm()
+        return changed
 
     def retriever(self, mode: str) -> Retriever:
         if mode not in MODES:

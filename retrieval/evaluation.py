@@ -22,7 +22,7 @@ import json
 import os
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.types import Document, Passage
@@ -77,11 +77,9 @@ def systems(engine: SearchEngine) -> dict[str, Retriever]:
         engine.dense, engine.sparse, None,
         FusionSettings(weights={"dense": 1.0, "sparse": 1.0}, rrf_k=60, candidates=cfg.candidates, mmr_lambda=1.0),
     )
-    no_graph = HybridRetriever(
-        engine.dense, engine.sparse, None,
-        FusionSettings(weights={**cfg.weights, "graph": 0.0}, rrf_k=cfg.rrf_k, candidates=cfg.candidates,
-                       mmr_lambda=cfg.mmr_lambda, dense_languages=cfg.dense_languages),
-    )
+    # The ablation: everything the hybrid does (document-level evidence included) except the graph.
+    no_graph = HybridRetriever(engine.dense, engine.sparse, None,
+                               replace(cfg, weights={**cfg.weights, "graph": 0.0}))
     return {
         "bm25": engine.sparse,
         "dense": engine.dense,

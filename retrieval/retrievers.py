@@ -2,18 +2,21 @@
 
 Every retriever has one public ``search(query, k, filters) -> list[Passage]`` that
 calls its ``_search``. Dense, sparse and graph retrievers rank rows of the shared
-``ChunkCatalog``; the hybrid retriever fuses their rankings (weighted RRF), lets
-the graph retriever propagate from the fused top chunks, and removes near-duplicates
-with MMR. Every passage carries its score components (``dense``, ``sparse``,
-``graph``, ``fused``) so a user can see why it was retrieved.
+``ChunkCatalog``; the hybrid retriever fuses their rankings (weighted RRF), weighs
+each chunk by its document's evidence, lets the graph retriever propagate from the
+fused top chunks, and removes near-duplicates with MMR. Every passage carries its
+score components (``dense``, ``sparse``, ``graph``, ``document``, ``fused``) so a
+user can see why it was retrieved.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +31,7 @@ from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilters
 from retrieval.fusion import Reranker, mmr, weighted_rrf
+from retrieval.mentions import MentionIndex
 from retrieval.metadata_store import MetadataStore, StoredChunk
 from retrieval.tokenize import tokenize
 from retrieval.vector_store import FaissVectorStore
@@ -38,6 +42,7 @@ MODES: tuple[str, ...] = ("dense", "sparse", "graph", "hybrid")
 _WORD = re.compile(r"[\w][\w.&'-]*", re.UNICODE)
 MAX_SPAN_WORDS = 4
 QUERY_CACHE_SIZE = 4096
+NEIGHBOURHOOD_CACHE_SIZE = 4096
 
 Hits = list[tuple[int, float]]  # (catalog row, score), best first
 
@@ -186,8 +191,12 @@ class SparseRetriever(CatalogRetriever):
 
     name = "sparse"
 
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every catalog row."""
+        return self.catalog.bm25.scores(tokenize(query))
+
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
-        return _top(self.catalog.bm25.scores(tokenize(query)), k, mask)
+        return _top(self.scores(query), k, mask)
 
 
 @dataclass
@@ -200,6 +209,14 @@ class GraphSettings:
     speaker_weight: float = 0.3
     fuzzy_threshold: float = 90.0
     relation_weights: dict[str, float] = field(default_factory=lambda: {"MENTIONED_WITH": 0.5})
+
+
+@dataclass
+class GraphQuery:
+    linked: list[str]  # entity ids
+    speakers: list[str]  # case-folded speaker keys
+    edges: list[tuple[str, str, str]]  # (source id, relation type, target id) around the linked entities
+    mentioning: dict[str, list[str]]  # linked entity id -> ids of chunks mentioning it
 
 
 @dataclass
@@ -226,18 +243,27 @@ class GraphRetriever(CatalogRetriever):
         super().__init__(catalog, metadata)
         self.graph = graph
         self.settings = settings or GraphSettings()
-        self._names_version = -1
+        self.mentions = MentionIndex(graph, catalog)
+        self._neighbourhoods: OrderedDict[tuple, list[tuple[str, str, str]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._names_version: tuple[int, int] | None = None
         self._names: dict[str, list[str]] = {}
         self._name_list: list[str] = []
 
+    def warm(self) -> None:
+        """Load what linking and ranking keep in memory (entity names, mentions) now, not at the next question."""
+        self._entity_names()
+        self.mentions.refresh()
+
     # ---- linking ------------------------------------------------------------
     def _entity_names(self) -> dict[str, list[str]]:
-        if self._names_version != self.catalog.version:
+        version = (self.catalog.version, getattr(self.graph, "writes", 0))
+        if self._names_version != version:
             names: dict[str, list[str]] = {}
             for entity in self.graph.entity_names():
                 names.setdefault(name_key(entity.name), []).append(entity.id)
-            self._names, self._names_version = names, self.catalog.version
-            self._name_list = list(names)
+            self._names, self._name_list = names, list(names)
+            self._names_version = version
         return self._names
 
     def link(self, query: str) -> tuple[list[str], list[str]]:
@@ -263,22 +289,60 @@ class GraphRetriever(CatalogRetriever):
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
         return self.rank_graph(query, k, mask).hits
 
-    def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
-                   seeds: dict[int, float] | None = None) -> GraphRanking:
+    def prepare(self, query: str, mask: np.ndarray | None = None) -> GraphQuery:
+        """The question-side graph work: entity and speaker links, typed edges around the linked
+        entities and the chunks that mention them. Hybrid search runs it while the text retrievers rank."""
         cfg = self.settings
         linked, speakers = self.link(query)
+        if not linked:
+            return GraphQuery(linked, speakers, [], {})
+        mentioning = self.mentions.chunks_mentioning(linked, cfg.per_entity_chunks, mask)
+        return GraphQuery(linked, speakers, self.neighbourhood(tuple(linked)), mentioning)
+
+    def neighbourhood(self, linked: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """Typed edges up to ``hops`` around the linked entities.
+
+        Kept for recent entity sets until the catalog or the graph changes: questions about the
+        same people and products repeat, and each hop is a graph server round trip.
+        """
+        cfg = self.settings
+        key = (self.catalog.version, getattr(self.graph, "writes", 0), linked)
+        with self._cache_lock:
+            cached = self._neighbourhoods.get(key)
+            if cached is not None:
+                self._neighbourhoods.move_to_end(key)
+                return cached
+        edges: list[tuple[str, str, str]] = []
+        seen, frontier = set(linked), list(linked)
+        for _ in range(cfg.hops):
+            if not frontier:
+                break
+            found = self.graph.entity_neighbours(frontier, limit=cfg.neighbour_limit)
+            edges.extend(found)
+            frontier = list(dict.fromkeys(t for _, _, t in found if t not in seen))
+            seen.update(frontier)
+        with self._cache_lock:
+            self._neighbourhoods[key] = edges
+            while len(self._neighbourhoods) > NEIGHBOURHOOD_CACHE_SIZE:
+                self._neighbourhoods.popitem(last=False)
+        return edges
+
+    def rank_graph(self, query: str, k: int, mask: np.ndarray | None,
+                   seeds: dict[int, float] | None = None, prepared: GraphQuery | None = None) -> GraphRanking:
+        cfg = self.settings
+        prepared = prepared or self.prepare(query, mask)
+        linked, speakers = prepared.linked, prepared.speakers
         seeds = seeds or {}
         if not linked and not speakers:
             # Nothing in the question is in the graph: PageRank from the seeds alone would only
             # re-order the text retrievers' own ranking, which fusion already has.
             return GraphRanking([], [], [])
         catalog = self.catalog
+        entity_edges, mentioning = prepared.edges, prepared.mentioning
         seed_chunk_ids = [catalog.rows[r].chunk_id for r in seeds]
         for row in seeds:
             seed_chunk_ids.extend(catalog.rows[o].chunk_id for o in catalog.neighbours(row))
-        entity_edges, mentioning, pairs = self.graph.retrieval_subgraph(
-            linked, seed_chunk_ids, hops=cfg.hops, per_entity=cfg.per_entity_chunks, limit=cfg.neighbour_limit
-        )
+        pairs = self.mentions.entities_in([*seed_chunk_ids, *(c for ids in mentioning.values() for c in ids)])
         entities = list(dict.fromkeys([*linked, *(t for _, _, t in entity_edges)]))
         # Chunks: the seeds, those mentioning linked entities, speaker turns, and their neighbours.
         rows: dict[int, None] = dict.fromkeys(seeds)
@@ -382,23 +446,49 @@ class GraphRetriever(CatalogRetriever):
 
 def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[float], restart: np.ndarray,
                           damping: float, iterations: int = 30) -> np.ndarray:
-    """Power iteration of ``r = (1 - d) p + d P^T r`` on a row-normalised weighted graph."""
+    """Power iteration of ``r = (1 - d) p + d P^T r`` on a row-normalised weighted graph.
+
+    ``P^T r`` is one ``bincount`` over the edge list per step: for the few thousand edges of a
+    question's subgraph that is cheaper than building scipy matrices for every query.
+    """
     if n == 0 or restart.sum() <= 0:
         return np.zeros(n)
     p = restart / restart.sum()
-    matrix = sp.csr_matrix((weight, (src, dst)), shape=(n, n))
-    out_weight = np.asarray(matrix.sum(axis=1)).ravel()
-    inv = np.divide(1.0, out_weight, out=np.zeros(n), where=out_weight > 0)
-    transition_t = (sp.diags(inv) @ matrix).T.tocsr()
+    sources = np.asarray(src, dtype=np.int64)
+    targets = np.asarray(dst, dtype=np.int64)
+    weights = np.asarray(weight, dtype=np.float64)
+    out_weight = np.bincount(sources, weights=weights, minlength=n)
+    share = weights / out_weight[sources] if len(sources) else weights
+    dangling = out_weight == 0
     r = p.copy()
     for _ in range(iterations):
-        nxt = (1 - damping) * p + damping * (transition_t @ r)
+        nxt = (1 - damping) * p + damping * np.bincount(targets, weights=share * r[sources], minlength=n)
         # Mass at nodes without edges returns to the restart distribution.
-        nxt += damping * r[out_weight == 0].sum() * p
+        nxt += damping * r[dangling].sum() * p
         if np.abs(nxt - r).sum() < 1e-8:
             return nxt
         r = nxt
     return r
+
+
+_POOL_LOCK = threading.Lock()
+
+
+def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
+    """Run ``fn`` on the pool, or at once when there is none (a finished future either way)."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # re-raised by result(), as from a pool
+        future.set_exception(exc)
+    return future
+
+
+def _standardise(values: np.ndarray) -> np.ndarray:
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
 
 
 def term_jaccard(catalog: ChunkCatalog, rows: Sequence[int]) -> np.ndarray:
@@ -424,6 +514,14 @@ class FusionSettings:
     # Query languages the embedding model covers; None: all. An English-only model ranks a
     # Chinese question's chunks close to randomly, and fusing that noise costs recall.
     dense_languages: tuple[str, ...] | None = None
+    # Document-level evidence (hierarchical retrieval): each fused chunk score is multiplied by
+    # exp(document_prior * z), z = the standardised sum of its document's whole-document BM25 and
+    # of its best ``document_evidence_chunks`` chunk BM25 scores. 0 turns it off.
+    document_prior: float = 0.0
+    document_evidence_chunks: int = 3
+    document_evidence_pool: int = 200
+    # Run dense search and the graph's question-side reads in threads beside BM25.
+    parallel: bool = True
 
 
 @dataclass
@@ -446,9 +544,51 @@ class HybridRetriever(Retriever):
         self.reranker = reranker
         self.catalog = sparse.catalog
         self.metadata = sparse.metadata
+        self._executor: ThreadPoolExecutor | None = None
 
     def _search(self, query: str, k: int, filters: SearchFilters | None) -> list[Passage]:
         return self.search_with_graph(query, k, filters).passages
+
+    def document_evidence(self, tokens: list[str], chunk_hits: Hits) -> np.ndarray:
+        """Per document (indexed like ``catalog.document_codes``), how strongly the text points to it.
+
+        Two views of the same question: BM25 over the whole document, and the sum of its best few
+        chunk BM25 scores among ``chunk_hits`` (the top chunks by BM25, best first), so a document
+        with several matching passages beats one with a single lucky match. Each is standardised over the documents and the two are
+        added; a chunk inherits its document's value. On a corpus of similar meetings the right
+        meeting is often the one whose vocabulary matches as a whole, not the one holding the
+        single best chunk.
+        """
+        cfg = self.settings
+        catalog = self.catalog
+        whole = catalog.document_scores(tokens).astype(np.float64)
+        evidence = np.zeros(catalog.document_count)
+        taken = np.zeros(catalog.document_count, dtype=np.int64)
+        codes = catalog.document_codes
+        for row, score in chunk_hits:
+            code = codes[row]
+            if code >= 0 and taken[code] < cfg.document_evidence_chunks:
+                evidence[code] += score
+                taken[code] += 1
+        return _standardise(whole) + _standardise(evidence)
+
+    def _fuse(self, rankings: dict[str, list[int]], prior: np.ndarray | None) -> dict[int, float]:
+        """Weighted RRF, each chunk's value scaled by its document's evidence when that is on."""
+        cfg = self.settings
+        fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        if prior is None or not fused:
+            return fused
+        codes = self.catalog.document_codes
+        rows = np.fromiter(fused, dtype=np.int64, count=len(fused))
+        row_codes = codes[rows]
+        boost = np.where(row_codes >= 0, np.exp(cfg.document_prior * prior[np.maximum(row_codes, 0)]), 1.0)
+        return {int(r): v * float(f) for r, v, f in zip(rows, fused.values(), boost)}
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with _POOL_LOCK:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lore-search")
+            return self._executor
 
     def search_with_graph(self, query: str, k: int, filters: SearchFilters | None = None) -> HybridResult:
         cfg = self.settings
@@ -456,29 +596,52 @@ class HybridRetriever(Retriever):
         n = max(cfg.candidates, k)
         lists: dict[str, Hits] = {}
         dense_ok = cfg.dense_languages is None or script_language(query) in cfg.dense_languages
+        use_graph = self.graph is not None and cfg.weights.get("graph", 0) > 0
+        # FAISS search and the graph server round trips release the GIL, so they run beside BM25
+        # (numpy/scipy) instead of one after another.
+        pool = self._pool() if cfg.parallel else None
+        dense_job = graph_job = None
         if cfg.weights.get("dense", 0) > 0 and dense_ok:
-            lists["dense"] = self.dense.rank(query, n, mask)
-        if cfg.weights.get("sparse", 0) > 0:
-            lists["sparse"] = self.sparse.rank(query, n, mask)
+            dense_job = _submit(pool, self.dense.rank, query, n, mask)
+        if use_graph:
+            graph_job = _submit(pool, self.graph.prepare, query, mask)
+        tokens = tokenize(query)
+        prior = None
+        if cfg.weights.get("sparse", 0) > 0 or cfg.document_prior > 0:
+            # One BM25 pass and one top-k selection serve the sparse ranking and the document evidence.
+            depth = max(n, cfg.document_evidence_pool if cfg.document_prior > 0 else 0)
+            sparse_hits = _top(self.catalog.bm25.scores(tokens), depth, mask)
+            if cfg.weights.get("sparse", 0) > 0:
+                lists["sparse"] = sparse_hits[:n]
+            if cfg.document_prior > 0:
+                prior = self.document_evidence(tokens, sparse_hits)
+        if dense_job is not None:
+            lists["dense"] = dense_job.result()
+            lists = {"dense": lists.pop("dense"), **lists}
         rankings = {name: [row for row, _ in hits] for name, hits in lists.items()}
         graph_ranking = None
-        if self.graph is not None and cfg.weights.get("graph", 0) > 0:
-            base = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        if use_graph:
+            base = self._fuse(rankings, prior)
             seeds = dict(sorted(base.items(), key=lambda kv: -kv[1])[: cfg.graph_seeds])
-            graph_ranking = self.graph.rank_graph(query, n, mask, seeds)
+            graph_ranking = self.graph.rank_graph(query, n, mask, seeds, prepared=graph_job.result())
             lists["graph"] = graph_ranking.hits
             rankings["graph"] = [row for row, _ in graph_ranking.hits]
-        fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        fused = self._fuse(rankings, prior)
         ordered = sorted(fused, key=lambda r: -fused[r])[: max(3 * k, 30)]
         if cfg.mmr_lambda < 1.0 and len(ordered) > 1:
             similarity = term_jaccard(self.catalog, ordered)
             position = {row: i for i, row in enumerate(ordered)}
             ordered = mmr(ordered, fused, lambda a, b: similarity[position[a], position[b]], k, cfg.mmr_lambda)
         components = {name: dict(hits) for name, hits in lists.items()}
-        ranked = [
-            (row, fused[row], {**{name: c[row] for name, c in components.items() if row in c}, "fused": fused[row]})
-            for row in ordered[:k]
-        ]
+        codes = self.catalog.document_codes
+
+        def explained(row: int) -> dict[str, float]:
+            scores = {name: c[row] for name, c in components.items() if row in c}
+            if prior is not None and codes[row] >= 0:
+                scores["document"] = float(prior[codes[row]])  # the document's standardised evidence
+            return {**scores, "fused": fused[row]}
+
+        ranked = [(row, fused[row], explained(row)) for row in ordered[:k]]
         passages = passages_for(self.catalog, self.metadata, ranked)
         if self.reranker is not None:
             passages = self.reranker.rerank(query, passages)

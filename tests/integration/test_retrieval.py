@@ -4,6 +4,7 @@ graph server, real FAISS, the real embedding model and two real QMSum meetings."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from core.types import Document
 from retrieval import evaluation as ev
 from retrieval.filters import SearchFilters
 from retrieval.langchain import LoreRetriever
+from retrieval.retrievers import HybridRetriever
+from retrieval.tokenize import tokenize
 
 SHARED = ev.shared_data_dir(Path(__file__))
 QMSUM_SLICE = [SHARED / "qmsum" / "val_TS3010a.json", SHARED / "qmsum" / "val_TS3010b.json"]
@@ -132,6 +135,64 @@ def test_hybrid_includes_graph_components_when_an_entity_is_linked(service):
     found = service.search("Lena Fischer budget", 3, mode="hybrid")
     assert found.passages[0].title == "Beacon launch planning"
     assert "graph" in found.passages[0].scores
+
+
+def test_document_evidence_points_to_the_meeting_whose_whole_text_matches(service):
+    """Whole-document and best-chunk BM25 single out the meeting, and hybrid passages carry it."""
+    engine = service.engine
+    catalog = engine.catalog
+    tokens = tokenize("remote control buttons and the budget of the design")
+    evidence = engine.hybrid.document_evidence(tokens, engine.sparse.rank("remote control buttons and the budget of the design", 200, None))
+    assert evidence.shape == (catalog.document_count,)
+    best = catalog.document_ids[int(evidence.argmax())]
+    assert Path(catalog.documents[best].source).stem.startswith("val_TS3010")
+    found = service.search("remote control buttons and the budget of the design", 5, mode="hybrid")
+    assert all("document" in p.scores for p in found.passages)
+    assert found.passages[0].title.startswith("val_TS3010")
+    # The Kestrel review scores lowest for the question about the remote control.
+    kestrel = catalog.document_ids.index(next(d for d, doc in catalog.documents.items()
+                                              if doc.source.endswith("kestrel-review.md")))
+    assert evidence[kestrel] < evidence.max()
+
+
+def test_hybrid_ranks_the_same_with_threads_and_without(service):
+    hybrid = service.engine.hybrid
+    sequential = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, replace(hybrid.settings, parallel=False))
+    for query in ("Lena Fischer budget", "What did the Project Manager say about the remote?", "浦东新区的机器人维修"):
+        threaded = [(p.chunk_id, round(p.score, 9)) for p in hybrid.search(query, 8)]
+        alone = [(p.chunk_id, round(p.score, 9)) for p in sequential.search(query, 8)]
+        assert threaded == alone, query
+    assert "graph" in hybrid.search("Lena Fischer budget", 3)[0].scores
+
+
+def test_document_bm25_follows_ingest_and_delete(service, corpus):
+    extra = corpus / "docs" / "greenhouse.md"
+    extra.write_text("# Greenhouse\n\nThe greenhouse grows basil and chillies for the canteen.\n", encoding="utf-8")
+    service.ingest([extra])
+    catalog = service.engine.catalog
+    scores = catalog.document_scores(tokenize("basil chillies"))
+    assert catalog.document_ids[int(scores.argmax())] == _doc_id(extra) and scores.max() > 0
+    assert service.delete_document(_doc_id(extra))
+    assert catalog.document_scores(tokenize("basil chillies")).max() == 0
+
+
+def test_mention_index_matches_the_graph_and_follows_ingest_and_delete(service, corpus):
+    engine = service.engine
+    mentions = engine.graph.mentions
+    chunk_ids = [row.chunk_id for row in engine.catalog.rows]
+    assert sorted(mentions.entities_in(chunk_ids)) == sorted(set(service.graph.entities_in_chunks(chunk_ids)))
+    extra = corpus / "docs" / "venue-visit.md"
+    extra.write_text("# Venue visit\n\nLena Fischer visited the Lisbon venue with Marco Bianchi in May.\n",
+                     encoding="utf-8")
+    service.ingest([extra])
+    new_chunks = [row.chunk_id for row in engine.catalog.rows if row.document_id == _doc_id(extra)]
+    pairs = mentions.entities_in(new_chunks)
+    assert pairs and sorted(pairs) == sorted(set(service.graph.entities_in_chunks(new_chunks)))
+    lena = engine.graph.link("Lena Fischer")[0]
+    assert any(c in new_chunks for ids in mentions.chunks_mentioning(lena, 50).values() for c in ids)
+    assert service.delete_document(_doc_id(extra))
+    assert mentions.entities_in(new_chunks) == []
+    assert not any(c in new_chunks for ids in mentions.chunks_mentioning(lena, 50).values() for c in ids)
 
 
 def test_unknown_mode_is_refused(service):
