@@ -109,9 +109,11 @@ def load_dataset(path: Path, fmt: str = "auto", *, work_dir: Path, limit: int | 
     return dataset
 
 
-def load_qmsum(path: Path, *, limit: int | None = None) -> EvalDataset:
-    """QMSum specific queries with their gold turn spans and reference answers; the meetings are ingested."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+def load_qmsum(path: Path, *, limit: int | None = None, files: Sequence[Path] | None = None) -> EvalDataset:
+    """QMSum specific queries with their gold turn spans and reference answers; the meetings are ingested.
+    ``files`` picks some of the meeting files of the folder ``path`` (a split, a slice)."""
+    if files is None:
+        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     queries = retrieval_eval.qmsum_queries(files)
     items = [
         EvalItem(id=f"q{i}", question=q.query, answers=(q.answer,) if q.answer else (),
