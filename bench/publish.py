@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -92,7 +93,9 @@ def adapter_info(settings: Settings) -> dict[str, Any]:
 
 
 # ---- synthetic scale test -------------------------------------------------------
-def scale_test(sizes: list[int], queries: int, settings: Settings) -> dict[str, Any]:
+def scale_test(sizes: list[int], queries: int, settings: Settings,
+               on_size: Callable[[dict[str, Any]], None] = lambda figures: None) -> dict[str, Any]:
+    """Each finished size is handed to ``on_size`` at once, so the largest (slowest) size can be cut short."""
     import numpy as np
 
     from bench.retrieval_latency import PEOPLE, _server, _words, build, percentile
@@ -144,6 +147,7 @@ def scale_test(sizes: list[int], queries: int, settings: Settings) -> dict[str, 
                 figures[mode] = {"p50_ms": round(percentile(timings, 50), 2), "p95_ms": round(percentile(timings, 95), 2)}
             out["sizes"][str(size)] = figures
             log(f"scale {size}: {json.dumps(figures)}")
+            on_size(out)
             metadata.close()
             del engine, metadata, vectors
             gc.collect()
@@ -277,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                  report.to_json())
 
         if "scale" in chosen and args.scale:
-            scale = scale_test(args.scale, args.scale_queries, settings)
-            done("scale", scale_section(scale), scale)
+            scale_test(args.scale, args.scale_queries, settings, lambda part: done("scale", scale_section(part), part))
     finally:
         local_graph_server(settings).stop()
 

@@ -14,6 +14,11 @@ Definitions (also in docs/retrieval.md):
 Systems are run in one process on the same chunks: BM25 only, dense only, plain
 RRF of the two (equal weights, no graph, no MMR), hybrid without the graph
 (the ablation), graph alone, and the full hybrid.
+
+``baselines`` adds two rankers independent of Lore's retrievers, for ``lore eval``:
+BM25 from the ``rank-bm25`` package and exact (numpy) inner product over the stored
+chunk vectors. ``covered_counts``/``score_counts`` turn any gold-hit function into
+recall@k and MRR@10, so the same arithmetic serves spans, paragraphs and documents.
 """
 
 from __future__ import annotations
