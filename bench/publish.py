@@ -172,7 +172,9 @@ def ratio_table(report: EvalReport, k: int = 10) -> str:
 def section(title: str, report: EvalReport, slug: str, intro: str) -> list[str]:
     paths = eval_report.write(report, ASSETS / slug, title=title)
     (ASSETS / slug / "report.md").unlink()  # the doc itself is the report
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out = [f"## {title}", "", intro, "",
+           f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load} at its end.", "",
            f"{report.questions} questions, {report.documents} documents, {report.chunks} chunks; "
            f"{report.seconds:.0f} s for this section.", ""]
     if report.retrieval:
@@ -187,7 +189,7 @@ def section(title: str, report: EvalReport, slug: str, intro: str) -> list[str]:
     return out
 
 
-def scale_section(scale: dict[str, Any]) -> list[str]:
+def scale_section(scale: dict[str, Any], requested: list[int]) -> list[str]:
     lines = ["## Scale: synthetic chunks", "",
              "Synthetic documents of 50 chunks (~80 Zipf-distributed words and two person names each) written "
              "through the real SQLite store and FAISS index, then the BM25/filter catalog built; **random unit "
@@ -204,15 +206,21 @@ def scale_section(scale: dict[str, Any]) -> list[str]:
         cells = " | ".join(f"{f[m]['p50_ms']:.1f} / {f[m]['p95_ms']:.1f}" for m in ("dense", "sparse", "graph", "hybrid"))
         lines.append(f"| {int(size):,} | {f['write_chunks_per_s']:,.0f} | {f['catalog_build_s']} | {f['index']} | "
                      f"{f['rss_mib']:,.0f} | {f['disk_mib']:,.0f} | {cells} |")
+    missing = [f"{n:,}" for n in requested if str(n) not in scale["sizes"]]
+    if missing:
+        lines += ["", f"**Not measured:** {', '.join(missing)} chunks — that size had not finished when the run was "
+                  "stopped (the sizes run one after another; on this shared machine the synthetic write and the "
+                  "catalog build of the largest size took longer than the run's time)."]
     return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=ROOT / ".lore" / "bench")
-    parser.add_argument("--qmsum-split", default="", help="QMSum files whose name starts with this ('' = all meetings).")
-    parser.add_argument("--qmsum-meetings", type=int, default=None, help="Only the first N meetings of the split.")
+    parser.add_argument("--qmsum-val", type=int, default=None, help="Only the first N val meetings (by name; default all).")
+    parser.add_argument("--qmsum-train", type=int, default=None, help="Only the first N train meetings (by name; default all).")
     parser.add_argument("--qmsum-answers", type=int, default=12, help="QMSum questions answered per generator.")
+    parser.add_argument("--cmrc-questions", type=int, default=None, help="Only the first N CMRC questions (and their paragraphs).")
     parser.add_argument("--cmrc-answers", type=int, default=12, help="CMRC questions answered per generator.")
     parser.add_argument("--sample-answers", type=int, default=None, help="Sample-corpus questions answered (default all).")
     parser.add_argument("--train-steps", type=int, default=60, help="Fine-tuning steps when no adapter exists yet.")
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.mkdir(exist_ok=True)
     shared = shared_data_dir(ROOT)
     started = time.perf_counter()
-    chosen = set(args.only or SECTIONS)
+    chosen = set(SECTIONS if args.only is None else args.only)  # `--only` alone: rebuild the doc from saved sections
 
     def done(name: str, lines: list[str], payload: Any) -> None:
         (sections / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
@@ -237,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine_info = machine_description()
     settings = Settings(data_dir=work / "kb", minutes_at_ingest=False)
-    adapter = sample_kb(settings, args.train_steps) if chosen - {"scale"} else adapter_info(settings)
+    if "sample" in chosen:
+        sample_kb(settings, args.train_steps)
     both = ("base", "tuned")
     try:
         if "sample" in chosen:
@@ -252,13 +261,14 @@ def main(argv: list[str] | None = None) -> int:
 
         qmsum = shared / "qmsum"
         if "qmsum" in chosen and qmsum.is_dir():
-            files = sorted(qmsum.glob(f"{args.qmsum_split}*.json"))
-            files = [f for f in files if f.name.startswith("val")] + [f for f in files if not f.name.startswith("val")]
-            files = files[: args.qmsum_meetings] if args.qmsum_meetings else files
+            val, train = sorted(qmsum.glob("val_*.json")), sorted(qmsum.glob("train_*.json"))
+            files = val[: args.qmsum_val] + train[: args.qmsum_train]
             data = load_qmsum(qmsum, files=files)
             options = EvalOptions(ks=KS, generators=both, answer_limit=args.qmsum_answers)
             report = evaluate(settings, data, options, work_dir=work, log=log)
-            scope = "all 197 meetings" if len(files) == 197 else f"{len(files)} of 197 meetings (val split first, then train)"
+            scope = ("all 197 meetings" if len(files) == 197 else
+                     f"{len(files)} of 197 meetings (the first {len(val[: args.qmsum_val])} val and "
+                     f"{len(train[: args.qmsum_train])} train meetings by name)")
             done("qmsum", section(f"QMSum: {scope}", report, "qmsum",
                                   "Specific queries; a passage hits a gold `relevant_text_span` when its turn range overlaps it; "
                                   "recall@k = share of a query's gold spans hit by the top k, averaged; MRR@10 on the first hit. "
@@ -270,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
         trial = shared / "cmrc2018" / "trial.json"
         if "cmrc" in chosen and trial.is_file():
-            data = load_dataset(trial, "squad", work_dir=work)
+            data = load_dataset(trial, "squad", work_dir=work, limit=args.cmrc_questions)
             options = EvalOptions(ks=KS, generators=both, answer_limit=args.cmrc_answers)
             report = evaluate(settings, data, options, work_dir=work, log=log)
             done("cmrc", section("CMRC2018 trial", report, "cmrc",
@@ -281,23 +291,27 @@ def main(argv: list[str] | None = None) -> int:
                  report.to_json())
 
         if "scale" in chosen and args.scale:
-            scale_test(args.scale, args.scale_queries, settings, lambda part: done("scale", scale_section(part), part))
+            scale_test(args.scale, args.scale_queries, settings,
+                       lambda part: done("scale", scale_section(part, args.scale), part))
     finally:
-        local_graph_server(settings).stop()
+        if "sample" in chosen:  # the sample knowledge base's graph server, started by this run
+            local_graph_server(settings).stop()
 
+    adapter = adapter_info(settings)
     figures: dict[str, Any] = {"machine": machine_info, "adapter": adapter, "seconds": round(time.perf_counter() - started)}
     body: list[str] = []
     for name in SECTIONS:
         if (sections / f"{name}.md").is_file():
-            body += (sections / f"{name}.md").read_text(encoding="utf-8").splitlines() + [""]
             figures[name] = json.loads((sections / f"{name}.json").read_text(encoding="utf-8"))
+            text = (sections / f"{name}.md").read_text(encoding="utf-8").splitlines()
+            body += (scale_section(figures[name], args.scale) if name == "scale" else text) + [""]
     (ASSETS / "results.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")
     m = figures["machine"]
     head = [
         "# Benchmarks", "",
         "Generated by `python -m bench.publish` (`make benchmarks`); do not edit by hand. Every figure below comes "
-        "from one run of that command, through the same harness users run on their own corpus (`lore eval`, see "
-        "the README). Baselines run in the same process on the same chunks: BM25 only from the `rank-bm25` package "
+        "from that command (a section can be re-run alone with `--only NAME`; each section says when it ran), "
+        "through the same harness users run on their own corpus (`lore eval`, see the README). Baselines run in the same process on the same chunks: BM25 only from the `rank-bm25` package "
         "and exact dense search with the same embedding model, so each gain is a ratio measured side by side.", "",
         f"**Machine:** {m['machine']}; `nproc` = {m['nproc']}; load average {m['load_average_at_start']} at the start "
         "(the machine was shared with other jobs, so absolute latencies are pessimistic; ratios come from one "
