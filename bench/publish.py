@@ -208,7 +208,7 @@ def scale_section(scale: dict[str, Any], requested: list[int]) -> list[str]:
                      f"{f['rss_mib']:,.0f} | {f['disk_mib']:,.0f} | {cells} |")
     missing = [f"{n:,}" for n in requested if str(n) not in scale["sizes"]]
     if missing:
-        lines += ["", f"**Not measured:** {', '.join(missing)} chunks — that size had not finished when the run was "
+        lines += ["", f"**Not measured:** {', '.join(missing)} chunks: not finished when the run was "
                   "stopped (the sizes run one after another; on this shared machine the synthetic write and the "
                   "catalog build of the largest size took longer than the run's time)."]
     return lines + [""]
