@@ -52,6 +52,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 ASSETS = ROOT / "docs" / "benchmarks"
 KS = (1, 5, 10, 20)
 SECTIONS = ("sample", "qmsum", "cmrc", "scale")
+TITLES = {"sample": "Sample corpus (examples/)", "qmsum": "QMSum", "cmrc": "CMRC2018 trial", "scale": "Scale: synthetic chunks"}
 
 
 def log(line: str) -> None:
@@ -305,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             figures[name] = json.loads((sections / f"{name}.json").read_text(encoding="utf-8"))
             text = (sections / f"{name}.md").read_text(encoding="utf-8").splitlines()
             body += (scale_section(figures[name], args.scale) if name == "scale" else text) + [""]
+        else:
+            body += [f"## {TITLES[name]}", "", f"**Not measured yet:** run `python -m bench.publish --only {name}`.", ""]
     (ASSETS / "results.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")
     m = figures["machine"]
     head = [

@@ -236,7 +236,10 @@ class Bm25Baseline(CatalogRetriever):
         self._bm25 = BM25Okapi([tokenize(rows.get(int(v), "")) or [""] for v in catalog.vector_ids], k1=k1, b=b)
 
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
-        return _top(np.asarray(self._bm25.get_scores(tokenize(query)), dtype=np.float32), k, mask)
+        scores = np.asarray(self._bm25.get_scores(tokenize(query)), dtype=np.float64)
+        # The library's ranking as it is: its idf goes negative for terms in most chunks of a small
+        # corpus, so scores are shifted (order kept) rather than cut at zero.
+        return _top(scores - scores.min() + 1.0, k, mask) if len(scores) else []
 
 
 class PlainDense(CatalogRetriever):
