@@ -110,6 +110,8 @@ def test_cli_eval_on_a_jsonl_set_with_its_documents(tmp_path, graph_env, monkeyp
     corpus.mkdir()
     (corpus / "travel.md").write_text("# Travel policy\n\nHotels are reimbursed up to 150 euros a night.\n")
     (corpus / "leave.md").write_text("# Leave policy\n\nEmployees get 25 days of paid leave a year.\n")
+    # A third document: with two, every term is in half the corpus and Okapi idf (rank-bm25) is zero.
+    (corpus / "security.md").write_text("# Security policy\n\nLaptops lock after five minutes without use.\n")
     questions = tmp_path / "qs.jsonl"
     questions.write_text("\n".join([
         json.dumps({"question": "How many days of paid leave do employees get?", "answer": "25 days", "source": "leave.md"}),
