@@ -10,7 +10,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Who leads the Platform team?
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest
+
+# Regenerates docs/benchmarks.md and docs/benchmarks/ (QMSum, CMRC2018, sample corpus, synthetic scale).
+benchmarks: install
+	$(BIN)/python -m bench.publish
 
 clean:
 	-$(BIN)/lore graph stop

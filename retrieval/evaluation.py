@@ -14,6 +14,11 @@ Definitions (also in docs/retrieval.md):
 Systems are run in one process on the same chunks: BM25 only, dense only, plain
 RRF of the two (equal weights, no graph, no MMR), hybrid without the graph
 (the ablation), graph alone, and the full hybrid.
+
+``baselines`` adds two rankers independent of Lore's retrievers, for ``lore eval``:
+BM25 from the ``rank-bm25`` package and exact (numpy) inner product over the stored
+chunk vectors. ``covered_counts``/``score_counts`` turn any gold-hit function into
+recall@k and MRR@10, so the same arithmetic serves spans, paragraphs and documents.
 """
 
 from __future__ import annotations
@@ -25,10 +30,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from core.types import Document, Passage
+from retrieval.catalog import ChunkCatalog
 from retrieval.engine import SearchEngine
 from retrieval.filters import SearchFilters
-from retrieval.retrievers import FusionSettings, HybridRetriever, Retriever
+from retrieval.metadata_store import MetadataStore
+from retrieval.retrievers import (
+    CatalogRetriever,
+    DenseRetriever,
+    FusionSettings,
+    Hits,
+    HybridRetriever,
+    Retriever,
+    _top,
+)
+from retrieval.tokenize import tokenize
+from retrieval.vector_store import FaissVectorStore
 
 KS = tuple(range(1, 21))
 
@@ -47,6 +66,7 @@ class MeetingQuery:
     query: str
     document_id: str
     spans: tuple[tuple[int, int], ...]
+    answer: str = ""  # QMSum's abstractive reference answer
 
 
 @dataclass
@@ -65,7 +85,7 @@ def qmsum_queries(files: Iterable[Path]) -> list[MeetingQuery]:
         for item in payload.get("specific_query_list", []):
             spans = tuple((int(a), int(b)) for a, b in item.get("relevant_text_span", []))
             if spans:
-                out.append(MeetingQuery(item["query"], document_id, spans))
+                out.append(MeetingQuery(item["query"], document_id, spans, item.get("answer", "")))
     return out
 
 
@@ -124,14 +144,23 @@ def _overlapping(p: Passage, q: MeetingQuery) -> set[int]:
 
 
 def _covered_counts(passages: list[Passage], q: MeetingQuery) -> list[int]:
-    """covered[k-1] = number of distinct gold spans covered by the first k passages (k = 1..20)."""
+    return covered_counts(passages, lambda p: _overlapping(p, q))
+
+
+def covered_counts(passages: list[Passage], hits: Callable[[Passage], set[int]], depth: int = max(KS)) -> list[int]:
+    """covered[k-1] = number of distinct gold targets covered by the first k passages (k = 1..depth)."""
     seen: set[int] = set()
     out = []
-    for i in range(max(KS)):
+    for i in range(depth):
         if i < len(passages):
-            seen |= _overlapping(passages[i], q)
+            seen |= hits(passages[i])
         out.append(len(seen))
     return out
+
+
+def score_counts(covered: list[list[int]], totals: list[int], firsts: list[int | None]) -> SystemScores:
+    """Recall@k (k = 1..20) and MRR@10 from per-query covered counts, gold totals and first-hit ranks."""
+    return _score_counts(covered, totals, firsts)
 
 
 def _score_counts(covered: list[list[int]], totals: list[int], firsts: list[int | None]) -> SystemScores:
@@ -148,6 +177,8 @@ def _score_counts(covered: list[list[int]], totals: list[int], firsts: list[int 
 class ParagraphQuery:
     query: str
     document_id: str
+    answers: tuple[str, ...] = ()  # the span answers (SQuAD/CMRC lists several)
+    id: str = ""
 
 
 def write_cmrc_corpus(trial: Path, folder: Path) -> list[ParagraphQuery]:
@@ -161,7 +192,8 @@ def write_cmrc_corpus(trial: Path, folder: Path) -> list[ParagraphQuery]:
             path.write_text(paragraph["context"], encoding="utf-8")
             document_id = Document.make_id(str(path.resolve()))
             for qa in paragraph["qas"]:
-                queries.append(ParagraphQuery(qa["question"], document_id))
+                answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a.get("text")))
+                queries.append(ParagraphQuery(qa["question"], document_id, answers, str(qa.get("id", ""))))
     return queries
 
 
@@ -183,6 +215,59 @@ def evaluate_paragraphs(engine: SearchEngine, queries: list[ParagraphQuery], *,
             firsts.append(first)
         results[name] = _score_counts(found, [1] * len(found), firsts)
     return results
+
+
+# ---- baselines: the same chunks, ranked by a library BM25 and by exact dense search ----
+class Bm25Baseline(CatalogRetriever):
+    """Okapi BM25 from the ``rank-bm25`` package over the catalog's chunks, with Lore's tokenizer.
+
+    An independent implementation next to Lore's sparse retriever, so a gain over it
+    is not an artefact of Lore's own BM25."""
+
+    name = "bm25"
+
+    def __init__(self, catalog: ChunkCatalog, metadata: MetadataStore, *, k1: float = 1.2, b: float = 0.75) -> None:
+        from rank_bm25 import BM25Okapi
+
+        super().__init__(catalog, metadata)
+        rows = {vid: text for vid, _, _, _, text, _ in metadata.search_rows([int(v) for v in catalog.vector_ids])}
+        self._bm25 = BM25Okapi([tokenize(rows.get(int(v), "")) or [""] for v in catalog.vector_ids], k1=k1, b=b)
+
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
+        scores = np.asarray(self._bm25.get_scores(tokenize(query)), dtype=np.float64)
+        # The library's ranking as it is: its idf goes negative for terms in most chunks of a small
+        # corpus, so scores are shifted (order kept) rather than cut at zero.
+        return _top(scores - scores.min() + 1.0, k, mask) if len(scores) else []
+
+
+class PlainDense(CatalogRetriever):
+    """Exact inner product over the stored chunk vectors (numpy), no fusion, no language gate."""
+
+    name = "dense"
+
+    def __init__(self, dense: DenseRetriever, vectors: FaissVectorStore) -> None:
+        super().__init__(dense.catalog, dense.metadata)
+        self._dense = dense
+        ids, matrix = vectors._all_vectors()
+        position = {int(v): i for i, v in enumerate(ids)}
+        order = [position.get(int(v), -1) for v in self.catalog.vector_ids]
+        self._matrix = np.zeros((len(order), matrix.shape[1] if matrix.ndim == 2 else 0), dtype=np.float32)
+        present = [i for i, o in enumerate(order) if o >= 0]
+        if present:
+            self._matrix[present] = matrix[[order[i] for i in present]]
+
+    def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
+        scores = self._matrix @ self._dense.query_vector(query).reshape(-1)
+        # Cosine can be negative; shift so _top's "positive" cut keeps every chunk.
+        return _top(scores + 2.0, k, mask)
+
+
+def baselines(engine: SearchEngine) -> dict[str, Retriever]:
+    """The library BM25 and plain exact dense baselines over the engine's chunks."""
+    return {
+        "bm25 (rank-bm25)": Bm25Baseline(engine.catalog, engine.dense.metadata, k1=engine.settings.bm25_k1, b=engine.settings.bm25_b),
+        "dense (plain)": PlainDense(engine.dense, engine.dense.vectors),
+    }
 
 
 # ---- reports ------------------------------------------------------------------
