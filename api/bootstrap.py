@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.settings import Settings
+from generation.minutes import MinutesBuilder
+from generation.minutes.derived import MinutesDocuments
 from graph import GraphStore, LocalGraphServer
+from ingest.derived import DerivedDocuments
 
 
 @dataclass(frozen=True)
@@ -32,3 +36,8 @@ def graph_endpoint(settings: Settings) -> GraphEndpoint:
 def graph_store(settings: Settings) -> GraphStore:
     endpoint = graph_endpoint(settings)
     return GraphStore(endpoint.uri, endpoint.auth, endpoint.database)
+
+
+def derived_documents(settings: Settings, minutes_builder: Callable[[], MinutesBuilder]) -> DerivedDocuments:
+    """What the ingest pipeline derives from ingested documents: meeting minutes (at ingest when configured)."""
+    return MinutesDocuments(minutes_builder, at_ingest=settings.minutes_at_ingest)

@@ -149,3 +149,25 @@ def test_rouge_harness_on_a_small_qmsum_slice(embedder):
     assert set(systems) == {"lore-extractive", "lead-retrieved", "gold-spans"}
     for scores in systems.values():
         assert scores["n"] == 2 and 0 < scores["rouge1"] <= 100 and scores["rougeL"] <= scores["rouge1"]
+
+
+def test_ingest_reaches_minutes_only_through_its_derived_documents_seam():
+    """The pipeline knows minutes only as ``DerivedDocuments``; the api wires generation's implementation in."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    for module in ("ingest/pipeline.py", "ingest/derived.py"):
+        tree = ast.parse((root / module).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any(m.split(".")[0] == "generation" for m in imported), (module, imported)
+    from api.bootstrap import derived_documents
+    from generation.minutes.derived import MinutesDocuments, minutes_document_id
+
+    derived = derived_documents(Settings(minutes_at_ingest=False), lambda: pytest.fail("no minutes are built"))
+    assert isinstance(derived, MinutesDocuments)
+    meeting = _meeting([("Ana Silva", "We decided to ship on Friday.")])
+    assert derived.derive(meeting, []) is None  # minutes at ingest switched off
+    assert derived.derived_id(meeting.source, "meeting") == minutes_document_id(meeting.source)
+    assert derived.derived_id("/tmp/handbook.md", "document") is None
+
