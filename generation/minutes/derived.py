@@ -87,7 +87,7 @@ def add_minutes_facts(document: Document, chunks: Sequence[Chunk], extraction: E
     for a in minutes.action_items:
         if found := locate(a.task):
             chunk, start, end = found
-            actions.append(ActionItem(text=a.task, owner=a.owner, owner_id=person(a.owner), due=a.due, chunk_id=chunk.id,
+            actions.append(ActionItem(text=a.task, owner=a.owner, owner_id=person(a.owner), due=a.due_date or a.due, chunk_id=chunk.id,
                                       start=start, end=end))
     extraction.meetings.append(MeetingRecord(
         entity_id=meeting.id, title=title, date=document.metadata.get("date"),
