@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from core.settings import Settings
+from generation.minutes import MinutesBuilder
+from generation.minutes.derived import MinutesDocuments
 from graph import GraphStore, LocalGraphServer
+from ingest.derived import DerivedDocuments
 from ingest.extract import Extractor, build_extractor
 
 
@@ -45,3 +49,6 @@ def ingest_extractor(settings: Settings, *, graph: Any = None, embedder: Any = N
 
         generator = load_backend(settings)
     return build_extractor(settings, graph=graph, embedder=embedder, merges=merges, generator=generator)
+def derived_documents(settings: Settings, minutes_builder: Callable[[], MinutesBuilder]) -> DerivedDocuments:
+    """What the ingest pipeline derives from ingested documents: meeting minutes (at ingest when configured)."""
+    return MinutesDocuments(minutes_builder, at_ingest=settings.minutes_at_ingest)

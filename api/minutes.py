@@ -12,15 +12,12 @@ from typing import TYPE_CHECKING
 
 from core.types import Answer, Citation, Document, Passage
 from generation.minutes import Minutes, MinutesBuilder, meeting_turns
-from generation.minutes.derived import MINUTES_KIND, minutes_document, minutes_document_id
+from generation.minutes.derived import MEETING_KINDS, MINUTES_KIND, minutes_document, minutes_document_id
 from generation.minutes.extractive import embed_turns
 from generation.minutes.focused import FocusedSummarizer, is_summary_question
-from ingest.extract.base import document_text
 
 if TYPE_CHECKING:
     from api.service import LoreService
-
-_MEETING_KINDS = ("meeting",)
 
 
 class MeetingMinutes:
@@ -43,14 +40,7 @@ class MeetingMinutes:
     # ---- stored meetings ------------------------------------------------------
     def document(self, document_id: str) -> tuple[Document, list] | None:
         """A stored document rebuilt from its chunks (offsets, and so turn spans, are the original ones)."""
-        record = self.service.metadata.document(document_id)
-        if record is None:
-            return None
-        chunks = [s.chunk for s in self.service.metadata.chunks_for_document(document_id)]
-        document = Document(id=record.id, source=record.source, title=record.title, text=document_text(chunks),
-                            content_hash=record.content_hash, kind=record.kind, language=record.language,
-                            metadata=record.metadata)
-        return document, chunks
+        return self.service.pipeline.stored_document(document_id)
 
     def resolve(self, meeting: str) -> str | None:
         """A meeting's document id from its id or its source path."""
@@ -63,33 +53,20 @@ class MeetingMinutes:
                 return found.id
         return None
 
-    def derived_id(self, document_id: str) -> str | None:
-        record = self.service.metadata.document(document_id)
-        if record is None or record.kind not in _MEETING_KINDS:
-            return None
-        return minutes_document_id(record.source)
-
     def build(self, document_id: str) -> Minutes | None:
         loaded = self.document(document_id)
-        if loaded is None or loaded[0].kind not in _MEETING_KINDS:
+        if loaded is None or loaded[0].kind not in MEETING_KINDS:
             return None
         return self.builder.build(*loaded)
 
     def write(self, document_id: str) -> Minutes | None:
         """Build the meeting's minutes and store them as its derived document (text, vectors, graph facts)."""
         loaded = self.document(document_id)
-        if loaded is None or loaded[0].kind not in _MEETING_KINDS:
+        if loaded is None or loaded[0].kind not in MEETING_KINDS:
             return None
         minutes = self.builder.build(*loaded)
         self.service.pipeline.write_derived(minutes_document(loaded[0], minutes))
         return minutes
-
-    def write_for_sources(self, sources: list[str]) -> int:
-        written = 0
-        for source in sources:
-            if self.write(Document.make_id(source)) is not None:
-                written += 1
-        return written
 
     def minutes(self, meeting: str) -> Minutes | None:
         """The stored minutes of a meeting (by document id or source path), built now if none are stored."""
@@ -116,7 +93,7 @@ class MeetingMinutes:
         for passage in found.passages:
             record = self.service.metadata.document(passage.document_id)
             meeting_id = (record.metadata.get("meeting_id") if record and record.kind == MINUTES_KIND else
-                          passage.document_id if record and record.kind in _MEETING_KINDS else None)
+                          passage.document_id if record and record.kind in MEETING_KINDS else None)
             if meeting_id is None or meeting_id in meeting_ids:
                 continue
             best = passage.score if best is None else best

@@ -31,7 +31,7 @@ from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
 from retrieval.retrievers import to_passage
 from retrieval.vector_store import FaissVectorStore
 
-from api.bootstrap import graph_store, ingest_extractor
+from api.bootstrap import derived_documents, graph_store, ingest_extractor
 from api.minutes import MeetingMinutes
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ class LoreService:
             max_file_bytes=int(s.max_file_mb * 1024 * 1024),
             batch_chunks=s.ingest_batch_chunks,
             workers=s.ingest_workers,
+            derived=derived_documents(s, lambda: self.meetings.builder),
         )
         self.engine = SearchEngine(
             embedder=embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph, settings=s
@@ -149,8 +150,6 @@ class LoreService:
             report = self.pipeline.ingest(paths, progress, collection=collection)
             if sync:
                 report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
-            if self.settings.minutes_at_ingest:
-                self.meetings.write_for_sources(report.added + report.updated)
             self.engine.refresh()
         return report
 
@@ -167,10 +166,7 @@ class LoreService:
 
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
-            derived = self.meetings.derived_id(document_id)
-            deleted = self.pipeline.delete(document_id)
-            if deleted and derived:  # the meeting's minutes go with it
-                self.pipeline.delete(derived)
+            deleted = self.pipeline.delete(document_id)  # a meeting's minutes go with it
             self.engine.refresh()
             return deleted
 

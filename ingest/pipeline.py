@@ -31,7 +31,9 @@ from core.errors import IngestError
 from core.types import Chunk, Document
 from graph import GraphStore
 from ingest.chunking import Chunker
+from ingest.derived import DerivedDocuments
 from ingest.extract import Extractor
+from ingest.extract.base import document_text
 from ingest.loaders import DEFAULT_MAX_BYTES, file_hash, load_document, supported_suffixes
 from retrieval.embedder import Embedder
 from retrieval.metadata_store import MetadataStore
@@ -208,6 +210,7 @@ class IngestPipeline:
         batch_chunks: int = 256,
         workers: int = 1,
         save_interval: float = 30.0,
+        derived: DerivedDocuments | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -222,6 +225,8 @@ class IngestPipeline:
         # big index after every batch would make ingest quadratic, and a crash in between
         # only costs re-embedding the unsaved chunks, which reconcile() does from SQLite.
         self.save_interval = save_interval
+        # Documents made from ingested ones (meeting minutes), built by whoever composes the pipeline.
+        self.derived = derived
 
     # ---- plan -------------------------------------------------------------
     def plan(self, paths: Iterable[Path]) -> IngestPlan:
@@ -308,6 +313,15 @@ class IngestPipeline:
             waited = time.perf_counter()
             self._settle(graph_jobs, report, pending=0)
             report._add_time("wait", time.perf_counter() - waited)
+        if self.derived is not None:
+            waited = time.perf_counter()
+            for source in report.added + report.updated:
+                try:
+                    self.derive(Document.make_id(source))
+                except Exception as exc:  # the derived document is extra: its file stays ingested, the failure is reported
+                    log.warning("derived document failed for %s: %s", source, exc)
+                    report.failed.append(FileFailure(source, f"derived document not written: {exc}"))
+            report._add_time("derive", time.perf_counter() - waited)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -376,10 +390,8 @@ class IngestPipeline:
     def _write_graph(self, document: Document, chunks: list[Chunk], report: IngestReport | None = None) -> None:
         started = time.perf_counter()
         extraction = self.extractor.extract(document, chunks)
-        if document.kind == "minutes":  # derived minutes: their decisions and action items belong to the meeting
-            from generation.minutes.derived import add_minutes_facts
-
-            add_minutes_facts(document, chunks, extraction)
+        if self.derived is not None:  # a derived document's own facts (minutes: the meeting's decisions)
+            self.derived.add_facts(document, chunks, extraction)
         extracted = time.perf_counter()
         self.graph.upsert_document(
             document, chunks, list(extraction.entities.values()), extraction.mentions, extraction.relations,
@@ -389,6 +401,25 @@ class IngestPipeline:
         if report is not None:  # only the single graph thread writes these two keys
             report._add_time("extract", extracted - started)
             report._add_time("graph", time.perf_counter() - extracted)
+
+    def stored_document(self, document_id: str) -> tuple[Document, list[Chunk]] | None:
+        """A stored document rebuilt from its chunks (so offsets, and turn spans, are the original ones)."""
+        record = self.metadata.document(document_id)
+        if record is None:
+            return None
+        chunks = [s.chunk for s in self.metadata.chunks_for_document(document_id)]
+        document = Document(id=record.id, source=record.source, title=record.title, text=document_text(chunks),
+                            content_hash=record.content_hash, kind=record.kind, language=record.language,
+                            metadata=record.metadata)
+        return document, chunks
+
+    def derive(self, document_id: str) -> Document | None:
+        """Build and store the document derived from a stored one; None when it has none."""
+        stored = self.stored_document(document_id) if self.derived is not None else None
+        derived = self.derived.derive(*stored) if stored is not None else None
+        if derived is not None:
+            self.write_derived(derived)
+        return derived
 
     def write_derived(self, document: Document) -> int:
         """Store a document Lore made from another (meeting minutes) like an ingested file; returns its chunk count."""
@@ -402,12 +433,17 @@ class IngestPipeline:
 
     # ---- delete / sync ----------------------------------------------------
     def delete(self, document_id: str) -> bool:
-        if self.metadata.document(document_id) is None:
+        """Delete a document from the three stores, and the document derived from it with it."""
+        record = self.metadata.document(document_id)
+        if record is None:
             return False
+        derived_id = self.derived.derived_id(record.source, record.kind) if self.derived is not None else None
         vector_ids = self.metadata.delete_document(document_id)
         self.vectors.delete(np.array(vector_ids, dtype=np.int64))
         self.graph.delete_document(document_id)
         self.vectors.save()
+        if derived_id is not None and derived_id != document_id:
+            self.delete(derived_id)
         return True
 
     def sync(self, roots: Iterable[Path]) -> list[str]:

@@ -6,19 +6,23 @@ it is chunked, embedded and searched like any other document. Its decisions and
 action items are written as the meeting's (:Decision) and (:ActionItem) nodes
 through the ordinary meeting write path, so deleting the minutes document (as
 deleting the meeting does) removes them.
+
+``MinutesDocuments`` is the ingest pipeline's ``DerivedDocuments`` for minutes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from core.types import ActionItem, Chunk, Decision, Document, MeetingRecord
+from generation.minutes.builder import MinutesBuilder
 from generation.minutes.types import Minutes
 from ingest.extract.base import Extraction, chunk_at, document_text
 from ingest.extract.meetings import meeting_entity
 
 MINUTES_KIND = "minutes"
+MEETING_KINDS = ("meeting",)
 SUFFIX = "#minutes"
 
 
@@ -83,9 +87,32 @@ def add_minutes_facts(document: Document, chunks: Sequence[Chunk], extraction: E
     for a in minutes.action_items:
         if found := locate(a.task):
             chunk, start, end = found
-            actions.append(ActionItem(text=a.task, owner=a.owner, owner_id=person(a.owner), due=a.due, chunk_id=chunk.id,
+            actions.append(ActionItem(text=a.task, owner=a.owner, owner_id=person(a.owner), due=a.due_date or a.due, chunk_id=chunk.id,
                                       start=start, end=end))
     extraction.meetings.append(MeetingRecord(
         entity_id=meeting.id, title=title, date=document.metadata.get("date"),
         attendees=tuple(document.metadata.get("attendees") or ()), decisions=tuple(decisions), action_items=tuple(actions),
     ))
+
+
+class MinutesDocuments:
+    """Minutes as derived documents (``ingest.derived.DerivedDocuments``): built for every ingested meeting when
+    ``at_ingest``, their decisions and action items written as graph facts, deleted with their meeting.
+
+    ``builder`` is called when minutes are first needed: the abstractive engine loads an LLM.
+    """
+
+    def __init__(self, builder: Callable[[], MinutesBuilder], *, at_ingest: bool = True) -> None:
+        self._builder = builder
+        self.at_ingest = at_ingest
+
+    def derive(self, document: Document, chunks: Sequence[Chunk]) -> Document | None:
+        if not self.at_ingest or document.kind not in MEETING_KINDS:
+            return None
+        return minutes_document(document, self._builder().build(document, chunks))
+
+    def derived_id(self, source: str, kind: str) -> str | None:
+        return minutes_document_id(source) if kind in MEETING_KINDS else None
+
+    def add_facts(self, document: Document, chunks: Sequence[Chunk], extraction: Extraction) -> None:
+        add_minutes_facts(document, chunks, extraction)

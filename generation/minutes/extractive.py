@@ -6,7 +6,11 @@
 * Summary: per topic, the turn closest to the topic centroid (centrality, as in
   LexRank with one centroid), long enough to say something.
 * Decisions / action items: cue patterns (``cues.py``) with the speaker as decider or
-  owner, a first name the turn opens with as the owner of a request, stated due dates.
+  owner, a first name the turn opens with as the owner of a request, stated due dates
+  (also as ISO dates counted from the meeting's date). An acceptance ("Agreed.", "No
+  objection.", "works for them") makes the previous speaker's proposal a decision, with
+  the proposer as decider; third-person minutes ("X decided ...") and pasted action
+  lists ("- Owner: task (due ...)") are read as such.
   Notes that list ``## Decisions`` / ``## Action items`` keep those lists (the
   meeting extractor parses them), each cited to the turn that supports it best.
 * Open questions: question turns that no other speaker answers in the next turn.
@@ -148,6 +152,9 @@ class ExtractiveEngine:
             decisions = self._decisions(turns, language)
         if not actions:
             actions = self._actions(turns, language, speakers)
+        meeting_date = document.metadata.get("date")
+        actions = [a.model_copy(update={"due_date": cues.resolve_due(a.due, meeting_date)}) if a.due and not a.due_date
+                   else a for a in actions]
         if progress:
             progress("items", len(turns), len(turns))
         return Minutes(
@@ -170,18 +177,34 @@ class ExtractiveEngine:
     def _decisions(self, turns: Sequence[MeetingTurn], language: str) -> list[MinutesDecision]:
         found: list[MinutesDecision] = []
         for turn in turns:
-            if not cues.is_decision(turn.text, language) or cues.is_question(turn.text, language):
-                continue
-            text, cited = cues.cue_sentence(turn.text, language, "decision"), (turn.index,)
-            # "Agreed." decides what the previous speaker proposed: cite both turns.
-            if turn.words() < 6 and turn.index > 0:
-                text, cited = turns[turn.index - 1].text, (turn.index - 1, turn.index)
-            found.append(MinutesDecision(text=clip_words(text, 60, language), decided_by=turn.speaker or None, turns=cited))
+            previous = turns[turn.index - 1] if turn.index > 0 else None
+            reported = [(s, who) for s in cues.sentences(turn.text) if (who := cues.reported_decider(s))]
+            if reported:  # minutes in the third person: "Helena Marsh decided to move the launch ..."
+                found += [MinutesDecision(text=clip_words(s.lstrip("-*• "), 60, language), decided_by=who, turns=(turn.index,))
+                          for s, who in reported]
+            elif cues.is_decision(turn.text, language) and not cues.is_question(turn.text, language):
+                text, cited = cues.cue_sentence(turn.text, language, "decision"), (turn.index,)
+                # "Ten it is." decides what the previous speaker proposed: cite both turns.
+                if turn.words() < 6 and previous is not None:
+                    text = cues.proposal(previous.text, language) or previous.text
+                    cited = (previous.index, turn.index)
+                found.append(MinutesDecision(text=clip_words(text, 60, language), decided_by=turn.speaker or None, turns=cited))
+            elif (previous is not None and previous.speaker != turn.speaker and cues.is_acceptance(turn.text, language)
+                  and (proposed := cues.proposal(previous.text, language))):
+                # "Agreed." / "No objection." / "Early July works for them": the proposal is decided, by its proposer.
+                found.append(MinutesDecision(text=clip_words(proposed, 60, language), decided_by=previous.speaker or None,
+                                             turns=(previous.index, turn.index)))
         return found
 
     def _actions(self, turns: Sequence[MeetingTurn], language: str, speakers: Sequence[str]) -> list[MinutesActionItem]:
         found: list[MinutesActionItem] = []
         for turn in turns:
+            listed = [(line, item) for line in cues.sentences(turn.text) if (item := cues.listed_action(line))]
+            if listed:  # an action list in the turn: "- Owen Kettering: Fix the rounding issue (due 2026-04-24)"
+                found += [MinutesActionItem(task=clip_words(task, 50, language), owner=owner,
+                                            due=cues.due_date(line, language), turns=(turn.index,))
+                          for line, (owner, task) in listed]
+                continue
             if not cues.is_action(turn.text, language):
                 continue
             sentence = cues.cue_sentence(turn.text, language, "action")
@@ -193,7 +216,8 @@ class ExtractiveEngine:
                 if owner is None and turn.index + 1 < len(turns):
                     owner = turns[turn.index + 1].speaker  # whoever answers the request takes it
             found.append(MinutesActionItem(task=clip_words(sentence, 50, language), owner=owner,
-                                           due=cues.due_date(turn.text, language), turns=(turn.index,)))
+                                           due=cues.due_date(sentence, language) or cues.due_date(turn.text, language),
+                                           turns=(turn.index,)))
         return found
 
     def _notes_items(

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rank_bm25 import BM25Okapi
 
 from generation.minutes.extractive import clip_words, embed_turns
 from generation.minutes.text import tokens
 from generation.minutes.turns import MeetingTurn
+from retrieval.bm25 import BM25Matrix
 from retrieval.embedder import Embedder
 
 _SUMMARY_EN = re.compile(
@@ -77,7 +77,9 @@ def relevant_turns(
     if n == 0:
         return [], np.zeros(0)
     windows = [tokens(" ".join(t.text for t in turns[max(0, i - 1) : i + 2]), language) or ["_"] for i in range(n)]
-    sparse = np.asarray(BM25Okapi(windows).get_scores(tokens(query, language)), dtype=np.float64)
+    bm25 = BM25Matrix()  # the product's one BM25, here over this meeting's turn windows
+    bm25.build([bm25.encode(w) for w in windows])
+    sparse = bm25.scores(tokens(query, language)).astype(np.float64)
     dense = vectors @ embedder.embed([query])[0]
     scores = 0.5 * _unit(sparse) + 0.5 * _unit(_smooth(dense.astype(np.float64), 3))
     named = _named_speakers(query, turns)

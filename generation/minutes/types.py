@@ -26,6 +26,7 @@ class MinutesActionItem(_Frozen):
     task: str
     owner: str | None = None
     due: str | None = Field(default=None, description="The due date as stated (ISO when the text gives one).")
+    due_date: str | None = Field(default=None, description="The due date as an ISO date, counted from the meeting's date when stated relatively.")
     turns: tuple[int, ...] = ()
 
 
@@ -61,7 +62,7 @@ class Minutes(_Frozen):
         lines += [f"- {d.text}" + (f" — {d.decided_by}" if d.decided_by else "") + _cite(d.turns) for d in self.decisions] or ["-"]
         lines += ["", f"## {head['actions']}", ""]
         lines += [
-            f"- {a.owner or '?'}: {a.task}" + (f" (due {a.due})" if a.due else "") + _cite(a.turns) for a in self.action_items
+            f"- {a.owner or '?'}: {a.task}" + (f" (due {a.due}" + (f", {a.due_date}" if a.due_date and a.due_date != a.due else "") + ")" if a.due else "") + _cite(a.turns) for a in self.action_items
         ] or ["-"]
         lines += ["", f"## {head['questions']}", ""]
         lines += [f"- {q.text}" + (f" — {q.asked_by}" if q.asked_by else "") + _cite(q.turns) for q in self.open_questions] or ["-"]

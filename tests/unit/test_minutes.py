@@ -149,3 +149,64 @@ def test_rouge_harness_on_a_small_qmsum_slice(embedder):
     assert set(systems) == {"lore-extractive", "lead-retrieved", "gold-spans"}
     for scores in systems.values():
         assert scores["n"] == 2 and 0 < scores["rouge1"] <= 100 and scores["rougeL"] <= scores["rouge1"]
+
+
+def test_ingest_reaches_minutes_only_through_its_derived_documents_seam():
+    """The pipeline knows minutes only as ``DerivedDocuments``; the api wires generation's implementation in."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    for module in ("ingest/pipeline.py", "ingest/derived.py"):
+        tree = ast.parse((root / module).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any(m.split(".")[0] == "generation" for m in imported), (module, imported)
+    from api.bootstrap import derived_documents
+    from generation.minutes.derived import MinutesDocuments, minutes_document_id
+
+    derived = derived_documents(Settings(minutes_at_ingest=False), lambda: pytest.fail("no minutes are built"))
+    assert isinstance(derived, MinutesDocuments)
+    meeting = _meeting([("Ana Silva", "We decided to ship on Friday.")])
+    assert derived.derive(meeting, []) is None  # minutes at ingest switched off
+    assert derived.derived_id(meeting.source, "meeting") == minutes_document_id(meeting.source)
+    assert derived.derived_id("/tmp/handbook.md", "document") is None
+
+
+
+def test_accepted_proposals_become_decisions_and_small_talk_is_no_task(embedder):
+    document = _meeting([
+        ("Gareth Pryce", "I'll start with the bad news. The modules ship on the 10th of April, not in March."),
+        ("Sofia Lindqvist", "While we're on firmware: the pilot robots should get firmware through Relay and nothing else."),
+        ("Gareth Pryce", "No objection. Nadia, what does the customer need on dates?"),
+        ("Nadia Farouk", "They planned for June. I'd rather move the pilot to Monday the 6th of July than slip it twice."),
+        ("Gareth Pryce", "Owen, can you start with where the database is today?"),
+        ("Owen Kettering", "Sure. I can add a CI check that fails the build by Friday."),
+    ])
+    document = document.model_copy(update={"metadata": {**document.metadata, "date": "2026-02-24"}})
+    minutes = MinutesBuilder(embedder).build(document)
+    relay = next(d for d in minutes.decisions if "Relay" in d.text)
+    assert relay.decided_by == "Sofia Lindqvist" and relay.turns == (1, 2)  # proposer decides, acceptance cited
+    assert all("bad news" not in a.task and "start with" not in a.task for a in minutes.action_items)
+    check = next(a for a in minutes.action_items if "CI check" in a.task)
+    assert check.owner == "Owen Kettering" and check.due == "Friday" and check.due_date == "2026-02-27"
+
+
+def test_third_person_minutes_and_pasted_action_lists_are_read():
+    from generation.minutes import cues
+
+    assert cues.reported_decider("- Helena Marsh decided to move the launch to 2026-05-12.") == "Helena Marsh"
+    assert cues.reported_decider("We decided to move the launch.") is None  # the speaker decides, not "We"
+    assert cues.listed_action("- Owen Kettering: Fix the rounding issue (due 2026-04-24)") == ("Owen Kettering", "Fix the rounding issue")
+    assert cues.sentences("Deferred to Loomline 3.1. Next.\n- A B: task") == ["Deferred to Loomline 3.1.", "Next.", "- A B: task"]
+
+
+@pytest.mark.parametrize(("stated", "meeting", "iso"), [
+    ("Friday", "2026-02-10", "2026-02-13"), ("this week", "2026-02-10", "2026-02-13"), ("next week", "2026-02-10", "2026-02-20"),
+    ("27th of March", "2026-02-10", "2026-03-27"), ("January 5", "2026-11-20", "2027-01-05"), ("end of June", "2026-02-10", "2026-06-30"),
+    ("下周三", "2026-03-19", "2026-03-25"), ("5月22日", "2026-03-19", "2026-05-22"), ("2026-04-24", None, "2026-04-24"),
+    ("Friday", None, None), ("soon", "2026-02-10", None),
+])
+def test_due_dates_are_counted_from_the_meeting_date(stated, meeting, iso):
+    from generation.minutes import cues
+
+    assert cues.resolve_due(stated, meeting) == iso
