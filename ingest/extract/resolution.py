@@ -43,6 +43,7 @@ _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.
                        "plc", "sa", "group", "company", "team", "office"})
 _KIND_PREFIXES = ("project ",)
 _NEVER = frozenset({"Date", "Event"})  # dates are values; meetings are one per document
+_NAME_CACHE_MAX = 100_000  # name vectors kept by a resolver (384 floats each: about 150 MB at most)
 
 
 def name_key(name: str) -> str:
@@ -247,6 +248,18 @@ class Resolver:
         self.graph = graph
         self.embedder = embedder
         self.threshold = threshold
+        # Entity names recur across decisions and documents: each is embedded once, not once per
+        # comparison (one encode call per comparison costed as much as the NER over a meeting).
+        self._name_vectors: dict[str, np.ndarray] = {}
+
+    def _embed_names(self, names: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(n for n in names if n not in self._name_vectors))
+        if missing:
+            if len(self._name_vectors) + len(missing) > _NAME_CACHE_MAX:
+                self._name_vectors.clear()
+            for name, vector in zip(missing, np.asarray(self.embedder.embed(missing))):
+                self._name_vectors[name] = vector
+        return np.stack([self._name_vectors[n] for n in names])
 
     def resolve(self, document: Document, extraction: Extraction) -> Extraction:
         entities = [e for e in extraction.entities.values() if e.type not in _NEVER]
@@ -319,7 +332,7 @@ class Resolver:
         if not scored:
             return None
         if self.embedder is not None:
-            vectors = np.asarray(self.embedder.embed([alias.name, *(c.name for c, _ in scored)]))
+            vectors = self._embed_names([alias.name, *(c.name for c, _ in scored)])
             similarities = vectors[1:] @ vectors[0]
         else:
             similarities = np.array([s for _, s in scored])
