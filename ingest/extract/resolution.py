@@ -44,6 +44,7 @@ _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.
                        "plc", "sa", "group", "company", "team", "office"})
 _KIND_PREFIXES = ("project ",)
 _NEVER = frozenset({"Date", "Event"})  # dates are values; meetings are one per document
+_NAME_CACHE_MAX = 100_000  # name vectors kept by a resolver (384 floats each: about 150 MB at most)
 
 
 def name_key(name: str) -> str:
@@ -102,6 +103,13 @@ class MergeStore(SqliteStore):
             (name_key(alias_name), canonical_id),
         ).fetchone()
         return row is not None
+
+    def undone_targets(self, alias_name: str) -> set[str]:
+        """Ids of every entity a merge of this alias into was undone (one query for all candidates)."""
+        rows = self.conn.execute(
+            "SELECT canonical_id FROM entity_merges WHERE alias_key = ? AND status = 'undone'", (name_key(alias_name),)
+        ).fetchall()
+        return {row[0] for row in rows}
 
     def record(self, alias: Entity, canonical: Entity, rule: str, score: float, document_id: str,
                mentions: Iterable[str]) -> Merge:
@@ -250,6 +258,18 @@ class Resolver:
         self.graph = graph
         self.embedder = embedder
         self.threshold = threshold
+        # Entity names recur across decisions and documents: each is embedded once, not once per
+        # comparison (one encode call per comparison costed as much as the NER over a meeting).
+        self._name_vectors: dict[str, np.ndarray] = {}
+
+    def _embed_names(self, names: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(n for n in names if n not in self._name_vectors))
+        if missing:
+            if len(self._name_vectors) + len(missing) > _NAME_CACHE_MAX:
+                self._name_vectors.clear()
+            for name, vector in zip(missing, np.asarray(self.embedder.embed(missing))):
+                self._name_vectors[name] = vector
+        return np.stack([self._name_vectors[n] for n in names])
 
     def resolve(self, document: Document, extraction: Extraction) -> Extraction:
         entities = [e for e in extraction.entities.values() if e.type not in _NEVER]
@@ -293,8 +313,11 @@ class Resolver:
         recorded = self.merges.active(alias.name)
         if recorded is not None:
             return Entity(id=recorded.canonical_id, name=recorded.canonical_name, type=recorded.canonical_type), recorded.rule, recorded.score
+        # One look-up per alias: the known pool is the whole graph's catalogue, so a query per
+        # candidate made each document cost more than the last.
+        undone = self.merges.undone_targets(alias.name)
         for pool in (local, known):
-            candidates = [c for c in pool if c.id != alias.id and not self.merges.undone(alias.name, c.id)]
+            candidates = [c for c in pool if c.id != alias.id and c.id not in undone]
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
                 if len(hits) > 1 and len({name_key(" ".join(_core_words(c.name))) for c in hits.values()}) == 1:
@@ -312,25 +335,26 @@ class Resolver:
                     return candidate, rule, 1.0
                 if len(hits) > 1:
                     return None  # ambiguous: "Alex" with two Alexes stays itself
-        return self._similar(alias, local, known, counts)
+        return self._similar(alias, local, known, counts, undone)
 
     def _similar(self, alias: Entity, local: list[Entity], known: list[Entity],
-                 counts: dict[str, int]) -> tuple[Entity, str, float] | None:
+                 counts: dict[str, int], undone: set[str] | None = None) -> tuple[Entity, str, float] | None:
         from rapidfuzz import fuzz
 
         pool = {c.id: c for c in [*known, *local] if c.id != alias.id and c.type == alias.type}
+        undone = self.merges.undone_targets(alias.name) if undone is None else undone
         scored = []
         for c in pool.values():
             if _digits(alias.name) != _digits(c.name):
                 continue  # "Loomline 3.1" is not "Loomline 3.0", however alike they read
             string_score = fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0
             # Below this the average cannot reach any sensible threshold: skip the embedding.
-            if string_score >= 2 * self.threshold - 1.0 and not self.merges.undone(alias.name, c.id):
+            if string_score >= 2 * self.threshold - 1.0 and c.id not in undone:
                 scored.append((c, string_score))
         if not scored:
             return None
         if self.embedder is not None:
-            vectors = np.asarray(self.embedder.embed([alias.name, *(c.name for c, _ in scored)]))
+            vectors = self._embed_names([alias.name, *(c.name for c, _ in scored)])
             similarities = vectors[1:] @ vectors[0]
         else:
             similarities = np.array([s for _, s in scored])
