@@ -209,10 +209,7 @@ class LoreService:
         filters: SearchFilters | None = None,
     ) -> Answer:
         """Answer from retrieved passages and facts; ``mode``, ``filters`` and ``collections`` as in ``search``."""
-        # Summary questions read whole meetings; a caller limited to collections, or asking
-        # for a retrieval mode or filters, gets the ordinary, filtered retrieval path instead.
-        if (collections is None and mode is None and filters is None
-                and (summary := self.meetings.answer_summary_question(question, top_k)) is not None):
+        if (summary := self._summary_answer(question, top_k, collections, mode, filters)) is not None:
             return summary
         found = self.search(question, top_k, mode=mode, filters=filters, collections=collections)
         answer = self.answerer.answer(question, found.passages, found.facts)
@@ -227,8 +224,7 @@ class LoreService:
         mode: str | None = None,
         filters: SearchFilters | None = None,
     ) -> Iterator[str | Answer]:
-        if (collections is None and mode is None and filters is None
-                and (summary := self.meetings.answer_summary_question(question, top_k)) is not None):
+        if (summary := self._summary_answer(question, top_k, collections, mode, filters)) is not None:
             yield summary.text
             yield summary
             return
@@ -238,6 +234,17 @@ class LoreService:
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
             else:
                 yield piece
+
+    def _summary_answer(self, question: str, top_k: int | None, collections: list[str] | None,
+                        mode: str | None, filters: SearchFilters | None) -> Answer | None:
+        """A summary question's answer from whole meetings; None for any other question.
+
+        A caller limited to collections, or asking for a retrieval mode or filters, gets
+        the ordinary, filtered retrieval path instead.
+        """
+        if collections is not None or mode is not None or filters is not None:
+            return None
+        return self.meetings.answer_summary_question(question, top_k)
 
     # ---- meetings -------------------------------------------------------------
     def minutes(self, meeting: str):

@@ -99,10 +99,9 @@ def scale_test(sizes: list[int], queries: int, settings: Settings,
     """Each finished size is handed to ``on_size`` at once, so the largest (slowest) size can be cut short."""
     import numpy as np
 
-    from bench.retrieval_latency import PEOPLE, _server, _words, build, percentile
+    from bench.retrieval_latency import PEOPLE, _server, _words, build, percentile, searchable
     from graph import GraphStore
     from retrieval.embedder import SentenceTransformerEmbedder
-    from retrieval.engine import SearchEngine
 
     embedder = SentenceTransformerEmbedder.from_pretrained(settings.embedding_model)
     rng = np.random.default_rng(7)
@@ -126,13 +125,7 @@ def scale_test(sizes: list[int], queries: int, settings: Settings,
             metadata, vectors = build(size, root, graph, 5_000, embedder.dimension)
             vectors.save()
             write_s = time.perf_counter() - t0
-            engine = SearchEngine(embedder=embedder, vectors=vectors, metadata=metadata, graph=graph,
-                                  settings=Settings(data_dir=root))
-            t1 = time.perf_counter()
-            engine.refresh()
-            refresh_s = time.perf_counter() - t1
-            for text, vector in zip(texts, query_vectors):
-                engine.dense._query_vectors[text] = vector
+            engine, refresh_s = searchable(root, metadata, vectors, graph, embedder, dict(zip(texts, query_vectors)))
             figures: dict[str, Any] = {
                 "write_s": round(write_s, 1), "write_chunks_per_s": round(size / write_s, 1),
                 "catalog_build_s": round(refresh_s, 1), "index": vectors.index_type,

@@ -404,11 +404,8 @@ ORDER BY degree DESC, name
 LIMIT $limit
 """
 
-# Every relationship at the entity with its provenance; Decision and ActionItem
-# neighbours come back too (their text is the name).
-ENTITY_EDGES: Final[str] = """
-MATCH (e:Entity {id: $id})-[r]-(n)
-WHERE NOT n:Chunk
+# The rows of an entity's neighbourhood: each relationship with its provenance.
+_EDGE_ROWS: Final[str] = """
 RETURN startNode(r).id AS source_id, type(r) AS type, endNode(r).id AS target_id,
        n.id AS other_id, coalesce(n.name, n.text) AS other_name, labels(n) AS other_labels,
        r.chunk_id AS chunk_id, r.document_id AS document_id, r.evidence AS evidence,
@@ -416,6 +413,12 @@ RETURN startNode(r).id AS source_id, type(r) AS type, endNode(r).id AS target_id
 ORDER BY type, other_name
 LIMIT $limit
 """
+
+# Every relationship at the entity; Decision and ActionItem neighbours come back too
+# (their text is the name).
+ENTITY_EDGES: Final[str] = """
+MATCH (e:Entity {id: $id})-[r]-(n)
+WHERE NOT n:Chunk""" + _EDGE_ROWS
 
 # ---- the same inspection, limited to some documents (API keys limited to collections) -----
 # $document_ids are the documents the caller may read. Every node and relationship Lore
@@ -453,14 +456,7 @@ RETURN e.id AS id, e.name AS name, e.type AS type, labels(e) AS labels, mentions
 ENTITY_EDGES_IN_DOCUMENTS: Final[str] = """
 MATCH (e:Entity {id: $id})-[r]-(n)
 WHERE NOT n:Chunk
-  AND (coalesce(r.document_id, n.document_id) IN $document_ids OR (n:Document AND n.id IN $document_ids))
-RETURN startNode(r).id AS source_id, type(r) AS type, endNode(r).id AS target_id,
-       n.id AS other_id, coalesce(n.name, n.text) AS other_name, labels(n) AS other_labels,
-       r.chunk_id AS chunk_id, r.document_id AS document_id, r.evidence AS evidence,
-       r.start AS start, r.end AS end
-ORDER BY type, other_name
-LIMIT $limit
-"""
+  AND (coalesce(r.document_id, n.document_id) IN $document_ids OR (n:Document AND n.id IN $document_ids))""" + _EDGE_ROWS
 
 # Counts by label set (a node has several labels; the caller sums totals for the node count).
 COUNT_DOCUMENT_NODES_IN_DOCUMENTS: Final[str] = """

@@ -185,7 +185,8 @@ def test_ask_returns_answer_citations_facts_and_timings(client, keys):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["answer"].strip()
-    assert len(body["passages"]) == 3
+    # The numbered sources the model was shown: the top 3, less any the prompt's token budget left out.
+    assert 1 <= len(body["passages"]) <= 3
     assert "org-chart.md" in {Path(p["source"]).name for p in body["passages"]}
     assert body["timings"]["retrieve"] > 0
     passage_chunks = {p["chunk_id"] for p in body["passages"]}
