@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -10,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from api.generation_queue import GenerationQueue
 from api.jobs import JobRunner, JobStore
 from api.keys import KeyStore, api_db_path
 from api.limits import BodySizeLimit, RateLimiter
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
         app.state.jobs = job_store
         app.state.runner = runner
         app.state.limiter = RateLimiter(settings.rate_limit)
-        app.state.generation_slots = asyncio.Semaphore(settings.max_concurrent_generations)
+        app.state.generation_queue = GenerationQueue(settings.max_concurrent_generations, settings.max_waiting_generations)
         app.state.metrics = app_metrics
         app_metrics.track_index(lambda: len(lore.vectors), lambda: lore.metadata.document_count())
         if settings.auth_required and keys.active_count() == 0:

@@ -9,7 +9,9 @@ retrieval-only question (POST /v1/search) or, with probability ``--full-share``,
 a full question (POST /v1/ask). One second in, a batch of ``--upload-files``
 generated documents is uploaded; the test waits for its job and then checks that
 every uploaded file is listed and found by a search for its unique code word.
-Prints throughput, p50/p95/p99 per kind and the error count as JSON.
+Prints throughput, p50/p95/p99 per kind (a request's latency includes any waits after
+``503`` + ``Retry-After``, which clients honour), the error count and the number of
+such back-pressure answers as JSON.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ PYTHON = sys.executable
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"search": [], "ask": []})
     errors: list[str] = field(default_factory=list)
+    shed: int = 0  # 503 + Retry-After answers (the server's line for answer slots was full); retried
+    unserved: int = 0  # requests still being turned away when the run ended
 
 
 def _free_port() -> int:
@@ -75,12 +79,22 @@ def _upload_files(count: int) -> list[tuple[str, bytes, str]]:
 
 
 async def _client(http: httpx.AsyncClient, questions: list[str], full_share: float, stop: float, tally: Tally) -> None:
+    """A closed-loop client; it honours ``503`` + ``Retry-After`` (back-pressure) by waiting and asking again."""
     rng = random.Random()
     while time.monotonic() < stop:
         kind = "ask" if rng.random() < full_share else "search"
+        body = {"question": rng.choice(questions), "top_k": 5}
         started = time.perf_counter()
         try:
-            response = await http.post(f"/v1/{kind}", json={"question": rng.choice(questions), "top_k": 5})
+            response = await http.post(f"/v1/{kind}", json=body)
+            while response.status_code == 503 and "retry-after" in response.headers:
+                tally.shed += 1
+                wait = float(response.headers["retry-after"])
+                if time.monotonic() + wait >= stop:
+                    tally.unserved += 1
+                    return
+                await asyncio.sleep(wait)
+                response = await http.post(f"/v1/{kind}", json=body)
             if response.status_code != 200:
                 tally.errors.append(f"{kind} {response.status_code}: {response.text[:200]}")
                 continue
@@ -160,6 +174,8 @@ async def _drive(base_url: str, key: str, args: argparse.Namespace) -> dict:
         "search": _percentiles(tally.latencies["search"]),
         "ask": _percentiles(tally.latencies["ask"]),
         "errors": len(tally.errors),
+        "shed_503_retried": tally.shed,
+        "unserved_at_end": tally.unserved,
         "error_samples": tally.errors[:5],
         "upload": upload_result,
     }

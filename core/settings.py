@@ -221,6 +221,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Answers generated at once by the HTTP API; more questions wait their turn without holding a worker thread, so retrieval-only requests stay fast.",
     )
+    max_waiting_generations: int = Field(
+        default=16,
+        ge=0,
+        description="Questions that may wait for an answer slot; past this the API answers 503 with Retry-After at once instead of queueing for minutes.",
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -13,23 +13,21 @@ from api.schemas import AskRequest, AskResponse
 from core.errors import LoreError
 from core.types import Answer
 
-router = APIRouter(prefix="/v1", tags=["ask"], responses=problem_responses(401, 403, 413, 422, 429))
+router = APIRouter(prefix="/v1", tags=["ask"], responses=problem_responses(401, 403, 413, 422, 429, 503))
 
 STREAM_DESCRIPTION = """Server-sent events: `event: token` with `{"text": "..."}` for each piece of the
 answer as it is generated, then one `event: answer` whose data is the full answer object
 (the same shape as `POST /v1/ask`: citations, passages, facts, timings). A failure after
 the stream has started arrives as `event: error` with a problem details object."""
 
-# Generation is CPU/GPU-bound: a few at a time use the hardware as well as many, and the
-# questions waiting on this (async) semaphore hold no worker thread, so retrieval-only
-# requests keep being served while answers are generated.
-
 
 @router.post("/ask", response_model=AskResponse)
 async def ask(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> AskResponse:
     """Answer a question from retrieved passages and graph facts, citing sources as [n]."""
     collections = effective_collections(key, body.requested_collections())
-    async with request.app.state.generation_slots:
+    queue = request.app.state.generation_queue
+    queue.admit()  # 503 + Retry-After when the line for answer slots is full
+    async with queue.slot():
         if await request.is_disconnected():
             # The client gave up while the question waited for a slot: a generation nobody reads would
             # only lengthen the queue for those still waiting (and hold up a graceful shutdown).
@@ -48,7 +46,8 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, key: Read
 async def ask_stream(body: AskRequest, request: Request, service: ServiceDep, key: ReadKey) -> EventSourceResponse:
     """Answer a question as a stream of server-sent events: tokens, then the answer with citations."""
     collections = effective_collections(key, body.requested_collections())
-    slots = request.app.state.generation_slots
+    queue = request.app.state.generation_queue
+    queue.admit()  # before the stream starts, while the response can still be a 503
 
     def pieces() -> Iterator[dict]:
         try:
@@ -65,7 +64,7 @@ async def ask_stream(body: AskRequest, request: Request, service: ServiceDep, ke
 
     async def events() -> AsyncIterator[dict]:
         # The slot is released when the stream ends or the client goes away (cancellation).
-        async with slots:
+        async with queue.slot():
             async for event in iterate_in_threadpool(pieces()):
                 yield event
 
