@@ -34,13 +34,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_data() -> Path:
-    """``$LORE_SHARED_DATA``, else the nearest ``shared/data`` beside the repository or one of its parents."""
-    if os.environ.get("LORE_SHARED_DATA"):
-        return Path(os.environ["LORE_SHARED_DATA"])
-    return next((p / "shared" / "data" for p in REPO.parents if (p / "shared" / "data").is_dir()), REPO / "shared" / "data")
-
-
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -76,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import Settings
     from graph import LocalGraphServer
     from ingest.pipeline import discover, parse_file
+    from retrieval.evaluation import shared_data_dir
 
-    folder = args.data or shared_data() / "qmsum"
+    folder = args.data or shared_data_dir() / "qmsum"
     if not folder.is_dir():
         print(f"QMSum data not found at {folder}", file=sys.stderr)
         return 2

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,18 +27,9 @@ from generation.minutes.focused import FocusedSummarizer
 from generation.minutes.turns import meeting_turns
 from ingest.loaders import load_document
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.evaluation import shared_data_dir
 
 METRICS = ("rouge1", "rouge2", "rougeL")
-
-
-def shared_data() -> Path:
-    """``LORE_SHARED_DATA``, else ``../shared/data`` beside the checkout (one level further up for a worktree)."""
-    override = os.environ.get("LORE_SHARED_DATA")
-    if override:
-        return Path(override)
-    root = Path(__file__).resolve().parents[1]
-    candidates = [root / ".." / "shared" / "data", root / ".." / ".." / "shared" / "data"]
-    return next((c.resolve() for c in candidates if c.is_dir()), candidates[0])
 
 
 def first_words(texts: list[str], n: int) -> str:
@@ -103,12 +93,12 @@ def main() -> None:
     parser.add_argument("--smallest", action="store_true", help="Take the shortest meetings first (quick slices).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    files = sorted((shared_data() / "qmsum").glob(f"{args.split}_*.json"))
+    files = sorted((shared_data_dir() / "qmsum").glob(f"{args.split}_*.json"))
     if args.smallest:
         files.sort(key=lambda p: p.stat().st_size)
     files = files[: args.limit_meetings]
     if not files:
-        raise SystemExit(f"no QMSum {args.split} files under {shared_data() / 'qmsum'}")
+        raise SystemExit(f"no QMSum {args.split} files under {shared_data_dir() / 'qmsum'}")
     settings = Settings()
     embedder = SentenceTransformerEmbedder.from_pretrained(settings.embedding_model)
     backends, adapter = {}, None

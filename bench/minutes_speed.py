@@ -15,11 +15,11 @@ import time
 
 import torch
 
-from bench.minutes_qmsum import shared_data
 from core.settings import Settings
 from generation.minutes.extractive import ExtractiveEngine
 from generation.minutes.turns import meeting_turns
 from ingest.loaders import load_document
+from retrieval.evaluation import shared_data_dir
 from retrieval.embedder import SentenceTransformerEmbedder
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    document = load_document(shared_data() / "qmsum" / f"{args.meeting}.json")
+    document = load_document(shared_data_dir() / "qmsum" / f"{args.meeting}.json")
     turns = meeting_turns(document)
     embedder = SentenceTransformerEmbedder.from_pretrained(Settings().embedding_model)
     embedder.embed(["warm up"])

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.types import Document
 from ingest.chunking import Chunker
+from retrieval.evaluation import shared_data_dir
 
 
 def _doc(text: str) -> Document:
@@ -80,17 +79,7 @@ def test_a_turn_longer_than_the_window_is_its_own_chunk():
 
 
 # ---- Chinese --------------------------------------------------------------------
-def _shared_data() -> Path:
-    """``$LORE_SHARED_DATA``, else the nearest ``shared/data`` beside the repository or one of its parents."""
-    import os
-
-    if os.environ.get("LORE_SHARED_DATA"):
-        return Path(os.environ["LORE_SHARED_DATA"])
-    root = Path(__file__).resolve().parents[2]
-    return next((p / "shared" / "data" for p in root.parents if (p / "shared" / "data").is_dir()), root / "shared" / "data")
-
-
-CMRC = _shared_data() / "cmrc2018" / "trial.json"
+CMRC = shared_data_dir() / "cmrc2018" / "trial.json"
 
 
 def test_chinese_paragraph_splits_at_punctuation_not_inside_words():
