@@ -22,6 +22,7 @@ from api.jobs import JobStore, new_job_id, uploads_dir
 from api.keys import KeyStore, api_db_path
 from api.service import LoreService
 from core.settings import Settings
+from graph import LocalGraphServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ALPHA_FILES = [EXAMPLES / "docs" / name for name in ("org-chart.md", "handbook-expenses-policy.md")]
@@ -150,6 +151,24 @@ def test_health_routes_need_no_key(client, service):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["graph"] is True and ready["index_vectors"] == len(service.vectors) > 0
+
+
+def test_readyz_is_503_while_the_graph_server_is_down(tmp_path):
+    """A server of its own, stopped under a running app: the probe says unavailable, the process stays up."""
+    own = LocalGraphServer(tmp_path / "graph")
+    info = own.start()
+    own_settings = Settings(data_dir=tmp_path / "data", graph_uri=info.uri, graph_user=info.user,
+                            graph_password=info.password, graph_database=info.database)
+    try:
+        with LoreService(own_settings) as lone, TestClient(create_app(service=lone)) as lone_client:
+            assert lone_client.get("/readyz").status_code == 200
+            own.stop()
+            response = lone_client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["status"] == "unavailable" and response.json()["graph"] is False
+            assert lone_client.get("/healthz").status_code == 200
+    finally:
+        own.stop()
 
 
 @pytest.mark.parametrize(
