@@ -40,6 +40,8 @@ SPACY_LABELS = {
     "EVENT": "Event",
     "DATE": "Date",
 }
+# The labels whose cleaning reads part-of-speech tags (all but dates).
+_TAGGED_LABELS = frozenset(label for label in SPACY_LABELS if label != "DATE")
 MAX_PAIRS_PER_SENTENCE = 15
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
 _OBJECT_DEPS = frozenset({"dobj", "attr", "pobj", "oprd"})
@@ -73,17 +75,24 @@ class SpacyExtractor:
     def _passes(self) -> tuple[list[str], list[str]]:
         """Components to switch off in the two passes over the text.
 
-        Every chunk needs entities, part-of-speech tags (``clean_entity`` reads them) and
-        sentences; only a sentence naming two entities can hold a dependency pattern. So
-        the first pass runs everything but the parser, with sentences from the statistical
-        segmenter ``senter`` (its own small network, a fraction of the parser's cost); the
-        second runs tagger and parser on those sentences alone. A model without ``senter``
-        parses everything in the first pass.
+        Every chunk needs entities and sentences: the first pass runs NER and the
+        statistical sentence segmenter ``senter`` (each its own small network). Tags
+        (``clean_entity`` reads them) and the parse (dependency patterns) are needed only
+        in sentences that name something, a small share of them in meeting talk: the
+        second pass runs ``tok2vec``, tagger and parser on those sentences alone. A model
+        without ``senter`` or a parser runs everything in one pass.
         """
         names = set(self._nlp.pipe_names)
         if "senter" not in names or "parser" not in names:
             return [], []
-        return ["parser"], sorted(names & {"ner", "senter"})
+        first = {"ner", "senter"}
+        return sorted(names - first), sorted(names & first)
+
+    def _parse(self, pieces: list[tuple[Chunk, int, int]], disable: list[str]) -> list[tuple[Chunk, int, Any]]:
+        """(chunk, start, doc) for each (chunk, start, end): the tagged and parsed text ``chunk.text[start:end]``."""
+        with self._lock:
+            docs = self._nlp.pipe((chunk.text[a:b] for chunk, a, b in pieces), batch_size=self.batch_size, disable=disable)
+            return [(chunk, a, doc) for (chunk, a, _), doc in zip(pieces, docs)]
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         first_off, second_off = self._passes()
@@ -91,29 +100,84 @@ class SpacyExtractor:
             docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size, disable=first_off))
         text = document_text(chunks)
         known = self.known() if self.known else None
-        ner = {
-            chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
-            for chunk, doc in zip(chunks, docs)
-        }
         sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
-        result = extract_with(document, chunks, ner, sentence_spans, known)
-        if not second_off:  # parsed in the first pass already
+        if not second_off:  # one pass tagged and parsed everything
+            ner = {chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
+                   for chunk, doc in zip(chunks, docs)}
+            result = extract_with(document, chunks, ner, sentence_spans, known)
             for chunk, doc in zip(chunks, docs):
                 _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
             return result.extraction
-        candidates = [
-            (chunk, start, end)
-            for chunk in chunks
-            for start, end in sentence_spans[chunk.id]
-            if len({s.entity.id for s in result.spans[chunk.id] if start <= s.start and s.end <= end}) >= 2
+
+        # Tags and parse for the sentences around the NER model's entities (dates need no tags).
+        named = [
+            (chunk, a, b)
+            for chunk, doc in zip(chunks, docs)
+            for a, b in _segments([(e.start_char, e.end_char) for e in doc.ents if e.label_ in _TAGGED_LABELS],
+                                  sentence_spans[chunk.id])
         ]
-        with self._lock:
-            parsed = self._nlp.pipe(
-                (chunk.text[start:end] for chunk, start, end in candidates), batch_size=self.batch_size, disable=second_off
-            )
-            for (chunk, start, _), doc in zip(candidates, parsed):
-                _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id], offset=start)
+        parsed: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+        for chunk, a, doc in self._parse(named, second_off):
+            parsed[chunk.id].append((a, doc))
+        ner = {chunk.id: _clean_in_segments(doc.ents, parsed[chunk.id], text, known) for chunk, doc in zip(chunks, docs)}
+        result = extract_with(document, chunks, ner, sentence_spans, known)
+
+        # Dependency patterns need two entities in a sentence (names found by the rules count too):
+        # parsed segments are reused, other such sentences are parsed now.
+        rest = []
+        for chunk in chunks:
+            spans = result.spans[chunk.id]
+            for a, doc in parsed[chunk.id]:
+                if _entity_count(spans, a, a + len(doc.text)) >= 2:
+                    _dependency_relations(result.extraction, chunk, doc, spans, offset=a)
+            rest += [(chunk, a, b) for a, b in sentence_spans[chunk.id]
+                     if _entity_count(spans, a, b) >= 2
+                     and not any(s <= a and b <= s + len(doc.text) for s, doc in parsed[chunk.id])]
+        for chunk, a, doc in self._parse(rest, second_off):
+            _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id], offset=a)
         return result.extraction
+
+
+def _segments(entities: list[tuple[int, int]], units: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sentences (``units``) that hold an entity; sentences one entity straddles become one segment."""
+    ranges = []
+    for start, end in entities:
+        inside = [i for i, (a, b) in enumerate(units) if a < end and start < b]
+        if inside:
+            ranges.append((units[inside[0]][0], max(units[inside[-1]][1], end)))
+        else:  # not within a sentence span (e.g. in trimmed whitespace): the entity alone
+            ranges.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if merged and a < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _clean_in_segments(ents: Any, segments: list[tuple[int, Any]], text: str,
+                       known: Mapping[str, str] | None) -> list[tuple[int, int, str, str]]:
+    """``clean_entity`` of each first-pass entity, read in its tagged segment; offsets in the chunk."""
+    found = []
+    for ent in ents:
+        if ent.label_ not in _TAGGED_LABELS:
+            if ent.label_ in SPACY_LABELS and (date := clean_entity(ent, text, known)) is not None:
+                found.append(date)  # a date is read from its characters alone
+            continue
+        at = next(((a, doc) for a, doc in segments if a <= ent.start_char and ent.end_char <= a + len(doc.text)), None)
+        if at is None:
+            continue
+        a, doc = at
+        span = doc.char_span(ent.start_char - a, ent.end_char - a, label=ent.label_, alignment_mode="expand")
+        if span is not None and (cleaned := clean_entity(span, text, known)) is not None:
+            start, end, surface, entity_type = cleaned
+            found.append((a + start, a + end, surface, entity_type))
+    return found
+
+
+def _entity_count(spans: list[rules.Span], start: int, end: int) -> int:
+    return len({s.entity.id for s in spans if start <= s.start and s.end <= end})
 
 
 # Words that may stand inside a name in lower case: "Bank of England", "People & Finance", "Vincent van Gogh".
