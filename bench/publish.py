@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "recall@k = share of a query's gold spans hit by the top k, averaged; MRR@10 on the first hit. "
                                   "All ingested meetings are searched at once (a knowledge base must also find the meeting). "
                                   "Answers are scored against QMSum's abstractive reference answers (token F1) on the first "
-                                  f"{args.qmsum_answers} queries only: CPU generation on this shared 2-core machine takes "
+                                  f"{args.qmsum_answers} queries only: CPU generation on this 2-core machine takes "
                                   "seconds to a minute an answer. Derived minutes are not written for these runs."),
                  report.to_json())
 
@@ -310,8 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "through the same harness users run on their own corpus (`lore eval`, see the README). Baselines run in the same process on the same chunks: BM25 only from the `rank-bm25` package "
         "and exact dense search with the same embedding model, so each gain is a ratio measured side by side.", "",
         f"**Machine:** {m['machine']}; `nproc` = {m['nproc']}; load average {m['load_average_at_start']} at the start "
-        "(the machine was shared with other jobs, so absolute latencies are pessimistic; ratios come from one "
-        "process).", "",
+        "(each section gives the load at its end: absolute latencies depend on it, ratios come from one process).", "",
         "**Fine-tuned adapter:** none yet." if not adapter else
         f"**Fine-tuned adapter:** `{adapter['version']}`, trained by `lore finetune` on the sample corpus "
         f"(`examples/`, questions generated from its chunks and graph facts, RAFT-style prompts): "
