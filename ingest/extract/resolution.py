@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -250,6 +251,53 @@ def _digits(name: str) -> str:
     return "".join(ch for ch in name if ch.isdigit())
 
 
+class KnownEntities:
+    """The knowledge base's entities, indexed by what the rules compare, so that a document's aliases are
+    tested against the few entities that could match rather than the whole catalogue (which grows with
+    every document ingested).
+
+    Each look-up returns a superset of the entities a rule can accept: ``first_name`` needs the
+    candidate's first word, ``short_form`` its first core word, ``acronym`` its initials (or its one
+    core word); ``similar`` asks rapidfuzz for the names of one type within the string-score floor.
+    """
+
+    def __init__(self, entities: Sequence[Entity]) -> None:
+        self.entities = list(entities)
+        self._by_word: dict[str, list[Entity]] = defaultdict(list)
+        self._by_initials: dict[str, list[Entity]] = defaultdict(list)
+        self._keys_by_type: dict[str, list[str]] = defaultdict(list)
+        self._by_type: dict[str, list[Entity]] = defaultdict(list)
+        for entity in self.entities:
+            words, core = entity.name.split(), _core_words(entity.name)
+            for word in {words[0].casefold(), core[0].casefold()} if words and core else ():
+                self._by_word[word].append(entity)
+            if core:
+                self._by_initials[_initials(core)].append(entity)
+            self._keys_by_type[entity.type].append(name_key(entity.name))
+            self._by_type[entity.type].append(entity)
+
+    def rule_candidates(self, alias: Entity) -> list[Entity]:
+        words, core = alias.name.split(), _core_words(alias.name)
+        found = [*self._by_word.get(words[0].casefold(), ()), *self._by_word.get(core[0].casefold(), ()),
+                 *self._by_initials.get(alias.name.replace(".", ""), ())] if words and core else []
+        return list({e.id: e for e in found}.values())
+
+    def similar_candidates(self, alias: Entity, floor: float) -> list[tuple[Entity, float]]:
+        """(entity, string score) for each entity of the alias's type scoring at least ``floor``, in catalogue order."""
+        from rapidfuzz import fuzz, process
+
+        keys = self._keys_by_type.get(alias.type, [])
+        hits = process.extract(name_key(alias.name), keys, scorer=fuzz.token_sort_ratio,
+                               score_cutoff=max(0.0, 100.0 * floor - 1e-6), limit=None)
+        entities = self._by_type[alias.type]
+        return [(entities[i], score / 100.0) for _, score, i in sorted(hits, key=lambda hit: hit[2])]
+
+
+def _initials(core: list[str]) -> str:
+    """What an acronym of the name spells: its core words' initials, or its one core word ("ACME" of "Acme Corp.")."""
+    return "".join(w[0] for w in core).upper() if len(core) >= 2 else core[0].upper()
+
+
 class Resolver:
     """Decides, for each entity of a document's extraction, which entity it really is."""
 
@@ -275,7 +323,7 @@ class Resolver:
         entities = [e for e in extraction.entities.values() if e.type not in _NEVER]
         meeting_ids = {m.entity_id for m in extraction.meetings}
         entities = [e for e in entities if e.id not in meeting_ids]
-        known = self._known(entities)
+        known = KnownEntities(self._known(entities))
         local_counts: dict[str, int] = {}
         for m in extraction.mentions:
             local_counts[m.entity_id] = local_counts.get(m.entity_id, 0) + 1
@@ -308,7 +356,7 @@ class Resolver:
         types = sorted({e.type for e in entities} | _MERGEABLE_ACROSS_TYPES | {"Person"})
         return self.graph.entity_catalogue(types)
 
-    def _decide(self, alias: Entity, local: list[Entity], known: list[Entity],
+    def _decide(self, alias: Entity, local: list[Entity], known: KnownEntities,
                 counts: dict[str, int]) -> tuple[Entity, str, float] | None:
         recorded = self.merges.active(alias.name)
         if recorded is not None:
@@ -316,7 +364,7 @@ class Resolver:
         # One look-up per alias: the known pool is the whole graph's catalogue, so a query per
         # candidate made each document cost more than the last.
         undone = self.merges.undone_targets(alias.name)
-        for pool in (local, known):
+        for pool in (local, known.rule_candidates(alias)):
             candidates = [c for c in pool if c.id != alias.id and c.id not in undone]
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
@@ -337,20 +385,22 @@ class Resolver:
                     return None  # ambiguous: "Alex" with two Alexes stays itself
         return self._similar(alias, local, known, counts, undone)
 
-    def _similar(self, alias: Entity, local: list[Entity], known: list[Entity],
+    def _similar(self, alias: Entity, local: list[Entity], known: KnownEntities,
                  counts: dict[str, int], undone: set[str] | None = None) -> tuple[Entity, str, float] | None:
         from rapidfuzz import fuzz
 
-        pool = {c.id: c for c in [*known, *local] if c.id != alias.id and c.type == alias.type}
+        # Below this string score the average cannot reach the threshold: no embedding needed.
+        floor = 2 * self.threshold - 1.0
         undone = self.merges.undone_targets(alias.name) if undone is None else undone
-        scored = []
-        for c in pool.values():
-            if _digits(alias.name) != _digits(c.name):
-                continue  # "Loomline 3.1" is not "Loomline 3.0", however alike they read
-            string_score = fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0
-            # Below this the average cannot reach any sensible threshold: skip the embedding.
-            if string_score >= 2 * self.threshold - 1.0 and c.id not in undone:
-                scored.append((c, string_score))
+        pool = {c.id: (c, s) for c, s in known.similar_candidates(alias, floor)}
+        for c in local:
+            if c.type == alias.type:
+                pool[c.id] = (c, fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100.0)
+        scored = [
+            (c, string_score) for c, string_score in pool.values()
+            # "Loomline 3.1" is not "Loomline 3.0", however alike they read.
+            if c.id != alias.id and c.id not in undone and string_score >= floor and _digits(alias.name) == _digits(c.name)
+        ]
         if not scored:
             return None
         if self.embedder is not None:

@@ -70,7 +70,8 @@ EVENT_WORDS = frozenset({"review", "meeting", "sync", "kickoff", "kick-off", "of
 _HEAD_OF = re.compile(r"\bHead of ((?:[A-Z][\w-]*)(?:[ \t]+(?:&|and|[A-Z][\w-]*)){0,3})")
 # Chinese sites: "上海办公室" (Shanghai Office), "北京总部" (Beijing HQ).
 _SITE_ZH = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:办公室|总部|园区|仓库|工厂|实验室))")
-_SETEXT = re.compile(r"^([^\n]*\S[^\n]*)\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
+# The title ends at its last non-space: "[^\n]*\S[^\n]*" would backtrack quadratically on long lines.
+_SETEXT = re.compile(r"^([^\n]*\S)[^\S\n]*\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
 
 
 def is_role_word(word: str) -> bool:
@@ -109,6 +110,27 @@ def abbreviates(acronym: str, text: str, names: Iterable[str] = ()) -> bool:
         if name.upper() == name or not words:
             continue
         if (len(words) >= 2 and "".join(w[0] for w in words).upper() == acronym) or words[0].upper() == acronym:
+            return True
+    return False
+
+
+_SPEAKER_LABEL = re.compile(r"^[^\n:]{1,40}:\s+")
+_NAME_LIKE = re.compile(r"[A-Z0-9]")
+_PRONOUN_I = frozenset({"I", "I'm", "I'll", "I've", "I'd"})
+
+
+def lowercase_words(text: str) -> frozenset[str]:
+    """The words the text uses in lower case: a capitalised word among them is most likely not a name."""
+    return frozenset(re.findall(r"(?<![\w-])[a-z][\w'-]*", text))
+
+
+def may_name(sentence: str, lowercase: frozenset[str]) -> bool:
+    """Whether a sentence could hold a name or a dated fact: a capitalised word or a number past its first
+    word (a speaker label "Grad F:" aside; "I" is no name), or a first word the text never writes in lower
+    case ("Camille, can you..."). Meeting talk is mostly sentences with neither, and NER costs the most."""
+    for position, token in enumerate(_SPEAKER_LABEL.sub("", sentence, count=1).split()):
+        word = token.strip(".,!?;:'\"()[]{}")
+        if word and word not in _PRONOUN_I and _NAME_LIKE.search(word) and (position or word.lower() not in lowercase):
             return True
     return False
 

