@@ -25,6 +25,14 @@ def graph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGrap
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def graph_env(graph_server: LocalGraphServer) -> dict[str, str]:
+    """The session server's connection as Settings fields (``Settings(**graph_env, ...)``)."""
+    info = graph_server.start()
+    return {"graph_uri": info.uri, "graph_user": info.user, "graph_password": info.password,
+            "graph_database": info.database}
+
+
 @pytest.fixture
 def graph_store(graph_server: LocalGraphServer) -> Iterator[GraphStore]:
     """An open GraphStore on the session's server, with the schema in place and no data."""

@@ -399,7 +399,8 @@ class Resolver:
         scored = [
             (c, string_score) for c, string_score in pool.values()
             # "Loomline 3.1" is not "Loomline 3.0", however alike they read.
-            if c.id != alias.id and c.id not in undone and string_score >= floor and _digits(alias.name) == _digits(c.name)
+            if c.id != alias.id and c.id not in undone and string_score >= floor
+            and _digits(alias.name) == _digits(c.name)
         ]
         if not scored:
             return None

@@ -164,7 +164,8 @@ class _Found:
 _WHOLE_CHUNK_SHARE = 0.5
 
 
-def _ner_pieces(chunk: Chunk, sentences: list[tuple[int, int]], lowercase: frozenset[str]) -> list[tuple[Chunk, int, int]]:
+def _ner_pieces(chunk: Chunk, sentences: list[tuple[int, int]],
+                lowercase: frozenset[str]) -> list[tuple[Chunk, int, int]]:
     """The parts of a chunk the NER model reads: the whole chunk where most of it could name something
     (prose, where context helps the model most), else the runs of consecutive sentences that could."""
     units = [(a, b) for a, b in sentences if rules.may_name(chunk.text[a:b], lowercase)]

@@ -25,13 +25,6 @@ BASELINES = ("bm25 (rank-bm25)", "dense (plain)")
 
 
 @pytest.fixture(scope="module")
-def graph_env(graph_server) -> dict[str, str]:
-    info = graph_server.start()
-    return {"graph_uri": info.uri, "graph_user": info.user, "graph_password": info.password,
-            "graph_database": info.database}
-
-
-@pytest.fixture(scope="module")
 def qmsum_report(tmp_path_factory, graph_env):
     if not all(p.is_file() for p in QMSUM_SLICE):
         pytest.skip(f"QMSum data not found under {SHARED}")

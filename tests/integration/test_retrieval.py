@@ -61,13 +61,6 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graph_env(graph_server) -> dict[str, str]:
-    info = graph_server.start()
-    return {"graph_uri": info.uri, "graph_user": info.user, "graph_password": info.password,
-            "graph_database": info.database}
-
-
-@pytest.fixture(scope="module")
 def service(tmp_path_factory, graph_env, corpus):
     if not all(p.is_file() for p in QMSUM_SLICE):
         pytest.skip(f"QMSum data not found under {SHARED}")

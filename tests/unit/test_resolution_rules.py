@@ -72,7 +72,8 @@ def test_cue_closest_to_the_object_wins_and_types_must_fit() -> None:
 
 
 CATALOGUE = [e("Alice Chen", "Person"), e("Alice Moreau", "Person"), e("Bob Stone", "Person"), e("Acme Corp."),
-             e("Quarry Payments"), e("Brenner Logistics GmbH"), e("Brenner Logistics"), e("Project Millrace", "Project"),
+             e("Quarry Payments"), e("Brenner Logistics GmbH"), e("Brenner Logistics"),
+             e("Project Millrace", "Project"),
              e("Fleet Apps Team", "Team"), e("Loomline 3.0", "Product"), e("Loomline Standard", "Product"),
              e("Hamburg", "Location"), e("Kestrel K1", "Product"), e("EU Central", "Location")]
 ALIASES = [e("Alice", "Person"), e("Alice", "Location"), e("ACME"), e("QP"), e("Brenner"), e("Millrace", "Person"),
