@@ -10,6 +10,12 @@ alone. Question sets:
 - ``unanswerable``: CMRC questions of paragraphs and QMSum queries of a meeting
   that were *not* ingested: the right reply is the abstention sentence.
 
+``--train-qmsum`` meetings are ingested too but never asked, and ``--write-training FILE``
+writes question/answer lines for ``lore finetune --data`` from material no evaluated
+question comes from: the QMSum specific queries of those meetings and the CMRC questions
+of the ingested paragraphs after the first ``--eval-paragraphs`` (the evaluated questions
+are the first ``--limit`` of each set, from those first paragraphs).
+
 Scores (generation.metrics): token F1 and exact match against the gold answer
 (best of several for CMRC), citation accuracy (the answer cites a passage of
 the gold document), abstention rate. The knowledge base in ``--data-dir`` is
@@ -17,6 +23,8 @@ built first when empty: ``examples/``, the first ``--cmrc-paragraphs`` CMRC 2018
 paragraphs and the ``--qmsum`` meetings from the shared data folder.
 
     python -m bench.generation_quality --data-dir /tmp/kb --out docs/generation_quality.json
+    python -m bench.generation_quality --data-dir /tmp/kb --cmrc-paragraphs 80 --train-qmsum train_ES2002a \
+        --write-training /tmp/train.jsonl        # then: lore finetune --data /tmp/train.jsonl
 """
 
 from __future__ import annotations
@@ -81,15 +89,23 @@ def question_sets(args: argparse.Namespace, corpus: Path) -> tuple[list[Path], d
     for path in chosen:
         (ingested / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     meetings = [data / "qmsum" / f"{name}.json" for name in args.qmsum]
+    training_meetings = [data / "qmsum" / f"{name}.json" for name in args.train_qmsum]
     limit = args.limit
+    asked = [ingested / p.name for p in chosen[: args.eval_paragraphs]]
     sets = {
         "examples": load_questions(args.questions)[:limit],
-        "cmrc": cmrc_questions([ingested / p.name for p in chosen], trial)[:limit],
+        "cmrc": cmrc_questions(asked, trial)[:limit],
         "qmsum": [q for m in meetings for q in qmsum_questions(m)][:limit],
         "unanswerable": (cmrc_questions(unseen, trial)[: args.unanswerable]
                          + qmsum_questions(data / "qmsum" / f"{QMSUM_UNANSWERABLE}.json")[: args.unanswerable]),
     }
-    return [ROOT / "examples", ingested, *meetings], sets
+    if args.write_training:
+        training = cmrc_questions([ingested / p.name for p in chosen[args.eval_paragraphs :]], trial)
+        training += [q for m in training_meetings for q in qmsum_questions(m)]
+        args.write_training.write_text("".join(
+            json.dumps({"question": q["question"], "answer": q["answers"][0], "source": q["source"]}, ensure_ascii=False)
+            + "\n" for q in training), encoding="utf-8")
+    return [ROOT / "examples", ingested, *meetings, *training_meetings], sets
 
 
 def cites_source(answer, source: str) -> float:
@@ -192,6 +208,9 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["examples", "cmrc", "qmsum", "unanswerable"])
     parser.add_argument("--cmrc-paragraphs", type=int, default=16, help="CMRC 2018 paragraphs in the knowledge base")
     parser.add_argument("--qmsum", nargs="+", default=list(QMSUM_MEETINGS), help="QMSum meetings in the knowledge base")
+    parser.add_argument("--eval-paragraphs", type=int, default=16, help="CMRC paragraphs whose questions are asked")
+    parser.add_argument("--train-qmsum", nargs="*", default=[], help="QMSum meetings ingested but never asked")
+    parser.add_argument("--write-training", type=Path, help="write training question/answer JSONL (see above), then go on")
     parser.add_argument("--unanswerable", type=int, default=8, help="CMRC and QMSum questions each with no answer in it")
     parser.add_argument("--adapter", help="adapter version (default: the active one)")
     parser.add_argument("--adapter-dir", type=Path, help="adapter folder (e.g. a training checkpoint) instead of a version")

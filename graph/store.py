@@ -13,6 +13,8 @@ is switched off so the two do not multiply).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -260,6 +262,9 @@ def _fact(record: Any, predicate: str) -> Fact:
     )
 
 
+CATALOGUE_MAX_AGE = 60.0  # seconds an in-memory entity catalogue is trusted without another write through it
+
+
 class GraphStore:
     """The knowledge graph behind a Bolt URI. The constructor does no I/O; ``open()`` connects."""
 
@@ -271,6 +276,11 @@ class GraphStore:
         # Write transactions run through this store: readers that keep graph data in memory
         # (the retriever's mention index) reload when it changes.
         self.writes = 0
+        # The entity catalogue is read before every document's extraction and grows with the graph.
+        # It is kept per type set, extended by this store's own writes of new documents, and read
+        # afresh after any other write or once older than CATALOGUE_MAX_AGE (other processes write too).
+        self._catalogue: dict[tuple[str, ...], tuple[float, int, dict[str, Entity]]] = {}
+        self._catalogue_lock = threading.Lock()
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -338,7 +348,7 @@ class GraphStore:
         """
         rows = _document_rows(document, chunks, entities, mentions, relations, meetings)
 
-        def work(tx: ManagedTransaction) -> None:
+        def work(tx: ManagedTransaction) -> bool:
             old_entity_ids = _remove_contribution(tx, document.id)
             _run(tx, cypher.MERGE_DOCUMENT, {"document": rows.document})
             _run_batched(tx, cypher.MERGE_CHUNKS, rows.chunks, document_id=document.id)
@@ -352,9 +362,20 @@ class GraphStore:
             _run_batched(tx, cypher.MERGE_DECISIONS, rows.decisions, document_id=document.id)
             _run_batched(tx, cypher.MERGE_ACTION_ITEMS, rows.action_items, document_id=document.id)
             still_used = set(rows.entity_ids)
-            _prune(tx, [e for e in old_entity_ids if e not in still_used])
+            pruned = [e for e in old_entity_ids if e not in still_used]
+            _prune(tx, pruned)
+            return not pruned
 
-        self._write(work)
+        if self._write(work):  # nothing removed: the catalogue only gained this document's entities
+            meeting_ids = {m.entity_id for m in meetings}
+            self._extend_catalogue([e for e in entities if e.id not in meeting_ids])
+
+    def _extend_catalogue(self, entities: list[Entity]) -> None:
+        with self._catalogue_lock:
+            for types, (read_at, writes, known) in list(self._catalogue.items()):
+                if writes == self.writes - 1:  # current up to this write
+                    known.update((e.id, e) for e in entities if e.type in types and e.id not in known)
+                    self._catalogue[types] = (read_at, self.writes, known)
 
     def delete_document(self, document_id: str) -> None:
         """Remove the document, its chunks, mentions and relations, and entities nothing else supports."""
@@ -529,8 +550,17 @@ class GraphStore:
         """Every entity of the given types (meetings excluded): the candidates entity resolution compares with."""
         if not types:
             return []
-        return self._read(lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"])
-                                      for r in tx.run(cypher.ENTITY_CATALOGUE, {"types": list(types)})])
+        key = tuple(sorted(set(types)))
+        with self._catalogue_lock:
+            cached = self._catalogue.get(key)
+        if cached is not None and cached[1] == self.writes and time.monotonic() - cached[0] < CATALOGUE_MAX_AGE:
+            return list(cached[2].values())
+        writes, read_at = self.writes, time.monotonic()
+        entities = self._read(lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"])
+                                          for r in tx.run(cypher.ENTITY_CATALOGUE, {"types": list(key)})])
+        with self._catalogue_lock:
+            self._catalogue[key] = (read_at, writes, {e.id: e for e in entities})
+        return entities
 
     def mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
         """How many mentions each stored entity has (entities not stored are left out)."""

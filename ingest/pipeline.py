@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +59,8 @@ class IngestReport:
     failed: list[FileFailure] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
-    # Seconds per stage: parse (waiting for parsed files), embed, store (SQLite + FAISS),
-    # extract and graph (on the background thread, overlapping the others), wait (for it to finish).
+    # Seconds per stage: parse (waiting for parsed files), embed, store (SQLite + FAISS), extract, graph,
+    # derive (derived documents: meeting minutes).
     timings: dict[str, float] = field(default_factory=dict)
 
     def _add_time(self, stage: str, seconds: float) -> None:
@@ -193,9 +193,14 @@ def _in_collection(document: Document, chunks: list[Chunk], collection: str | No
 
 
 class IngestPipeline:
-    """Parsing and chunking may run in worker processes; embedding runs batched in this
-    process; entity extraction and graph writes run on one background thread, so they
-    overlap with the next batch's embedding (torch and spaCy both release the GIL)."""
+    """Parsing and chunking may run in worker processes. Then, batch by batch: one embedding
+    call, SQLite and FAISS, then extraction and graph writes document by document, in order
+    (so each document's extraction sees the names the ones before it put in the graph).
+
+    Embedding and extraction take turns rather than overlap: each already uses every core
+    (torch's threads; the spaCy extractor splits its passes over processes), and run side by
+    side on a small CPU they slowed each other down by more than the overlap gained.
+    """
 
     def __init__(
         self,
@@ -207,7 +212,7 @@ class IngestPipeline:
         extractor: Extractor,
         chunker: Chunker,
         max_file_bytes: int = DEFAULT_MAX_BYTES,
-        batch_chunks: int = 256,
+        batch_chunks: int = 1024,
         workers: int = 1,
         save_interval: float = 30.0,
         derived: DerivedDocuments | None = None,
@@ -282,37 +287,29 @@ class IngestPipeline:
         todo = [f for f in plan.files if f.action != "unchanged"]
         existed = {f.source for f in plan.of("update")}
         last_save = time.perf_counter()
-        graph_jobs: list[tuple[Document, Future]] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lore-graph") as graph_pool:
-            batch: list[tuple[Document, list[Chunk]]] = []
-            parsed = self._parsed(todo)
-            while True:
-                waited = time.perf_counter()
-                result = next(parsed, None)
-                report._add_time("parse", time.perf_counter() - waited)
-                if result is None:
-                    break
-                if isinstance(result, FileFailure):
-                    report.failed.append(result)
-                    log.warning("skipped %s: %s", result.path, result.reason)
-                    if progress:
-                        progress("file", 1)
-                    continue
-                batch.append(_in_collection(*result, collection))
-                if sum(len(c) for _, c in batch) >= self.batch_chunks:
-                    graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
-                    batch = []
-                    waited = time.perf_counter()
-                    self._settle(graph_jobs, report, pending=2)
-                    report._add_time("wait", time.perf_counter() - waited)
-                    if time.perf_counter() - last_save > self.save_interval:
-                        self.vectors.save()
-                        last_save = time.perf_counter()
-            graph_jobs += self._write_batch(batch, existed, report, progress, graph_pool)
-            self.vectors.save()
+        batch: list[tuple[Document, list[Chunk]]] = []
+        parsed = self._parsed(todo)
+        while True:
             waited = time.perf_counter()
-            self._settle(graph_jobs, report, pending=0)
-            report._add_time("wait", time.perf_counter() - waited)
+            result = next(parsed, None)
+            report._add_time("parse", time.perf_counter() - waited)
+            if result is None:
+                break
+            if isinstance(result, FileFailure):
+                report.failed.append(result)
+                log.warning("skipped %s: %s", result.path, result.reason)
+                if progress:
+                    progress("file", 1)
+                continue
+            batch.append(_in_collection(*result, collection))
+            if sum(len(c) for _, c in batch) >= self.batch_chunks:
+                self._write_batch(batch, existed, report, progress)
+                batch = []
+                if time.perf_counter() - last_save > self.save_interval:
+                    self.vectors.save()
+                    last_save = time.perf_counter()
+        self._write_batch(batch, existed, report, progress)
+        self.vectors.save()
         if self.derived is not None:
             waited = time.perf_counter()
             for source in report.added + report.updated:
@@ -341,51 +338,39 @@ class IngestPipeline:
         existed: set[str],
         report: IngestReport,
         progress: ProgressCallback | None,
-        graph_pool: ThreadPoolExecutor,
-    ) -> list[tuple[Document, Future]]:
-        """Embed the batch in one call, store each document in SQLite then FAISS, and queue its graph write."""
+    ) -> None:
+        """Embed the batch in one call, store each document in SQLite then FAISS, then write each one's graph."""
         if not batch:
-            return []
+            return
         all_chunks = [chunk for _, chunks in batch for chunk in chunks]
         started = time.perf_counter()
         embeddings = self.embedder.embed([c.text for c in all_chunks])
         report._add_time("embed", time.perf_counter() - started)
         started = time.perf_counter()
-        jobs = []
         offset = 0
         for document, chunks in batch:
             vectors = embeddings[offset : offset + len(chunks)]
             offset += len(chunks)
             self._store(document, chunks, vectors)
-            jobs.append((document, graph_pool.submit(self._write_graph, document, chunks, report)))
             (report.updated if document.source in existed else report.added).append(document.source)
             report.chunks += len(chunks)
+        report._add_time("store", time.perf_counter() - started)
+        for document, chunks in batch:
+            try:
+                self._write_graph(document, chunks, report)
+            except Exception as exc:  # the graph server's errors: report, keep the batch going
+                # The document stays unsynced in SQLite; the next run's reconcile() writes it again.
+                log.warning("graph write failed for %s: %s", document.source, exc)
+                report.failed.append(FileFailure(document.source, f"graph write failed (retried on next run): {exc}"))
             if progress:
                 progress("chunks", len(chunks))
                 progress("file", 1)
-        report._add_time("store", time.perf_counter() - started)
-        return jobs
 
     def _store(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
         """SQLite first (the source of truth, graph marked unsynced), then FAISS in place of the old vectors."""
         old_ids, new_ids = self.metadata.replace_document(document, chunks)
         self.vectors.delete(np.array(old_ids, dtype=np.int64))
         self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
-
-    @staticmethod
-    def _settle(jobs: list[tuple[Document, Future]], report: IngestReport, pending: int) -> None:
-        """Wait until at most ``pending`` graph writes are queued (bounding memory); record failures.
-
-        A failed graph write leaves the document unsynced in SQLite; the next run's
-        ``reconcile()`` writes it again.
-        """
-        while len(jobs) > pending:
-            document, future = jobs.pop(0)
-            try:
-                future.result()
-            except Exception as exc:  # the graph server's errors: report, keep the batch going
-                log.warning("graph write failed for %s: %s", document.source, exc)
-                report.failed.append(FileFailure(document.source, f"graph write failed (retried on next run): {exc}"))
 
     def _write_graph(self, document: Document, chunks: list[Chunk], report: IngestReport | None = None) -> None:
         started = time.perf_counter()
@@ -398,7 +383,7 @@ class IngestPipeline:
             meetings=extraction.meetings,
         )
         self.metadata.mark_graph_synced(document.id)
-        if report is not None:  # only the single graph thread writes these two keys
+        if report is not None:
             report._add_time("extract", extracted - started)
             report._add_time("graph", time.perf_counter() - extracted)
 

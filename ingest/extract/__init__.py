@@ -12,6 +12,7 @@ heavy modules are imported only when built.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,8 @@ def build_extractor(
     parts: list[Extractor] = []
     if settings.extractor in ("spacy", "spacy+llm"):
         known = known_names(graph) if graph is not None else None
-        parts.append(LanguageRouter(SpacyExtractor.from_pretrained(settings.spacy_model, known=known)))
+        processes = settings.extraction_processes or min(4, os.cpu_count() or 1)
+        parts.append(LanguageRouter(SpacyExtractor.from_pretrained(settings.spacy_model, known=known, processes=processes)))
     if settings.extractor in ("llm", "spacy+llm"):
         if generator is None:
             raise ConfigurationError(

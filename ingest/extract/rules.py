@@ -17,6 +17,7 @@ items under a heading attach to what the heading names.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from bisect import bisect_right
@@ -83,6 +84,7 @@ def has_org_word(name: str) -> bool:
     return len(words) >= 2 and words[-1].casefold().strip(".") in ORG_WORDS
 
 
+@functools.lru_cache(maxsize=1024)
 def defines_acronym(text: str, acronym: str) -> bool:
     """Whether the text spells the acronym out: "Quarry Payments (QP)" or "QP (Quarry Payments)"."""
     letters = acronym.rstrip("s")
@@ -98,25 +100,61 @@ def defines_acronym(text: str, acronym: str) -> bool:
 
 
 _CAPITALISED_RUN = re.compile(r"[A-Z][\w&-]*(?:[ \t]+[A-Z][\w&.-]*)*")
+_WORD_RUN = re.compile(r"[\w-]+")
+
+
+# The document-wide scans below are asked again for every entity of a document: each keeps the last
+# few documents' answers (a str caches its hash, so a hit costs no rescan of the text).
+@functools.lru_cache(maxsize=4)
+def _capitalised_runs(text: str) -> tuple[str, ...]:
+    return tuple(_CAPITALISED_RUN.findall(text))
+
+
+@functools.lru_cache(maxsize=4)
+def _word_runs(text: str) -> frozenset[str]:
+    return frozenset(_WORD_RUN.findall(text))
+
+
+def occurs_as_word(text: str, word: str) -> bool:
+    """Whether ``word`` occurs in ``text`` with no letter, digit, ``_`` or ``-`` on either side."""
+    if _WORD_RUN.fullmatch(word):
+        return word in _word_runs(text)
+    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
 
 
 def abbreviates(acronym: str, text: str, names: Iterable[str] = ()) -> bool:
     """Whether a name in the text (or among ``names``) is what the acronym stands for: "ACME" for
     "Acme Corp.", "QP" for "Quarry Payments"; or the text spells it out."""
-    if defines_acronym(text, acronym):
+    if defines_acronym(text, acronym) or acronym in _text_abbreviations(text):
         return True
-    for name in itertools.chain(_CAPITALISED_RUN.findall(text), names):
-        words = [w for w in name.replace(",", " ").split() if w.casefold().strip(".") not in ORG_WORDS or w == name]
-        if name.upper() == name or not words:
-            continue
-        if (len(words) >= 2 and "".join(w[0] for w in words).upper() == acronym) or words[0].upper() == acronym:
-            return True
-    return False
+    return any(acronym in _abbreviations(name) for name in names)
+
+
+@functools.lru_cache(maxsize=65536)
+def _abbreviations(name: str) -> frozenset[str]:
+    """The acronyms a name could stand behind: its initials ("QP" for "Quarry Payments", company words
+    aside) and its first word in capitals ("ACME" for "Acme Corp.")."""
+    words = [w for w in name.replace(",", " ").split() if w.casefold().strip(".") not in ORG_WORDS or w == name]
+    if name.upper() == name or not words:
+        return frozenset()
+    initials = {"".join(w[0] for w in words).upper()} if len(words) >= 2 else set()
+    return frozenset({words[0].upper(), *initials})
+
+
+@functools.lru_cache(maxsize=4)
+def _text_abbreviations(text: str) -> frozenset[str]:
+    return frozenset().union(*map(_abbreviations, _capitalised_runs(text)))
 
 
 _SPEAKER_LABEL = re.compile(r"^[^\n:]{1,40}:\s+")
 _NAME_LIKE = re.compile(r"[A-Z0-9]")
 _PRONOUN_I = frozenset({"I", "I'm", "I'll", "I've", "I'd"})
+# Capitalised in talk but never a name: transcripts write "OK" and "Mm" mid-sentence.
+_INTERJECTIONS = frozenset({"OK", "Okay", "Mm", "Mmm", "Hmm", "Uh", "Um", "Yeah", "Yep", "Yes", "Alright", "Oh", "Ah",
+                            "Huh", "Oops", "Wow", "Hi", "Hey", "Hello", "Bye"})
+_SENTENCE_END = (".", "!", "?")
+# Where talk restarts, capitalised: a disfluency mark ("{disfmarker}", "[inaudible]") or a bare dash.
+_RESTART = re.compile(r"^(?:[{\[].*[}\]]|[-–—]+)$")
 
 
 def lowercase_words(text: str) -> frozenset[str]:
@@ -125,16 +163,23 @@ def lowercase_words(text: str) -> frozenset[str]:
 
 
 def may_name(sentence: str, lowercase: frozenset[str]) -> bool:
-    """Whether a sentence could hold a name or a dated fact: a capitalised word or a number past its first
-    word (a speaker label "Grad F:" aside; "I" is no name), or a first word the text never writes in lower
-    case ("Camille, can you..."). Meeting talk is mostly sentences with neither, and NER costs the most."""
-    for position, token in enumerate(_SPEAKER_LABEL.sub("", sentence, count=1).split()):
+    """Whether a sentence could hold a name or a dated fact: a capitalised word or a number that does not
+    open a sentence (a speaker label "Grad F:" aside; "I" and interjections such as "OK" are no names), or an
+    opening word the text never writes in lower case ("Camille, can you..."). Transcripts often put several
+    short sentences in one ("Mm - hmm . Yeah ."): a word after a full stop, a dash or a disfluency mark
+    opens a sentence too. Meeting
+    talk is mostly sentences with neither, and NER costs the most."""
+    opening = True
+    for token in _SPEAKER_LABEL.sub("", sentence, count=1).split():
         word = token.strip(".,!?;:'\"()[]{}")
-        if word and word not in _PRONOUN_I and _NAME_LIKE.search(word) and (position or word.lower() not in lowercase):
+        if word and word not in _PRONOUN_I and word not in _INTERJECTIONS and _NAME_LIKE.search(word) and (
+                not opening or word.lower() not in lowercase):
             return True
+        opening = token.endswith(_SENTENCE_END) or bool(_RESTART.match(token))
     return False
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every occurrence of a word the NER model tags
 def capitalised_mid_sentence(text: str, word: str) -> bool:
     """Whether ``word`` occurs capitalised somewhere other than the start of a line or sentence, or next to
     another capitalised word (as part of a longer name): the evidence that a capitalised word is a name."""
@@ -251,7 +296,8 @@ def shouted_forms(text: str, names: dict[str, str]) -> dict[str, str]:
     forms: dict[str, str] = {}
     for name in names:
         shouted = name.upper()
-        if len(name) > 3 and shouted != name and re.search(rf"(?<![\w]){re.escape(shouted)}(?![\w])", text):
+        if (len(name) > 3 and shouted != name and shouted in text  # the plain search first: it rules out most
+                and re.search(rf"(?<![\w]){re.escape(shouted)}(?![\w])", text)):
             forms[shouted] = name
     return forms
 
@@ -473,7 +519,7 @@ def find_occurrences(text: str, names: dict[str, str]) -> list[tuple[int, int, s
     """Every whole-word occurrence of the names in ``text``: (start, end, surface, name)."""
     found = []
     for surface, name in names.items():
-        if not usable_name(surface):
+        if surface not in text or not usable_name(surface):  # the plain search rules most names out cheaply
             continue
         boundary_left = r"(?<![\w])" if surface[:1].isalnum() else ""
         boundary_right = r"(?![\w])" if surface[-1:].isalnum() else ""

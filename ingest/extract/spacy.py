@@ -24,11 +24,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ModelLoadError
 from core.types import Chunk, Document, Entity
 from ingest.extract import rules
 from ingest.extract.base import Extraction, document_text, normalise_name, usable_name
 from ingest.extract.meetings import extract_meeting
+from ingest.extract.spacy_processes import BATCH_SIZE, SpacyRunner, load_pipeline
 
 # spaCy label -> Lore entity type. Labels not listed (CARDINAL, MONEY, NORP, ...) are not entities of interest.
 SPACY_LABELS = {
@@ -53,25 +53,21 @@ KnownNames = Callable[[], dict[str, str]]
 
 class SpacyExtractor:
     """``known`` supplies names the knowledge base already has (name -> type), so a service
-    defined in one document is recognised in the next even where the NER model misses it."""
+    defined in one document is recognised in the next even where the NER model misses it.
+    ``runner`` runs the pipeline (over several processes when it was built with them)."""
 
-    def __init__(self, nlp: Any, batch_size: int = 32, known: KnownNames | None = None) -> None:
+    def __init__(self, nlp: Any, batch_size: int = BATCH_SIZE, known: KnownNames | None = None,
+                 runner: SpacyRunner | None = None) -> None:
         self._nlp = nlp
-        self.batch_size = batch_size
         self.known = known
+        self._runner = runner or SpacyRunner(nlp, batch_size=batch_size)
         self._lock = threading.Lock()  # a spaCy Language object is not safe to share across threads
 
     @classmethod
-    def from_pretrained(cls, model: str, known: KnownNames | None = None) -> SpacyExtractor:
-        import spacy
-
-        try:
-            nlp = spacy.load(model, exclude=["lemmatizer"])
-        except OSError as exc:
-            raise ModelLoadError(f"cannot load spaCy model {model!r}: {exc}") from exc
-        if "senter" in nlp.disabled:  # shipped disabled: the parser sets sentences by default
-            nlp.enable_pipe("senter")
-        return cls(nlp, known=known)
+    def from_pretrained(cls, model: str, known: KnownNames | None = None, processes: int = 1) -> SpacyExtractor:
+        """``processes``: how many processes (this one included) share each pass over a long document."""
+        nlp = load_pipeline(model)
+        return cls(nlp, known=known, runner=SpacyRunner(nlp, model=model, processes=processes))
 
     def _passes(self) -> tuple[list[str], list[str], list[str]] | None:
         """Components to switch off in each of three passes over the text, or None for one pass.
@@ -90,20 +86,21 @@ class SpacyExtractor:
             return None
         return sorted(names - {"senter"}), sorted(names - {"ner"}), sorted(names & {"ner", "senter"})
 
-    def _pipe(self, pieces: list[tuple[Chunk, int, int]], disable: list[str]) -> list[tuple[Chunk, int, Any]]:
+    def _pipe(self, pieces: list[tuple[Chunk, int, int]], disable: list[str],
+              read: Callable[[Any], Any] | None = None) -> list[tuple[Chunk, int, Any]]:
         """(chunk, start, doc) for each (chunk, start, end): ``chunk.text[start:end]`` through the pipeline
-        less the ``disable``d components."""
+        less the ``disable``d components; ``read(doc)`` in place of the doc when given."""
         with self._lock:
-            docs = self._nlp.pipe((chunk.text[a:b] for chunk, a, b in pieces), batch_size=self.batch_size, disable=disable)
-            return [(chunk, a, doc) for (chunk, a, _), doc in zip(pieces, docs)]
+            docs = self._runner.pipe([chunk.text[a:b] for chunk, a, b in pieces], disable, read)
+        return [(chunk, a, doc) for (chunk, a, _), doc in zip(pieces, docs)]
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         text = document_text(chunks)
         known = self.known() if self.known else None
         passes = self._passes()
+        whole = [(chunk, 0, len(chunk.text)) for chunk in chunks]
         if passes is None:  # one pass tags and parses everything
-            with self._lock:
-                docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size))
+            docs = [doc for _, _, doc in self._pipe(whole, [])]
             sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
             ner = {chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
                    for chunk, doc in zip(chunks, docs)}
@@ -113,14 +110,12 @@ class SpacyExtractor:
             return result.extraction
 
         sentences_only, ner_only, tags_and_parse = passes
-        with self._lock:
-            docs = list(self._nlp.pipe((c.text for c in chunks), batch_size=self.batch_size, disable=sentences_only))
-        sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
+        sentence_spans = {chunk.id: spans for chunk, _, spans in self._pipe(whole, sentences_only, _sentences)}
         lower_words = rules.lowercase_words(text)
         candidates = [piece for chunk in chunks for piece in _ner_pieces(chunk, sentence_spans[chunk.id], lower_words)]
         found: dict[str, list[_Found]] = defaultdict(list)
-        for chunk, a, doc in self._pipe(candidates, ner_only):
-            found[chunk.id] += [_Found(a + e.start_char, a + e.end_char, e.label_, e.text) for e in doc.ents]
+        for chunk, a, ents in self._pipe(candidates, ner_only, _entities):
+            found[chunk.id] += [_Found(a + start, a + end, label, surface) for start, end, label, surface in ents]
 
         # Tags and parse for the sentences around the NER model's entities (dates need no tags).
         named = [
@@ -129,9 +124,9 @@ class SpacyExtractor:
             for a, b in _segments([(e.start_char, e.end_char) for e in found[chunk.id] if e.label_ in _TAGGED_LABELS],
                                   sentence_spans[chunk.id])
         ]
-        parsed: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+        parsed: dict[str, list[tuple[int, int, Any]]] = defaultdict(list)  # (start, end, doc) in the chunk
         for chunk, a, doc in self._pipe(named, tags_and_parse):
-            parsed[chunk.id].append((a, doc))
+            parsed[chunk.id].append((a, a + len(doc.text), doc))
         ner = {chunk.id: _clean_in_segments(found[chunk.id], parsed[chunk.id], text, known) for chunk in chunks}
         result = extract_with(document, chunks, ner, sentence_spans, known)
 
@@ -140,12 +135,12 @@ class SpacyExtractor:
         rest = []
         for chunk in chunks:
             spans = result.spans[chunk.id]
-            for a, doc in parsed[chunk.id]:
-                if _entity_count(spans, a, a + len(doc.text)) >= 2:
+            for a, b, doc in parsed[chunk.id]:
+                if _entity_count(spans, a, b) >= 2:
                     _dependency_relations(result.extraction, chunk, doc, spans, offset=a)
             rest += [(chunk, a, b) for a, b in sentence_spans[chunk.id]
                      if _entity_count(spans, a, b) >= 2
-                     and not any(s <= a and b <= s + len(doc.text) for s, doc in parsed[chunk.id])]
+                     and not any(s <= a and b <= e for s, e, _ in parsed[chunk.id])]
         for chunk, a, doc in self._pipe(rest, tags_and_parse):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id], offset=a)
         return result.extraction
@@ -161,7 +156,7 @@ class _Found:
     text: str
 
 
-_WHOLE_CHUNK_SHARE = 0.5
+_WHOLE_CHUNK_SHARE = 0.65
 
 
 def _ner_pieces(chunk: Chunk, sentences: list[tuple[int, int]],
@@ -198,7 +193,7 @@ def _segments(entities: list[tuple[int, int]], units: list[tuple[int, int]]) -> 
     return merged
 
 
-def _clean_in_segments(ents: list[_Found], segments: list[tuple[int, Any]], text: str,
+def _clean_in_segments(ents: list[_Found], segments: list[tuple[int, int, Any]], text: str,
                        known: Mapping[str, str] | None) -> list[tuple[int, int, str, str]]:
     """``clean_entity`` of each NER-pass entity, read in its tagged segment; offsets in the chunk."""
     found = []
@@ -207,7 +202,7 @@ def _clean_in_segments(ents: list[_Found], segments: list[tuple[int, Any]], text
             if ent.label_ in SPACY_LABELS and (date := clean_entity(ent, text, known)) is not None:
                 found.append(date)  # a date is read from its characters alone
             continue
-        at = next(((a, doc) for a, doc in segments if a <= ent.start_char and ent.end_char <= a + len(doc.text)), None)
+        at = next(((a, doc) for a, b, doc in segments if a <= ent.start_char and ent.end_char <= b), None)
         if at is None:
             continue
         a, doc = at
@@ -269,12 +264,13 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     if any(t.is_lower and t.is_alpha and t.text not in _CONNECTORS for t in tokens):
         return None  # a clause, not a name: "Fleet Apps Team owns Dispatch"
     start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
-    surface = ent.doc.text[start:end]
+    doc_text = ent.doc.text  # built from the tokens at each access
+    surface = doc_text[start:end]
     if not any(ch.isalpha() for ch in surface) or _CLOCK.match(surface):
         return None
-    line_start = ent.doc.text.rfind("\n", 0, start) + 1
-    line_end = ent.doc.text.find("\n", end)
-    line = ent.doc.text[line_start : line_end if line_end >= 0 else len(ent.doc.text)]
+    line_start = doc_text.rfind("\n", 0, start) + 1
+    line_end = doc_text.find("\n", end)
+    line = doc_text[line_start : line_end if line_end >= 0 else len(doc_text)]
     letters = [ch for ch in line if ch.isalpha()]
     if len(letters) > 6 and all(ch.isupper() for ch in letters):
         return None  # a shouted heading ("IT HELPDESK - FREQUENTLY ASKED"): the layout rules read those
@@ -288,7 +284,7 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     if len(tokens) == 1 and not surface.isupper():
         if tokens[0].pos_ != "PROPN":
             return None
-        if re.search(rf"(?<![\w-]){re.escape(surface.lower())}(?![\w-])", text):
+        if rules.occurs_as_word(text, surface.lower()):
             return None  # the word also occurs in lower case: a common noun opening a heading or sentence
         # The NER model's type of a lone first name is unreliable ("Alice" as a place); the known person decides.
         first_name_of_known = any(n.startswith(surface + " ") and t == "Person" for n, t in known.items())
@@ -377,6 +373,11 @@ def _vote(name: str, counter: Counter[str]) -> str:
     ):
         return "Person"
     return counter.most_common(1)[0][0]
+
+
+def _entities(doc: Any) -> list[tuple[int, int, str, str]]:
+    """The NER model's entities as (start, end, label, text): what the NER pass keeps of a Doc."""
+    return [(e.start_char, e.end_char, e.label_, e.text) for e in doc.ents]
 
 
 def _sentences(doc: Any) -> list[tuple[int, int]]:

@@ -372,6 +372,11 @@ def test_meeting_talk_is_read_by_ner_only_where_it_could_name_something(spacy_ex
     assert not rules.may_name("Grad F: Right .", lowercase)  # "right" is written in lower case elsewhere
     assert rules.may_name("Camille , please send the numbers .", lowercase)  # "camille" never is
     assert rules.may_name("Professor C: the deadline is March 3 .", lowercase)
+    # Interjections, and capitals where talk restarts (after a full stop, a dash or a disfluency mark),
+    # are no names; a name in the same place still is.
+    assert not rules.may_name("Grad F: Mm - hmm . OK . Yeah , that 's fine .", lowercase)
+    assert not rules.may_name("Grad F: we have {disfmarker} So , the other one .", lowercase)
+    assert rules.may_name("Grad F: we have {disfmarker} Camille has the other one .", lowercase)
 
     doc, chunks = document("meetings/design-sync.txt", TALK, attendees=["Grad F", "Professor C"])
     found = spacy_extractor.extract(doc, chunks)

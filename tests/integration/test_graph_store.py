@@ -321,3 +321,32 @@ def test_open_reports_rejected_credentials(graph_server: LocalGraphServer) -> No
     info = graph_server.start()
     with pytest.raises(GraphServerError, match="rejected the credentials"):
         GraphStore(info.uri, ("root", "wrong-password"), info.database).open()
+
+
+def test_entity_catalogue_follows_writes_of_this_store_and_others(
+    graph_store: GraphStore, graph_server: LocalGraphServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    types = ("Person", "Organization", "Location")
+
+    def names() -> set[str]:
+        return {e.name for e in graph_store.entity_catalogue(types)}
+
+    a = contribution("a.md", ["Ann works at Acme."], {"Ann": "Person", "Acme": "Organization"})
+    a.upsert(graph_store)
+    assert names() == {"Ann", "Acme"}
+    # A new document extends the kept catalogue; dates are not among the types asked for.
+    contribution("b.md", ["Bea met Ann in Oslo on 2026-03-02."],
+                 {"Bea": "Person", "Ann": "Person", "Oslo": "Location", "2026-03-02": "Date"}).upsert(graph_store)
+    assert names() == {"Ann", "Acme", "Bea", "Oslo"}
+    # A changed document whose old entities lose their support: the removed ones leave the catalogue.
+    contribution("a.md", ["Ann left."], {"Ann": "Person"}).upsert(graph_store)
+    assert names() == {"Ann", "Bea", "Oslo"}
+    graph_store.delete_document(Document.make_id("b.md"))
+    assert names() == {"Ann"}
+
+    # Another process's write is seen once the kept catalogue is older than CATALOGUE_MAX_AGE.
+    info = graph_server.start()
+    with GraphStore(info.uri, info.auth, info.database) as other:
+        contribution("c.md", ["Cy joined."], {"Cy": "Person"}).upsert(other)
+    monkeypatch.setattr("graph.store.CATALOGUE_MAX_AGE", 0.0)
+    assert names() == {"Ann", "Cy"}
