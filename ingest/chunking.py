@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
+from itertools import accumulate
 
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
+from core.language import IDEOGRAPH, count_ideographs
 from core.types import Chunk, Document
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -14,8 +17,19 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # resort would cut at an arbitrary character, often inside a word. Zero-width
 # look-behinds keep the punctuation at the end of its sentence.
 CJK_SEPARATORS = ["(?<=[。！？])", "(?<=[；：])", "(?<=[，、])"]
+# Chunk sizes count characters, an ideograph as IDEOGRAPH_WEIGHT of them. English runs
+# at four to five characters a token in the embedding and answering models' tokenizers,
+# an ideograph at one token or more; counted as one, a 1,000-character Chinese chunk
+# is read only up to its 256th character by the embedder (all-MiniLM's window) and
+# does not fit an answer prompt's budget beside any other passage.
+IDEOGRAPH_WEIGHT = 4
 # Document metadata every chunk carries, so a passage can be cited and filtered on its own.
 CHUNK_FIELDS = ("date", "attendees", "author", "subject", "format")
+
+
+def chunk_length(text: str) -> int:
+    """``text``'s length as chunk sizes count it (ideographs weigh ``IDEOGRAPH_WEIGHT``)."""
+    return len(text) + (IDEOGRAPH_WEIGHT - 1) * count_ideographs(text)
 
 
 def separators() -> list[str]:
@@ -38,6 +52,7 @@ class Chunker:
             is_separator_regex=True,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
+            length_function=chunk_length,
             add_start_index=True,
             strip_whitespace=True,
         )
@@ -72,22 +87,23 @@ class Chunker:
 
 
     def _split_turns(self, document: Document) -> list[Chunk]:
-        """Consecutive turns up to ``chunk_size`` characters; the next window repeats the last
-        turns that fit in ``chunk_overlap``, so an exchange cut at a window edge is seen whole once.
-        A single turn longer than ``chunk_size`` becomes a window of its own.
+        """Consecutive turns up to ``chunk_size`` (as ``chunk_length`` counts); the next window
+        repeats the last turns that fit in ``chunk_overlap``, so an exchange cut at a window edge
+        is seen whole once. A single turn longer than ``chunk_size`` becomes a window of its own.
         """
         turns = document.metadata["turns"]
+        length = _span_length(document.text)
         windows: list[tuple[int, int]] = []  # inclusive turn ranges
         first = 0
         while first < len(turns):
             last = first
-            while last + 1 < len(turns) and turns[last + 1]["end"] - turns[first]["start"] <= self.chunk_size:
+            while last + 1 < len(turns) and length(turns[first]["start"], turns[last + 1]["end"]) <= self.chunk_size:
                 last += 1
             windows.append((first, last))
             if last == len(turns) - 1:
                 break
             following = last + 1
-            while following - 1 > first and turns[last]["end"] - turns[following - 1]["start"] <= self.chunk_overlap:
+            while following - 1 > first and length(turns[following - 1]["start"], turns[last]["end"]) <= self.chunk_overlap:
                 following -= 1
             first = following
         chunks = []
@@ -120,6 +136,17 @@ class Chunker:
                 )
             )
         return chunks
+
+
+def _span_length(text: str) -> Callable[[int, int], int]:
+    """``chunk_length`` of ``text[start:end]`` in constant time (prefix sums when ``text`` has ideographs)."""
+    extra = [0] * (len(text) + 1)  # extra[i + 1]: what the character at i weighs beyond 1
+    for match in IDEOGRAPH.finditer(text):
+        extra[match.end()] = IDEOGRAPH_WEIGHT - 1
+    if not any(extra):
+        return lambda start, end: end - start
+    prefix = list(accumulate(extra))
+    return lambda start, end: end - start + prefix[end] - prefix[start]
 
 
 def _heading_index(text: str) -> tuple[list[int], list[tuple[int, str]]]:

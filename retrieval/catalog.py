@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from typing import ContextManager
 
 import numpy as np
+from readerwriterlock import rwlock
 
 from retrieval.bm25 import BM25Matrix
 from retrieval.filters import SearchFilters, document_matches
@@ -69,6 +71,10 @@ class ChunkCatalog:
         self._chunks: dict[int, CatalogChunk] = {}
         self._encoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.RLock()
+        # Searches read many of the arrays below for one answer; a refresh rebuilds them all.
+        # Searches share the lock, a refresh takes it alone (and goes before searches that
+        # arrive after it), so no search sees half of an old index and half of a new one.
+        self._readers = rwlock.RWLockWrite()
         # Row arrays, rebuilt with the BM25 matrix: row i is chunk vector_ids[i].
         self.vector_ids = np.zeros(0, dtype=np.int64)
         self.rows: list[CatalogChunk] = []
@@ -84,9 +90,13 @@ class ChunkCatalog:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def reading(self) -> ContextManager[object]:
+        """Held for the length of a search: the catalog does not change under it."""
+        return self._readers.gen_rlock()
+
     def refresh(self) -> bool:
         """Bring the catalog in line with the metadata store; returns whether anything changed."""
-        with self._lock:
+        with self._lock, self._readers.gen_wlock():
             known = self.metadata.vector_ids()
             current = set(self._chunks)
             removed, added = current - known, known - current

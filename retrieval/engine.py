@@ -85,10 +85,11 @@ class SearchEngine:
                max_facts: int = 0) -> Retrieved:
         mode = mode or self.settings.retrieval_mode
         retriever = self.retriever(mode)
-        if mode == "hybrid" and query.strip() and k > 0:
-            result = self.hybrid.search_with_graph(query, k, filters)
-            facts = self.graph.facts(query, max_facts, result.graph, filters) if max_facts else []
-            return Retrieved(result.passages, facts)
-        passages = retriever.search(query, k, filters)
-        facts = self.graph.facts(query, max_facts, filters=filters) if max_facts and mode not in ("dense", "sparse") else []
-        return Retrieved(passages, facts)
+        with self.catalog.reading():  # an ingest's refresh waits until this search is done
+            if mode == "hybrid" and query.strip() and k > 0:
+                result = self.hybrid.search_with_graph(query, k, filters)
+                facts = self.graph.facts(query, max_facts, result.graph, filters) if max_facts else []
+                return Retrieved(result.passages, facts)
+            passages = retriever.search(query, k, filters)
+            facts = self.graph.facts(query, max_facts, filters=filters) if max_facts and mode not in ("dense", "sparse") else []
+            return Retrieved(passages, facts)

@@ -33,7 +33,7 @@ from retrieval.filters import SearchFilters
 from retrieval.fusion import Reranker, mmr, weighted_rrf
 from retrieval.mentions import MentionIndex
 from retrieval.metadata_store import MetadataStore, StoredChunk
-from retrieval.tokenize import tokenize
+from retrieval.tokenize import ENGLISH_STOPWORDS, tokenize
 from retrieval.vector_store import FaissVectorStore
 
 Mode = Literal["dense", "sparse", "graph", "hybrid"]
@@ -68,13 +68,17 @@ def candidate_names(question: str) -> list[str]:
 
     Exact (case-insensitive) look-up of all spans is cheap and finds lower-case
     and single-word names that a statistical NER model misses in short questions.
+    Spans of function words only ("the", "what is") are left out: a stray entity
+    of that name would otherwise link every question.
     """
     words = [w.strip(".'-?,!") for w in _WORD.findall(question)]
     words = [w for w in words if w]
     spans: list[str] = []
     for size in range(min(MAX_SPAN_WORDS, len(words)), 0, -1):
         for start in range(len(words) - size + 1):
-            spans.append(" ".join(words[start : start + size]))
+            span = words[start : start + size]
+            if not all(w.lower() in ENGLISH_STOPWORDS for w in span):
+                spans.append(" ".join(span))
     return list(dict.fromkeys(spans))
 
 
@@ -516,7 +520,7 @@ class FusionSettings:
     dense_languages: tuple[str, ...] | None = None
     # Document-level evidence (hierarchical retrieval): each fused chunk score is multiplied by
     # exp(document_prior * z), z = the standardised sum of its document's whole-document BM25 and
-    # of its best ``document_evidence_chunks`` chunk BM25 scores. 0 turns it off.
+    # of its best ``document_evidence_chunks`` (non-adjacent) chunk BM25 scores. 0 turns it off.
     document_prior: float = 0.0
     document_evidence_chunks: int = 3
     document_evidence_pool: int = 200
@@ -554,22 +558,28 @@ class HybridRetriever(Retriever):
 
         Two views of the same question: BM25 over the whole document, and the sum of its best few
         chunk BM25 scores among ``chunk_hits`` (the top chunks by BM25, best first), so a document
-        with several matching passages beats one with a single lucky match. Each is standardised over the documents and the two are
-        added; a chunk inherits its document's value. On a corpus of similar meetings the right
-        meeting is often the one whose vocabulary matches as a whole, not the one holding the
-        single best chunk.
+        with several matching passages beats one with a single lucky match. A chunk next to one
+        already counted is skipped: consecutive chunks share their overlap, and a sentence matching
+        there would count twice, which favours long documents. Each view is standardised over the
+        documents and the two are added; a chunk inherits its document's value. On a corpus of
+        similar meetings the right meeting is often the one whose vocabulary matches as a whole,
+        not the one holding the single best chunk.
         """
         cfg = self.settings
         catalog = self.catalog
         whole = catalog.document_scores(tokens).astype(np.float64)
         evidence = np.zeros(catalog.document_count)
-        taken = np.zeros(catalog.document_count, dtype=np.int64)
+        taken: dict[int, list[int]] = {}  # document code -> chunk indexes counted
         codes = catalog.document_codes
         for row, score in chunk_hits:
-            code = codes[row]
-            if code >= 0 and taken[code] < cfg.document_evidence_chunks:
+            code = int(codes[row])
+            if code < 0:
+                continue
+            counted = taken.setdefault(code, [])
+            index = catalog.rows[row].index
+            if len(counted) < cfg.document_evidence_chunks and all(abs(index - i) > 1 for i in counted):
                 evidence[code] += score
-                taken[code] += 1
+                counted.append(index)
         return _standardise(whole) + _standardise(evidence)
 
     def _fuse(self, rankings: dict[str, list[int]], prior: np.ndarray | None) -> dict[int, float]:

@@ -30,6 +30,7 @@ from generation.answerer import Answerer
 from generation.backends import load_backend
 from generation.finetune.registry import AdapterRegistry
 from generation.metrics import best_of, exact_match, mean, token_f1
+from ingest.chunking import IDEOGRAPH_WEIGHT
 from retrieval import evaluation as retrieval_eval
 from retrieval.filters import SearchFilters
 from retrieval.retrievers import MODES, Retriever
@@ -114,7 +115,7 @@ class EvalReport:
 
 def ingest_key(settings: Settings) -> str:
     """Settings that change the chunks or the graph: a data dir per value, so runs with other settings never mix."""
-    parts = (settings.embedding_model, settings.chunk_size, settings.chunk_overlap, settings.extractor)
+    parts = (settings.embedding_model, settings.chunk_size, settings.chunk_overlap, IDEOGRAPH_WEIGHT, settings.extractor)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 
 

@@ -13,8 +13,9 @@ Each pair becomes a training example the way serving would see it: the question 
 run through the real retrieval, the oracle chunk (the one the answer comes from)
 is put at a seeded position among the retrieved distractors, and the prompt is
 built by the same ``Answerer.prepare`` that answers questions. The target is the
-short answer citing the oracle's number. A share of examples has the oracle taken
-out; their target is the abstention sentence, which teaches the model to say so.
+answer citing the oracle's number where its first sentence ends. A share of examples
+has the oracle taken out; their target is the abstention sentence, which teaches the
+model to say so.
 Everything is seeded: the same knowledge base and settings give the same examples.
 """
 
@@ -352,27 +353,27 @@ class RaftBuilder:
         distractors = [
             p for p in passages if p.chunk_id != oracle.chunk_id and answer_key not in normalize_answer(p.text)
         ][: self.distractors]
-        unanswerable = bool(distractors) and rng.random() < self.unanswerable_share
-        if unanswerable:
+        # The answerable prompt is built first even when the example becomes unanswerable: a
+        # question whose oracle cannot fit is skipped either way, or skipped questions would
+        # raise the share of abstentions above ``unanswerable_share``.
+        shown = list(distractors)
+        shown.insert(rng.randint(0, len(shown)), oracle)
+        prompt = self.prepare(pair.question, shown, facts, language=language)
+        number = _number_of(prompt, oracle.chunk_id, shown_key)
+        if number is None:  # cut by the budget: lead with it instead
+            shown.remove(oracle)
+            prompt = self.prepare(pair.question, [oracle, *shown], facts, language=language)
+            number = _number_of(prompt, oracle.chunk_id, shown_key)
+        if number is None:
+            raise _Skip("the oracle passage does not fit the prompt budget")
+        target = cite(pair.answer, number, language)
+        if distractors and rng.random() < self.unanswerable_share:
             facts = [
                 f for f in facts if answer_key not in normalize_answer(f.render()) and oracle.chunk_id not in f.chunk_ids
             ]
             prompt = self.prepare(pair.question, distractors, facts, language=language)
             number = None
             target = ABSTENTIONS[language]
-        else:
-            shown = list(distractors)
-            shown.insert(rng.randint(0, len(shown)), oracle)
-            prompt = self.prepare(pair.question, shown, facts, language=language)
-            number = _number_of(prompt, oracle.chunk_id, shown_key)
-            if number is None:  # cut by the budget: lead with it instead
-                shown.remove(oracle)
-                prompt = self.prepare(pair.question, [oracle, *shown], facts, language=language)
-                number = _number_of(prompt, oracle.chunk_id, shown_key)
-            if number is None:
-                raise _Skip("the oracle passage does not fit the prompt budget")
-            separator = "" if language == "zh" else " "
-            target = f"{pair.answer}{separator}[{number}]"
         digest = hashlib.sha256(f"{pair.question}\x1f{pair.answer}\x1f{oracle.chunk_id}".encode()).hexdigest()[:16]
         return Example(
             id=f"ex_{digest}",
@@ -391,6 +392,28 @@ class RaftBuilder:
 
 class _Skip(Exception):
     pass
+
+
+# Where an answer's first sentence ends: after ./!/? and a space, or after a Chinese full stop.
+_STOPS = tuple(".!?。！？")
+_FIRST_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])(?=.)", re.DOTALL)
+
+
+def cite(answer: str, number: int, language: str) -> str:
+    """The target text: ``answer`` citing source ``number`` where its first sentence ends.
+
+    A short answer ends with the marker ("22 days [2]"). A longer one is cited at the end of
+    its first sentence, as inline citations are written, so a reply cut by the token limit
+    (or a model that learned to stop early) still names its source.
+    """
+    separator = "" if language == "zh" else " "
+    marker = f"[{number}]"
+    end = _FIRST_SENTENCE_END.search(answer)
+    cut = end.start() if end else len(answer)
+    first, rest = answer[:cut], answer[cut:]
+    if first[-1:] in _STOPS:  # the marker goes inside the sentence: "... Camille [2]."
+        return f"{first[:-1]}{separator}{marker}{first[-1]}{rest}"
+    return f"{first}{separator}{marker}{rest}"
 
 
 def _number_of(prompt: Prompt, chunk_id: str, answer_key: str) -> int | None:

@@ -285,8 +285,11 @@ def gazetteer(text: str) -> dict[str, str]:
             if not has_org_word(name) and not any(is_role_word(w) for w in name.split()):
                 found.setdefault(name, "Person")
     for match in _PRODUCT_NOUN.finditer(text):
-        if match.group(1).casefold() not in ROLE_WORDS and capitalised_mid_sentence(text, match.group(1)):
-            found.setdefault(match.group(1), "Product")
+        word = match.group(1)
+        # A word that also occurs in lower case is a common one ("The app", "Customer robots").
+        if (word.casefold() not in ROLE_WORDS and not occurs_as_word(text, word.lower())
+                and capitalised_mid_sentence(text, word)):
+            found.setdefault(word, "Product")
     return found
 
 

@@ -552,6 +552,12 @@ def test_reads_stay_consistent_while_an_upload_ingests(client, service, keys):
     checked = 0
 
     def reader() -> None:
+        try:
+            read_until_done()
+        except Exception as exc:  # a server error surfaces here through the test client
+            errors.append(repr(exc))
+
+    def read_until_done() -> None:
         nonlocal checked
         while True:
             job = client.get(f"/v1/jobs/{accepted['job_id']}", headers=auth(keys["alpha"])).json()

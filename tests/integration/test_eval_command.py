@@ -133,3 +133,24 @@ def test_cli_eval_without_a_dataset_shows_help_and_retrieval_subcommand_still_wo
     assert result.exit_code == 2 and "--dataset" in result.output
     result = runner.invoke(cli_app, ["eval", "retrieval"])
     assert result.exit_code != 0 and "give --qmsum and/or --cmrc" in result.output
+
+
+def test_cli_eval_retrieval_scores_a_meeting_without_its_derived_minutes(tmp_path, graph_env, graph_store, monkeypatch):
+    """Minutes written at ingest would compete with their meeting for the gold spans."""
+    if not QMSUM_SLICE[0].is_file():
+        pytest.skip(f"QMSum data not found under {SHARED}")
+    folder = tmp_path / "qmsum"
+    folder.mkdir()
+    (folder / QMSUM_SLICE[0].name).symlink_to(QMSUM_SLICE[0])
+    for key, value in graph_env.items():
+        monkeypatch.setenv(f"LORE_{key.upper()}", value)
+    result = CliRunner().invoke(cli_app, ["eval", "retrieval", "--qmsum", str(folder), "--scope", "meeting",
+                                          "--work-dir", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "out" / "results.json").read_text())["QMSum val (meeting)"]
+    assert scores["hybrid"]["queries"] == len(load_qmsum(folder).items)
+    assert scores["bm25"]["recall"]["20"] > 0.5
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "work" / "qmsum-val" / "lore.sqlite3") as db:
+        assert db.execute("SELECT kind, count(*) FROM documents GROUP BY kind").fetchall() == [("meeting", 1)]

@@ -148,6 +148,27 @@ def test_document_evidence_points_to_the_meeting_whose_whole_text_matches(servic
     assert evidence[kestrel] < evidence.max()
 
 
+def test_document_evidence_counts_overlapping_chunks_once(service):
+    """Consecutive chunks share their overlap: two of them matching is one passage, not two."""
+    engine = service.engine
+    catalog = engine.catalog
+    rows_of = lambda doc: {c.index: r for r, c in enumerate(catalog.rows) if c.document_id == doc}
+    meetings = [d for d, doc in catalog.documents.items() if Path(doc.source).stem.startswith("val_TS3010")]
+    a, b = rows_of(meetings[0]), rows_of(meetings[1])
+    tokens = tokenize("remote control")
+    code = {d: i for i, d in enumerate(catalog.document_ids)}
+
+    def lead(hits):  # evidence of meeting a minus meeting b (their whole-document BM25 is fixed)
+        evidence = engine.hybrid.document_evidence(tokens, hits)
+        return evidence[code[meetings[0]]] - evidence[code[meetings[1]]]
+
+    adjacent = lead([(b[0], 7.0), (a[2], 5.0), (a[3], 5.0)])
+    apart = lead([(b[0], 7.0), (a[2], 5.0), (a[5], 5.0)])
+    single = lead([(b[0], 7.0), (a[2], 5.0)])
+    assert adjacent == pytest.approx(single)
+    assert apart > adjacent
+
+
 def test_hybrid_ranks_the_same_with_threads_and_without(service):
     hybrid = service.engine.hybrid
     sequential = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, replace(hybrid.settings, parallel=False))

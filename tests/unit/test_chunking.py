@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.types import Document
-from ingest.chunking import Chunker
+from ingest.chunking import IDEOGRAPH_WEIGHT, Chunker, chunk_length
 from retrieval.evaluation import shared_data_dir
 
 
@@ -90,12 +90,34 @@ def test_chinese_paragraph_splits_at_punctuation_not_inside_words():
     paragraphs = [p["context"] for item in json.loads(CMRC.read_text(encoding="utf-8"))["data"] for p in item["paragraphs"]]
     text = max(paragraphs[:50], key=len)
     doc = Document(id="doc_zh", source="/zh.txt", title="zh", text=text, content_hash="h", language="zh")
-    chunks = Chunker(chunk_size=120, chunk_overlap=20).split(doc)
+    chunks = Chunker(chunk_size=480, chunk_overlap=80).split(doc)
     assert len(chunks) >= 3
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
-        assert len(chunk.text) <= 120
+        # Ideographs weigh four characters: 480 holds at most 120 of them.
+        assert chunk_length(chunk.text) <= 480 and len(chunk.text) <= 480
+        assert sum("\u4e00" <= ch <= "\u9fff" for ch in chunk.text) <= 480 // IDEOGRAPH_WEIGHT
         assert chunk.metadata["language"] == "zh"
     # Every cut (but the document's end) falls right after sentence or clause punctuation.
     for chunk in chunks[:-1]:
         assert chunk.text[-1] in "。！？；：，、", chunk.text[-10:]
+
+
+def test_ideographs_weigh_more_than_latin_letters():
+    assert chunk_length("Platform team") == 13
+    assert chunk_length("平台团队") == 4 * IDEOGRAPH_WEIGHT
+    assert chunk_length("Camille 负责平台") == 8 + 4 * IDEOGRAPH_WEIGHT
+
+
+def test_chinese_transcript_windows_count_ideographs_by_weight():
+    lines = [(f"说话人{i % 2}", f"第{i}条发言，" + "我们讨论仓库机器人的进度。" * (1 + i % 3)) for i in range(30)]
+    doc = _transcript(lines)
+    english = _transcript([(f"Speaker {i % 2}", "x" * len(text)) for i, (_, text) in enumerate(lines)])
+    chinese_chunks = Chunker(chunk_size=400, chunk_overlap=60).split(doc)
+    english_chunks = Chunker(chunk_size=400, chunk_overlap=60).split(english)
+    # The same turn lengths in Latin letters make fewer, longer windows.
+    assert len(chinese_chunks) > len(english_chunks)
+    for chunk in chinese_chunks:
+        first, last = chunk.metadata["turn_start"], chunk.metadata["turn_end"]
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert first == last or chunk_length(chunk.text) <= 400

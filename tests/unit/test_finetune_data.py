@@ -17,6 +17,7 @@ from generation.finetune.data import (
     QAPair,
     RaftBuilder,
     chunk_pairs,
+    cite,
     data_hash,
     fact_pairs,
     load_user_pairs,
@@ -99,12 +100,32 @@ def test_answerable_example_cites_the_oracle_among_distractors():
     assert example.messages[1]["content"].endswith("Question: How many days of paid time off do employees get?")
 
 
+def test_a_long_answer_is_cited_where_its_first_sentence_ends():
+    assert cite("22 days", 2, "en") == "22 days [2]"
+    assert cite("Priya Raman leads it.", 1, "en") == "Priya Raman leads it [1]."
+    assert cite("The team chose rubber. Then they cut the budget.", 3, "en") == (
+        "The team chose rubber [3]. Then they cut the budget."
+    )
+    assert cite("约8公斤", 2, "zh") == "约8公斤[2]"
+    assert cite("项目已上线。下周复盘。", 1, "zh") == "项目已上线[1]。下周复盘。"
+
+
 def test_unanswerable_example_drops_the_oracle_and_answer_bearing_passages():
     pair = QAPair("How many days of paid time off do employees get?", "22 days", "chunk", "chk_2")
     example = builder(share=1.0, search_hits=["chk_2", "chk_1", "chk_3"]).build([pair]).examples[0]
     assert example.oracle is None and example.target == ABSTENTIONS["en"]
     assert "chk_2" not in example.metadata["sources"]
     assert "22 days" not in example.messages[1]["content"]
+
+
+def test_a_question_whose_oracle_cannot_fit_is_skipped_even_when_drawn_unanswerable(monkeypatch):
+    """Otherwise every skipped answerable question would leave its abstaining twin behind."""
+    monkeypatch.setitem(CHUNKS, "chk_5", passage(5, "Filler words about nothing. " * 200 + "The badge code is 4711."))
+    pair = QAPair("What is the badge code?", "4711", "chunk", "chk_5")
+    for share in (0.0, 1.0):
+        report = builder(share=share, search_hits=["chk_1", "chk_3", "chk_5"]).build([pair])
+        assert report.examples == []
+        assert report.skipped == ["What is the badge code?: the oracle passage does not fit the prompt budget"]
 
 
 def test_user_pairs_find_their_oracle_by_source_or_retrieval():

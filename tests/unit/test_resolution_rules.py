@@ -63,6 +63,16 @@ def test_gazetteer_finds_teams_projects_and_listed_services() -> None:
     assert short_forms(found) == {"Fleet Apps": "Fleet Apps Team", "Kite": "Project Kite", "Gull": "Project Gull"}
 
 
+def test_a_product_name_before_robots_or_app_is_not_a_common_word() -> None:
+    # Transcribed speech capitalises words mid-sentence ("I think, um, The app"): no evidence of a name
+    # when the word also occurs in lower case.
+    text = ("Industrial Designer: I think, um, The app should be simple. Marketing: the app and the Beacon app.\n"
+            "Our Beacon app ships in May. We also sell Kestrel robots.")
+    found = gazetteer(text)
+    assert found.get("Beacon") == "Product" and found.get("Kestrel") == "Product"
+    assert "The" not in found and "Our" not in found
+
+
 def test_cue_closest_to_the_object_wins_and_types_must_fit() -> None:
     lin, team, office = e("Lin Wenjie", "Person"), e("Customer Operations Team", "Team"), e("Leeds", "Location")
     assert best_cue(" — Shanghai Office lead and member of the ", lin, team).type == "MEMBER_OF"

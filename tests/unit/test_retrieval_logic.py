@@ -83,6 +83,10 @@ def test_candidate_names_longest_first():
     names = candidate_names("Who leads Project Beacon?")
     assert names[0] == "Who leads Project Beacon"
     assert "Project Beacon" in names and "Beacon" in names
+    # Function words alone never link (a junk entity named "The" would match every question).
+    names = candidate_names("Summarize the discussion about the budget of Kestrel")
+    assert "the" not in names and "about the" not in names
+    assert "the budget" in names and "of Kestrel" in names and "Kestrel" in names
 
 
 def _matches(filters: SearchFilters, **overrides) -> bool:
