@@ -411,7 +411,7 @@ def eval_retrieval(
     """Recall@k and MRR@10 per retrieval mode and baseline, on QMSum and CMRC2018 (ingested into their own data dirs)."""
     import tempfile
 
-    from api.service import LoreService
+    from api.evaluation.runner import evaluation_service
     from retrieval import evaluation as ev
 
     if qmsum is None and cmrc is None:
@@ -430,7 +430,7 @@ def eval_retrieval(
                 raise typer.BadParameter(f"no {split}*.json files in {qmsum}", param_hint="--qmsum")
             queries = ev.qmsum_queries(files)
             settings = base.model_copy(update={"data_dir": work / f"qmsum-{split or 'all'}"})
-            with LoreService(settings) as service:
+            with evaluation_service(settings) as service:
                 report = service.ingest(files)
                 for failure in report.failed:
                     err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}")
@@ -442,7 +442,7 @@ def eval_retrieval(
             corpus = work / "cmrc-paragraphs"
             queries = ev.write_cmrc_corpus(cmrc, corpus)
             settings = base.model_copy(update={"data_dir": work / "cmrc"})
-            with LoreService(settings) as service:
+            with evaluation_service(settings) as service:
                 service.ingest([corpus])
                 err.print(f"CMRC2018: {len(queries)} questions")
                 results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -296,14 +297,21 @@ def evaluate(settings: Settings, dataset: EvalDataset, options: EvalOptions, *, 
     """Ingest the dataset's documents into their own data dir (when it has any), then ``run``."""
     adapters = AdapterRegistry(settings.data_dir / "adapters")  # the user's adapters, wherever the eval data lives
     own = eval_settings(settings, dataset, work_dir)
+    with evaluation_service(own, stop_graph=own.data_dir != settings.data_dir) as service:
+        prepare(service, dataset, log)
+        return run(service, dataset, options, adapters=adapters, log=log)
+
+
+@contextmanager
+def evaluation_service(settings: Settings, *, stop_graph: bool = True) -> Iterator[LoreService]:
+    """An open ``LoreService`` over an evaluation's data dir. A local graph server started for it
+    does not outlive the run (``stop_graph``; never one the user configured by URI)."""
     try:
-        with LoreService(own) as service:
-            prepare(service, dataset, log)
-            return run(service, dataset, options, adapters=adapters, log=log)
+        with LoreService(settings) as service:
+            yield service
     finally:
-        # A graph server started for the evaluation's own data dir does not outlive the run.
-        if own.data_dir != settings.data_dir and not own.graph_uri:
-            local_graph_server(own).stop()
+        if stop_graph and not settings.graph_uri:
+            local_graph_server(settings).stop()
 
 
 def variant(spec: str, settings: Settings, options: EvalOptions) -> tuple[Settings, EvalOptions]:

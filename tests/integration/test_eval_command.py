@@ -135,15 +135,17 @@ def test_cli_eval_without_a_dataset_shows_help_and_retrieval_subcommand_still_wo
     assert result.exit_code != 0 and "give --qmsum and/or --cmrc" in result.output
 
 
-def test_cli_eval_retrieval_scores_a_meeting_without_its_derived_minutes(tmp_path, graph_env, graph_store, monkeypatch):
-    """Minutes written at ingest would compete with their meeting for the gold spans."""
+def test_cli_eval_retrieval_scores_a_meeting_without_its_minutes_and_stops_its_graph_server(tmp_path, monkeypatch):
+    """Minutes written at ingest would compete with their meeting for the gold spans; the local
+    graph server started for the evaluation's own data dir must not outlive the command."""
     if not QMSUM_SLICE[0].is_file():
         pytest.skip(f"QMSum data not found under {SHARED}")
+    from api.bootstrap import local_graph_server
+
     folder = tmp_path / "qmsum"
     folder.mkdir()
     (folder / QMSUM_SLICE[0].name).symlink_to(QMSUM_SLICE[0])
-    for key, value in graph_env.items():
-        monkeypatch.setenv(f"LORE_{key.upper()}", value)
+    monkeypatch.delenv("LORE_GRAPH_URI", raising=False)
     result = CliRunner().invoke(cli_app, ["eval", "retrieval", "--qmsum", str(folder), "--scope", "meeting",
                                           "--work-dir", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
@@ -152,5 +154,8 @@ def test_cli_eval_retrieval_scores_a_meeting_without_its_derived_minutes(tmp_pat
     assert scores["bm25"]["recall"]["20"] > 0.5
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "work" / "qmsum-val" / "lore.sqlite3") as db:
+    data_dir = tmp_path / "work" / "qmsum-val"
+    with sqlite3.connect(data_dir / "lore.sqlite3") as db:
         assert db.execute("SELECT kind, count(*) FROM documents GROUP BY kind").fetchall() == [("meeting", 1)]
+    assert (data_dir / "graph").is_dir()  # a local server did run there
+    assert local_graph_server(Settings(data_dir=data_dir)).status() is None
