@@ -140,11 +140,11 @@ class Chunker:
 
 def _span_length(text: str) -> Callable[[int, int], int]:
     """``chunk_length`` of ``text[start:end]`` in constant time (prefix sums when ``text`` has ideographs)."""
+    if IDEOGRAPH.search(text) is None:
+        return lambda start, end: end - start
     extra = [0] * (len(text) + 1)  # extra[i + 1]: what the character at i weighs beyond 1
     for match in IDEOGRAPH.finditer(text):
         extra[match.end()] = IDEOGRAPH_WEIGHT - 1
-    if not any(extra):
-        return lambda start, end: end - start
     prefix = list(accumulate(extra))
     return lambda start, end: end - start + prefix[end] - prefix[start]
 
