@@ -16,8 +16,9 @@ built by the same ``Answerer.prepare`` that answers questions. The target of a
 generated question is the source sentence that states the answer when it is short
 enough to be a reply (else the answer alone), a user's line its own answer, citing the
 oracle's number where its first sentence ends: a whole sentence reads like the answers
-people expect, and the 135M default model picks the wrong span when taught bare spans. A small share of examples has the oracle taken out; their
-target is the abstention sentence, which teaches the model to say so.
+people expect, and the 135M default model picks the wrong span when taught bare spans.
+A small share of examples has the oracle taken out; their target is the abstention
+sentence, which teaches the model to say so.
 Everything is seeded: the same knowledge base and settings give the same examples.
 """
 
