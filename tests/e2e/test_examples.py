@@ -85,6 +85,14 @@ def test_graph_facts_for_a_named_person(service):
     assert all(set(f.chunk_ids) <= known_chunks for f in facts), "every fact must trace back to stored chunks"
 
 
+def test_the_fact_that_answers_the_question_is_listed_first(service):
+    # The org chart also makes Camille Dufresne and Owen Kettering members of the Platform
+    # Team, and the store lists facts alphabetically within equal support.
+    facts = service.search("Who leads the Platform team?").facts
+    assert (facts[0].subject, facts[0].predicate, facts[0].object) == ("Rahul Menon", "LEADS", "Platform Team")
+    assert any(f.predicate == "MEMBER_OF" for f in facts[1:])
+
+
 def test_ask_answers_with_citations_that_point_at_retrieved_chunks(service):
     question = QUESTIONS[0]
     answer = service.ask(question["question"])

@@ -10,7 +10,8 @@ import pytest
 from retrieval.bm25 import BM25Matrix
 from retrieval.filters import SearchFilters, document_matches
 from retrieval.fusion import jaccard, mmr, weighted_rrf
-from retrieval.retrievers import _top, candidate_names, personalised_pagerank
+from core.types import Fact
+from retrieval.retrievers import _top, candidate_names, personalised_pagerank, rank_facts
 from retrieval.tokenize import tokenize
 
 
@@ -19,6 +20,21 @@ def test_tokens_are_stemmed_english_without_stopwords_and_jieba_chinese():
     tokens = tokenize("北京大学的学生")
     assert "北京大学" in tokens and "学生" in tokens and "的" not in tokens
     assert tokenize("Kestrel 北京") == ["北京", "kestrel"]
+
+
+def test_facts_that_share_the_question_terms_come_first_and_ties_keep_their_order():
+    facts = [
+        Fact(subject="Camille Dufresne", predicate="MEMBER_OF", object="Platform Team"),
+        Fact(subject="Owen Kettering", predicate="MEMBER_OF", object="Platform Team"),
+        Fact(subject="Platform Team", predicate="OWNS", object="Wren"),
+        Fact(subject="Rahul Menon", predicate="LEADS", object="Platform Team"),
+        Fact(subject="Camille Dufresne", predicate="REPORTS_TO", object="Rahul Menon"),
+    ]
+    ranked = rank_facts("Who leads the Platform team?", facts)
+    assert ranked[0].subject == "Rahul Menon"  # "leads" meets the predicate LEADS
+    assert [f.predicate for f in ranked[1:]] == ["MEMBER_OF", "MEMBER_OF", "OWNS", "REPORTS_TO"]
+    assert rank_facts("Who reports to Rahul Menon?", facts)[0].predicate == "REPORTS_TO"
+    assert rank_facts("and the of", facts) == facts  # nothing to match: order unchanged
 
 
 def _bm25(texts: list[str]) -> BM25Matrix:
