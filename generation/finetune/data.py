@@ -84,6 +84,11 @@ _ZH_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 _ZH_SPAN = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>年|月|日|天|元|万|亿|%|％|个|人|岁|米|公里|小时|分钟|座|所|次|种|家|名|位)")
 _ZH_WH = {"年": "哪一年", "月": "几月", "日": "几日"}
 _MARKDOWN_NOISE = re.compile(r"^[\s>#*\-\d.)]+")
+# Talk as transcribed: markup ({disfmarker}, {vocalsound}), hesitations and stammered repeats
+# ("who who"). A question cut from such a sentence is unreadable and its answer span is guesswork.
+_SPOKEN = re.compile(r"\{\w+\}|\b(?:um+|uh+|erm|hmm+)\b|\b(\w+)\s+\1\b", re.IGNORECASE)
+# Labels whose answers are names: one written in lower case ("don") is a tagging error.
+_NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT"})
 
 
 @dataclass(frozen=True)
@@ -205,8 +210,8 @@ def _pick(candidates: list[QAPair], count: int, seed: int, key: str) -> list[QAP
 
 def _sentence_pairs(sentence: Any, chunk_id: str) -> list[QAPair]:
     text = sentence.text
-    if "|" in text or "\n\n" in text.strip():
-        return []  # table rows and glued headings make unreadable questions
+    if "|" in text or "\n\n" in text.strip() or _SPOKEN.search(text):
+        return []  # table rows, glued headings and transcribed talk make unreadable questions
     words = text.split()
     if not _MIN_SENTENCE_WORDS <= len(words) <= _MAX_SENTENCE_WORDS:
         return []
@@ -214,7 +219,7 @@ def _sentence_pairs(sentence: Any, chunk_id: str) -> list[QAPair]:
     for ent in sentence.ents:
         wh = _WH_BY_LABEL.get(ent.label_)
         answer = ent.text.strip(" .,;:*_")
-        if wh is None or len(answer) < 2:
+        if wh is None or len(answer) < 2 or (ent.label_ in _NAME_LABELS and not answer[0].isupper()):
             continue
         duration = _DURATION.match(answer)
         if duration:

