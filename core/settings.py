@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     finetune_unanswerable_share: float = Field(
         default=0.05, ge=0, lt=1, description="Share of examples whose answer passage is removed; the target is the abstention sentence."
     )
+    finetune_train_abstentions: bool = Field(
+        default=False,
+        description="Also train on the abstaining examples; by default they are held out and only measure abstention (`--eval`).",
+    )
     finetune_distractors: int = Field(default=2, ge=0, le=20, description="Retrieved passages shown next to the answer passage in training prompts.")
     finetune_questions_per_chunk: int = Field(default=2, ge=1, le=20, description="Generated questions per chunk at most.")
     finetune_max_examples: int = Field(default=140, ge=1, description="Training questions at most (generated ones are sampled, user ones kept).")

@@ -462,12 +462,22 @@ def _number_of(prompt: Prompt, chunk_id: str, answer_key: str) -> int | None:
     return None
 
 
-def split_examples(examples: Sequence[Example], *, validation_share: float, seed: int) -> list[Example]:
-    """Assign a seeded held-out share to "validation" (at least one example when there are two or more)."""
-    order = sorted(examples, key=lambda e: e.id)
+def split_examples(
+    examples: Sequence[Example], *, validation_share: float, seed: int, train_abstentions: bool = False
+) -> list[Example]:
+    """Assign a seeded held-out share to "validation" (at least one example when there are two or more).
+
+    Unless ``train_abstentions``, every abstaining example is held out as well (when answerable ones
+    are left to train on): it then only measures abstention. Trained on, a few percent of them made
+    the 135M default model refuse answerable questions, while abstention on questions the knowledge
+    base cannot answer came from the relevance cut-off either way (docs/finetuning.md).
+    """
+    hold_abstentions = not train_abstentions and any(e.answerable for e in examples)
+    order = sorted((e for e in examples if e.answerable or not hold_abstentions), key=lambda e: e.id)
     random.Random(seed).shuffle(order)
     held = min(len(order) - 1, max(1, round(len(order) * validation_share))) if len(order) > 1 else 0
     held_ids = {e.id for e in order[:held]}
+    held_ids |= {e.id for e in examples if hold_abstentions and not e.answerable}
     return [_with_split(e, "validation" if e.id in held_ids else "train") for e in examples]
 
 

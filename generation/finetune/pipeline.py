@@ -158,7 +158,12 @@ def build_dataset(
         seed=s.finetune_seed,
     )
     built = builder.build(pairs)
-    examples = split_examples(built.examples, validation_share=s.finetune_validation_share, seed=s.finetune_seed)
+    examples = split_examples(
+        built.examples,
+        validation_share=s.finetune_validation_share,
+        seed=s.finetune_seed,
+        train_abstentions=s.finetune_train_abstentions,
+    )
     return DatasetReport(
         examples=examples,
         pairs_by_origin=dict(Counter(p.origin for p in pairs)),

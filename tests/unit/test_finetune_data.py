@@ -222,6 +222,21 @@ def test_split_is_seeded_and_holds_out_a_share():
     assert data_hash(first) == data_hash(second)
 
 
+def test_abstaining_examples_are_held_out_unless_trained_on():
+    pairs = [QAPair(f"How many days of leave in case {i}?", "22 days", "chunk", "chk_2") for i in range(40)]
+    examples = builder(share=0.3, search_hits=["chk_1", "chk_3"]).build(pairs).examples
+    abstaining = {e.id for e in examples if not e.answerable}
+    assert 0 < len(abstaining) < len(examples)
+    held = split_examples(examples, validation_share=0.2, seed=5)
+    assert {e.id for e in held if e.split == "validation"} >= abstaining
+    assert sum(e.split == "validation" and e.answerable for e in held) == round((len(examples) - len(abstaining)) * 0.2)
+    trained = split_examples(examples, validation_share=0.2, seed=5, train_abstentions=True)
+    assert any(e.split == "train" and not e.answerable for e in trained)
+    assert sum(e.split == "validation" for e in trained) == round(len(examples) * 0.2)
+    only_abstaining = [e for e in examples if not e.answerable]
+    assert {e.split for e in split_examples(only_abstaining, validation_share=0.2, seed=5)} == {"train", "validation"}
+
+
 def test_registry_versions_activation_and_base_model_check(tmp_path):
     registry = AdapterRegistry(tmp_path / "adapters")
     assert registry.next_version() == "v1" and registry.active() is None
