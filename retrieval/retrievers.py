@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from core.types import Fact, Passage
 from core.language import script_language
 from graph import GraphStore
+from graph.cypher import CO_OCCURRENCE
 from graph.store import name_key
 from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
@@ -89,18 +90,19 @@ FACT_OVERFETCH = 4
 
 
 def rank_facts(query: str, facts: Sequence[Fact]) -> list[Fact]:
-    """Facts sharing more of the question's search terms first, otherwise in the given order.
+    """Stated relations before co-occurrence, each sharing more of the question's search terms
+    first, otherwise in the given order.
 
     A small model answers from the first plausible fact it reads: for "Who leads the Platform
     team?" the fact ``Rahul Menon leads Platform Team`` must come before ``Camille Dufresne
     member of Platform Team``, which names the same team and is better supported. The terms
     are the BM25 ones (stemmed, stop words dropped), so "leads" meets the predicate LEADS.
+    Co-occurrence stays last whatever it shares ("...mentioned by Marketing?" would otherwise
+    put ``Project Manager mentioned with Marketing`` first, and models copy it as the answer).
     """
     asked = set(tokenize(query))
-    if not asked:
-        return list(facts)
-    overlap = [len(asked.intersection(tokenize(fact.render()))) for fact in facts]
-    order = sorted(range(len(facts)), key=lambda i: -overlap[i])
+    overlap = [len(asked.intersection(tokenize(fact.render()))) if asked else 0 for fact in facts]
+    order = sorted(range(len(facts)), key=lambda i: (facts[i].predicate == CO_OCCURRENCE, -overlap[i]))
     return [facts[i] for i in order]
 
 

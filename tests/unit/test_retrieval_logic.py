@@ -35,6 +35,10 @@ def test_facts_that_share_the_question_terms_come_first_and_ties_keep_their_orde
     assert [f.predicate for f in ranked[1:]] == ["MEMBER_OF", "MEMBER_OF", "OWNS", "REPORTS_TO"]
     assert rank_facts("Who reports to Rahul Menon?", facts)[0].predicate == "REPORTS_TO"
     assert rank_facts("and the of", facts) == facts  # nothing to match: order unchanged
+    co_occurrence = Fact(subject="Project Manager", predicate="MENTIONED_WITH", object="Marketing")
+    stated = Fact(subject="Project Manager", predicate="OWNS", object="Remote Control")
+    ranked = rank_facts("What did the Project Manager think of the idea mentioned by Marketing?", [co_occurrence, stated])
+    assert ranked == [stated, co_occurrence]  # co-occurrence last, however many terms it shares
 
 
 def _bm25(texts: list[str]) -> BM25Matrix:
