@@ -445,7 +445,7 @@ class GraphRetriever(CatalogRetriever):
         self, query: str, limit: int, ranking: GraphRanking | None = None, filters: SearchFilters | None = None
     ) -> list[Fact]:
         """Facts about the linked (else the top-ranked) entities, each with its supporting chunk ids,
-        those that share the question's terms first (``rank_facts``).
+        in ``rank_facts`` order.
 
         With ``filters`` (collections included), a fact keeps only supporting chunks the filters
         admit and is dropped when none is left, so no fact reaches a caller from a document it
