@@ -13,10 +13,11 @@ Each pair becomes a training example the way serving would see it: the question 
 run through the real retrieval, the oracle chunk (the one the answer comes from)
 is put at a seeded position among the retrieved distractors, and the prompt is
 built by the same ``Answerer.prepare`` that answers questions. The target of a
-generated question is the source sentence that states the answer when it is short
-enough to be a reply (else the answer alone), a user's line its own answer, citing the
-oracle's number where its first sentence ends: a whole sentence reads like the answers
-people expect, and the 135M default model picks the wrong span when taught bare spans.
+generated question is a sentence that states the answer (the source sentence, short
+enough to be a reply, or a fact stated from its template), a user's line its own answer,
+citing the oracle's number where its first sentence ends: a whole sentence reads like the
+answers people expect, and the 135M default model taught bare spans learned to answer with
+whichever name the question mentions.
 A small share of examples has the oracle taken out; their target is the abstention
 sentence, which teaches the model to say so.
 Everything is seeded: the same knowledge base and settings give the same examples.
@@ -32,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.types import Fact, Passage
 from generation.backends.base import LLMBackend, Message
@@ -41,19 +42,30 @@ from generation.minutes.cues import sentences
 from core.language import script_language
 from generation.prompts import ABSTENTIONS, Prompt
 
-# (question template, which side of the fact is the answer). Relations that do
-# not make a question with one short answer (MENTIONED_WITH) have no template.
-FACT_QUESTIONS: dict[str, tuple[str, str]] = {
-    "LEADS": ("Who leads {object}?", "subject"),
-    "REPORTS_TO": ("Who does {subject} report to?", "object"),
-    "MEMBER_OF": ("Which team is {subject} a member of?", "object"),
-    "OWNS": ("Who owns {object}?", "subject"),
-    "WORKS_ON": ("Who works on {object}?", "subject"),
-    "DEPENDS_ON": ("What does {subject} depend on?", "object"),
-    "PARTNERS_WITH": ("Who does {subject} partner with?", "object"),
-    "LOCATED_IN": ("Where is {subject} located?", "object"),
-    "ATTENDED": ("Who attended {object}?", "subject"),
-    "DECIDED": ("What did {subject} decide?", "object"),
+
+
+class FactQuestion(NamedTuple):
+    """How a relation is asked about and stated: which side is the answer, and the sentence taught
+    when no sentence of the chunk names both sides (``plural`` when several answers share a verb)."""
+
+    question: str
+    answer_side: str  # "subject" or "object"
+    statement: str
+    plural: str | None = None
+
+
+# Relations that do not make a question with one short answer (MENTIONED_WITH) have no entry.
+FACT_QUESTIONS: dict[str, FactQuestion] = {
+    "LEADS": FactQuestion("Who leads {object}?", "subject", "{subject} leads {object}.", "{subject} lead {object}."),
+    "REPORTS_TO": FactQuestion("Who does {subject} report to?", "object", "{subject} reports to {object}."),
+    "MEMBER_OF": FactQuestion("Which team is {subject} a member of?", "object", "{subject} is a member of {object}."),
+    "OWNS": FactQuestion("Who owns {object}?", "subject", "{subject} owns {object}.", "{subject} own {object}."),
+    "WORKS_ON": FactQuestion("Who works on {object}?", "subject", "{subject} works on {object}.", "{subject} work on {object}."),
+    "DEPENDS_ON": FactQuestion("What does {subject} depend on?", "object", "{subject} depends on {object}."),
+    "PARTNERS_WITH": FactQuestion("Who does {subject} partner with?", "object", "{subject} partners with {object}."),
+    "LOCATED_IN": FactQuestion("Where is {subject} located?", "object", "{subject} is located in {object}."),
+    "ATTENDED": FactQuestion("Who attended {object}?", "subject", "{subject} attended {object}."),
+    "DECIDED": FactQuestion("What did {subject} decide?", "object", "{subject} decided {object}."),
 }
 # A fact question with more answers than this is a list, not a short answer.
 MAX_FACT_ANSWERS = 6
@@ -84,9 +96,22 @@ _ZH_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 _ZH_SPAN = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>年|月|日|天|元|万|亿|%|％|个|人|岁|米|公里|小时|分钟|座|所|次|种|家|名|位)")
 _ZH_WH = {"年": "哪一年", "月": "几月", "日": "几日"}
 _MARKDOWN_NOISE = re.compile(r"^[\s>#*\-\d.)]+")
-# Talk as transcribed: markup ({disfmarker}, {vocalsound}), hesitations and stammered repeats
-# ("who who"). A question cut from such a sentence is unreadable and its answer span is guesswork.
-_SPOKEN = re.compile(r"\{\w+\}|\b(?:um+|uh+|erm|hmm+)\b|\b(\w+)\s+\1\b", re.IGNORECASE)
+# Talk as transcribed: markup ({disfmarker}, {vocalsound}), hesitations, stammered repeats ("who
+# who"), fillers, and punctuation split off as its own token ("Craig , isn't it"). A question cut
+# from such a sentence is unreadable and its answer span is guesswork.
+_SPOKEN = re.compile(
+    r"\{\w+\}|\b(?:um+|uh+|erm|hmm+|yeah|okay|gonna|mm-hmm)\b|\b(\w+)\s+\1\b|\w\s[,.?!;]", re.IGNORECASE
+)
+# "I", "you", "we": who speaks is lost once the sentence is a question ("The earliest I can promise is when?").
+# Case matters: "US" is a country.
+_PERSONAL = re.compile(r"\b(?:I|I'm|I'd|I'll|I've|me|[Mm]y|[Yy]ou|[Yy]ou're|[Yy]our|[Ll]et's|[Ww]e|[Ww]e're|[Ww]e'll|[Ww]e've|[Ww]e'd|us)\b")
+# Tree drawings, check boxes and transcript turn markers are layout, not sentences.
+_LAYOUT = re.compile(r"[│├└┌┐┘]|\[ \]|[\[(]turns?\b")
+# An entity glued to more word ("2026-05-06" tagged "2026", "Skylark's") would leave "when-05-06", "who's".
+_GLUED_AFTER = re.compile(r"^(?:[\w-]|['’]s\b)")
+# A speaker's or owner's label opening a line ("Lin Wenjie: Hengtai will accept early June."). It is
+# left out of question and reply: taught to open replies with one, the model copied transcript lines.
+_SPEAKER_LABEL = re.compile(r"(?:[-*] )?[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,3}: (?=[A-Z0-9])")
 # Labels whose answers are names: one written in lower case ("don") is a tagging error.
 _NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT"})
 
@@ -136,35 +161,44 @@ class Example:
 
 # ---------------------------------------------------------------- question sources
 def fact_pairs(facts: Iterable[Fact], chunk_text: Callable[[str], str | None]) -> list[QAPair]:
-    """Templated questions from graph facts whose answers all appear in one supporting chunk."""
+    """Templated questions from graph facts whose answers all appear in one supporting chunk.
+
+    The reply taught is the chunk's sentence naming the answers and the asked entity, else the
+    fact stated from its template: never the bare names, whose shape the model would copy.
+    """
     grouped: dict[tuple[str, str], list[Fact]] = defaultdict(list)
     for fact in facts:
         spec = FACT_QUESTIONS.get(fact.predicate)
         if spec is None or not fact.chunk_ids:
             continue
-        asked = fact.object if spec[1] == "subject" else fact.subject
+        asked = fact.object if spec.answer_side == "subject" else fact.subject
         grouped[(fact.predicate, asked)].append(fact)
     pairs = []
     for (predicate, asked), group in sorted(grouped.items()):
-        template, answer_side = FACT_QUESTIONS[predicate]
-        answers = sorted({getattr(f, answer_side) for f in group})
+        spec = FACT_QUESTIONS[predicate]
+        answers = sorted({getattr(f, spec.answer_side) for f in group})
         if len(answers) > MAX_FACT_ANSWERS:
             continue
         shared = set(group[0].chunk_ids).intersection(*(f.chunk_ids for f in group))
         for chunk_id in sorted(shared):
             text = chunk_text(chunk_id) or ""
             if all(a.casefold() in text.casefold() for a in answers):
-                question = template.format(subject=group[0].subject, object=group[0].object)
-                statement = _statement(text, [*answers, asked])
+                sides = {"subject": group[0].subject, "object": group[0].object, spec.answer_side: _join_names(answers)}
+                template = spec.plural if spec.plural and len(answers) > 1 else spec.statement
+                statement = _statement(text, [*answers, asked]) or template.format(**sides)
+                question = spec.question.format(subject=group[0].subject, object=group[0].object)
                 pairs.append(QAPair(question, _join_names(answers), "fact", chunk_id, statement=statement))
                 break
     return pairs
 
 
 def _statement(text: str, names: Sequence[str]) -> str | None:
-    """The first sentence of ``text`` that names them all, if it is short enough to be a reply."""
+    """The first sentence of ``text`` that names them all, if it is short enough to be a reply.
+
+    A table row names them too, but "| Gareth Pryce | Tomasz Wierzbicki |" is not a reply.
+    """
     for sentence in sentences(text):
-        if all(n.casefold() in sentence.casefold() for n in names):
+        if "|" not in sentence and all(n.casefold() in sentence.casefold() for n in names):
             return _as_statement(sentence)
     return None
 
@@ -209,9 +243,14 @@ def _pick(candidates: list[QAPair], count: int, seed: int, key: str) -> list[QAP
 
 
 def _sentence_pairs(sentence: Any, chunk_id: str) -> list[QAPair]:
+    """Questions from one English sentence, each taught with the sentence as its reply.
+
+    A sentence too long to be a reply makes no question: taught as a bare span ("Loomline [1]"),
+    the 135M default model learned to answer with whichever name the question mentions.
+    """
     text = sentence.text
-    if "|" in text or "\n\n" in text.strip() or _SPOKEN.search(text):
-        return []  # table rows, glued headings and transcribed talk make unreadable questions
+    if "|" in text or "\n\n" in text.strip() or _SPOKEN.search(text) or _PERSONAL.search(text) or _LAYOUT.search(text):
+        return []  # table rows, glued headings, layout and talk make unreadable questions
     words = text.split()
     if not _MIN_SENTENCE_WORDS <= len(words) <= _MAX_SENTENCE_WORDS:
         return []
@@ -226,16 +265,25 @@ def _sentence_pairs(sentence: Any, chunk_id: str) -> list[QAPair]:
             wh = "how many " + duration.group("unit").lower().rstrip("s") + "s"
         start = ent.start_char - sentence.start_char
         end = ent.end_char - sentence.start_char
+        if start and text[start - 1] in "$£€¥":  # "$1,150" asked as "how much", not "$how much"
+            start -= 1
+            answer = text[start] + answer
+        if _GLUED_AFTER.match(text[end:]) or text[end:].lstrip().startswith(":"):
+            continue  # part of a longer token, or a speaker's label
         # spaCy runs list items together into one "sentence": keep the entity's own line.
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end
-        question = text[line_start:start] + wh + text[end:line_end]
-        question = _clean_line(question)
+        label = _SPEAKER_LABEL.match(text, line_start)
+        if label:
+            line_start = label.end()
+        statement = _as_statement(text[line_start:line_end])
+        if statement is None:
+            continue
+        question = _clean_line(text[line_start:start] + wh + text[end:line_end])
         question = question.rstrip(" .;:!") + "?"
         if len(question.split()) >= _MIN_SENTENCE_WORDS:
-            pairs.append(QAPair(question[0].upper() + question[1:], answer, "chunk", chunk_id,
-                                statement=_as_statement(text[line_start:line_end])))
+            pairs.append(QAPair(question[0].upper() + question[1:], answer, "chunk", chunk_id, statement=statement))
     return pairs
 
 

@@ -72,10 +72,13 @@ def test_raft_examples_from_the_knowledge_base_cite_their_oracle(service, settin
     assert answerable and unanswerable
     chunks = service.passages_by_id([e.oracle_chunk_id for e in examples])
     for example in answerable:
-        # The target states the answer (a sentence of the oracle, or the answer alone) citing the
+        # The target states the answer (a sentence of the oracle, or the fact stated) citing the
         # oracle's number, and that source shows the answer.
         assert f"[{example.oracle}]" in example.target
         assert normalize_answer(example.answer) in normalize_answer(example.target)
+        if example.origin in {"fact", "chunk"}:  # a sentence, never the bare answer
+            assert normalize_answer(example.target) != normalize_answer(example.answer), example.target
+            assert example.target.rstrip().endswith((".", "?", "!", "。", "？", "！")), example.target
         assert example.metadata["sources"][example.oracle - 1] == example.oracle_chunk_id
         assert normalize_answer(example.answer) in normalize_answer(chunks[example.oracle_chunk_id].text)
         # The prompt is the serving prompt: its instructions, the question last.
