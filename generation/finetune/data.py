@@ -43,7 +43,6 @@ from core.language import script_language
 from generation.prompts import ABSTENTIONS, Prompt
 
 
-
 class FactQuestion(NamedTuple):
     """How a relation is asked about and stated: which side is the answer, and the sentence taught
     when no sentence of the chunk names both sides (``plural`` when several answers share a verb)."""
@@ -276,6 +275,8 @@ def _sentence_pairs(sentence: Any, chunk_id: str) -> list[QAPair]:
         line_end = len(text) if line_end < 0 else line_end
         label = _SPEAKER_LABEL.match(text, line_start)
         if label:
+            if label.end() > start:
+                continue  # the entity is part of the label ("Project Manager:" tagged "Project")
             line_start = label.end()
         statement = _as_statement(text[line_start:line_end])
         if statement is None:

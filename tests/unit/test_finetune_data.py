@@ -164,6 +164,9 @@ def test_a_speakers_label_is_left_out_of_question_and_reply():
         ("Order edge gateway hardware for the Hengtai Suzhou site (due when)?",
          "Order edge gateway hardware for the Hengtai Suzhou site (due 2026-04-15).")
     ]
+    doc = nlp("Project Manager: The launch budget for Kestrel is fifty thousand Euros in total.")
+    doc.ents = [spacy.tokens.Span(doc, 0, 1, label="ORG")]  # "Project", inside the label
+    assert _sentence_pairs(next(iter(doc.sents)), "chk_l") == []
     # A lower-case word after the colon is a field, not a speech: "Staging: a full copy ...".
     field_line = "Staging: a full copy of production with simulated robots runs in Portland every night."
     stated = {p.statement for p in chunk_pairs([("chk_b", field_line)], nlp, per_chunk=10, seed=1)}
