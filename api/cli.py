@@ -239,9 +239,12 @@ def search(
         print(json.dumps({"query": query, "passages": [_passage_json(p) for p in found.passages],
                           "facts": [_fact_json(f) for f in found.facts]}, ensure_ascii=False, indent=2))
         return
-    table = Table("#", "score", "dense", "sparse", "graph", "source", "text", show_lines=True)
+    # A rerank column only when a reranker is configured, so the common table stays narrow.
+    columns = ("dense", "sparse", "graph", "rerank") if any("rerank" in p.scores for p in found.passages) \
+        else ("dense", "sparse", "graph")
+    table = Table("#", "score", *columns, "source", "text", show_lines=True)
     for i, p in enumerate(found.passages, 1):
-        parts = [f"{p.scores[c]:.3f}" if c in p.scores else "-" for c in ("dense", "sparse", "graph")]
+        parts = [f"{p.scores[c]:.3f}" if c in p.scores else "-" for c in columns]
         table.add_row(str(i), f"{p.score:.3f}", *parts, _display_path(p.source), p.text[:300])
     console.print(table)
     for fact in found.facts:

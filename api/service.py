@@ -25,6 +25,7 @@ from ingest.chunking import Chunker
 from ingest.extract.resolution import Merge, MergeStore
 from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.reranker import CrossEncoderReranker
 from retrieval.engine import SearchEngine
 from retrieval.filters import SearchFilters
 from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
@@ -90,8 +91,14 @@ class LoreService:
             workers=s.ingest_workers,
             derived=derived_documents(s, lambda: self.meetings.builder),
         )
+        reranker = None
+        if s.reranker_model:
+            reranker = CrossEncoderReranker.from_pretrained(
+                s.reranker_model, device=s.embedding_device, allow_downloads=s.allow_downloads
+            )
         self.engine = SearchEngine(
-            embedder=embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph, settings=s
+            embedder=embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph, settings=s,
+            reranker=reranker,
         )
         with self._write_lock:
             self.last_reconcile = self.pipeline.reconcile()

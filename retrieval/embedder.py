@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,19 @@ def resolve_model_path(name: str) -> str:
         return str(Path(name).expanduser())
     packaged = packaged_model_path(name)
     return str(packaged) if packaged else name
+
+
+Model = TypeVar("Model")
+
+
+def load_model(factory: Callable[..., Model], name: str, what: str, *, allow_downloads: bool, **kwargs: Any) -> Model:
+    """``factory(location, local_files_only=..., **kwargs)`` for a model id or path, local copies
+    first; a failure names the model and, with downloads off, how to allow them."""
+    try:
+        return factory(resolve_model_path(name), local_files_only=not allow_downloads, **kwargs)
+    except Exception as exc:  # the libraries raise OSError, ValueError or hub errors
+        hint = "" if allow_downloads else " (downloads are off: set LORE_ALLOW_DOWNLOADS=true or give a local path)"
+        raise ModelLoadError(f"cannot load {what} {name!r}{hint}: {exc}") from exc
 
 
 class SentenceTransformerEmbedder:
@@ -51,12 +64,8 @@ class SentenceTransformerEmbedder:
     ) -> "SentenceTransformerEmbedder":
         from sentence_transformers import SentenceTransformer
 
-        location = resolve_model_path(model_name)
-        try:
-            model = SentenceTransformer(location, device=device, local_files_only=not allow_downloads)
-        except Exception as exc:  # the library raises OSError, ValueError or hub errors
-            hint = "" if allow_downloads else " (downloads are off: set LORE_ALLOW_DOWNLOADS=true or give a local path)"
-            raise ModelLoadError(f"cannot load embedding model {model_name!r}{hint}: {exc}") from exc
+        model = load_model(SentenceTransformer, model_name, "embedding model", allow_downloads=allow_downloads,
+                           device=device)
         return cls(model, model_name, batch_size)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -12,8 +12,8 @@ from graph import GraphStore
 from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilters
-from retrieval.fusion import Reranker
 from retrieval.metadata_store import MetadataStore
+from retrieval.reranker import Reranker
 from retrieval.retrievers import (
     MODES,
     DenseRetriever,
@@ -61,6 +61,7 @@ class SearchEngine:
                 candidates=settings.fusion_candidates,
                 graph_seeds=settings.graph_seed_chunks,
                 mmr_lambda=settings.mmr_lambda,
+                rerank_candidates=settings.rerank_candidates,
                 dense_languages=tuple(settings.dense_languages) if settings.dense_languages is not None else None,
                 document_prior=settings.document_prior,
                 document_evidence_chunks=settings.document_evidence_chunks,

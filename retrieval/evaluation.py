@@ -99,7 +99,7 @@ def systems(engine: SearchEngine) -> dict[str, Retriever]:
     )
     # The ablation: everything the hybrid does (document-level evidence included) except the graph.
     no_graph = HybridRetriever(engine.dense, engine.sparse, None,
-                               replace(cfg, weights={**cfg.weights, "graph": 0.0}))
+                               replace(cfg, weights={**cfg.weights, "graph": 0.0}), reranker=hybrid.reranker)
     return {
         "bm25": engine.sparse,
         "dense": engine.dense,

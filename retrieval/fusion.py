@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from core.types import Passage
 
 K = TypeVar("K", bound=Hashable)
 
@@ -62,9 +61,3 @@ def jaccard(a: frozenset, b: frozenset) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
-
-
-class Reranker(Protocol):
-    """Re-scores the fused passages (a cross-encoder or an LLM judge); off unless one is configured."""
-
-    def rerank(self, query: str, passages: list[Passage]) -> list[Passage]: ...

@@ -4,9 +4,10 @@ Every retriever has one public ``search(query, k, filters) -> list[Passage]`` th
 calls its ``_search``. Dense, sparse and graph retrievers rank rows of the shared
 ``ChunkCatalog``; the hybrid retriever fuses their rankings (weighted RRF), weighs
 each chunk by its document's evidence, lets the graph retriever propagate from the
-fused top chunks, and removes near-duplicates with MMR. Every passage carries its
-score components (``dense``, ``sparse``, ``graph``, ``document``, ``fused``) so a
-user can see why it was retrieved.
+fused top chunks, lets a configured reranker re-score the fused shortlist, and removes
+near-duplicates with MMR. Every passage carries its score components (``dense``,
+``sparse``, ``graph``, ``document``, ``fused``, ``rerank``) so a user can see why it was
+retrieved.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from graph.store import name_key
 from retrieval.catalog import ChunkCatalog
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilters
-from retrieval.fusion import Reranker, mmr, weighted_rrf
+from retrieval.fusion import mmr, weighted_rrf
 from retrieval.mentions import MentionIndex
 from retrieval.metadata_store import MetadataStore, StoredChunk
+from retrieval.reranker import Reranker
 from retrieval.tokenize import ENGLISH_STOPWORDS, tokenize
 from retrieval.vector_store import FaissVectorStore
 
@@ -536,6 +538,8 @@ class FusionSettings:
     candidates: int = 50
     graph_seeds: int = 20
     mmr_lambda: float = 0.7
+    # Fused passages a configured reranker re-scores before MMR picks the final k.
+    rerank_candidates: int = 30
     # Query languages the embedding model covers; None: all. An English-only model ranks a
     # Chinese question's chunks close to randomly, and fusing that noise costs recall.
     dense_languages: tuple[str, ...] | None = None
@@ -556,7 +560,8 @@ class HybridResult:
 
 
 class HybridRetriever(Retriever):
-    """Dense + sparse fused by weighted RRF, graph PageRank seeded from the fused top, fused again, then MMR."""
+    """Dense + sparse fused by weighted RRF, graph PageRank seeded from the fused top, fused again,
+    optionally reranked, then MMR."""
 
     name = "hybrid"
 
@@ -658,11 +663,6 @@ class HybridRetriever(Retriever):
             lists["graph"] = graph_ranking.hits
             rankings["graph"] = [row for row, _ in graph_ranking.hits]
         fused = self._fuse(rankings, prior)
-        ordered = sorted(fused, key=lambda r: -fused[r])[: max(3 * k, 30)]
-        if cfg.mmr_lambda < 1.0 and len(ordered) > 1:
-            similarity = term_jaccard(self.catalog, ordered)
-            position = {row: i for i, row in enumerate(ordered)}
-            ordered = mmr(ordered, fused, lambda a, b: similarity[position[a], position[b]], k, cfg.mmr_lambda)
         components = {name: dict(hits) for name, hits in lists.items()}
         codes = self.catalog.document_codes
 
@@ -672,8 +672,24 @@ class HybridRetriever(Retriever):
                 scores["document"] = float(prior[codes[row]])  # the document's standardised evidence
             return {**scores, "fused": fused[row]}
 
-        ranked = [(row, fused[row], explained(row)) for row in ordered[:k]]
-        passages = passages_for(self.catalog, self.metadata, ranked)
-        if self.reranker is not None:
-            passages = self.reranker.rerank(query, passages)
+        shortlist = max(3 * k, 30, cfg.rerank_candidates if self.reranker is not None else 0)
+        ordered = sorted(fused, key=lambda r: -fused[r])[:shortlist]
+        relevance: dict[int, float] = fused
+        reranked: dict[int, Passage] = {}
+        if self.reranker is not None and ordered:
+            # The reranker sees a deeper pool than k, so it can return what fusion placed lower.
+            pool = ordered[: max(cfg.rerank_candidates, k)]
+            row_of = {self.catalog.rows[row].chunk_id: row for row in pool}
+            candidates = passages_for(self.catalog, self.metadata, [(row, fused[row], explained(row)) for row in pool])
+            reranked = {row_of[p.chunk_id]: p for p in self.reranker.rerank(query, candidates)}
+            ordered = list(reranked)
+            relevance = {row: p.score for row, p in reranked.items()}
+        if cfg.mmr_lambda < 1.0 and len(ordered) > 1:
+            similarity = term_jaccard(self.catalog, ordered)
+            position = {row: i for i, row in enumerate(ordered)}
+            ordered = mmr(ordered, relevance, lambda a, b: similarity[position[a], position[b]], k, cfg.mmr_lambda)
+        if reranked:
+            passages = [reranked[row] for row in ordered[:k]]
+        else:
+            passages = passages_for(self.catalog, self.metadata, [(row, fused[row], explained(row)) for row in ordered[:k]])
         return HybridResult(passages, graph_ranking)

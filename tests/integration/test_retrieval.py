@@ -8,16 +8,22 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from sentence_transformers import CrossEncoder
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
 from api.service import LoreService
+from core.errors import ModelLoadError
 from core.settings import Settings
 from core.types import Document
 from retrieval import evaluation as ev
+from retrieval.embedder import SentenceTransformerEmbedder, resolve_model_path
 from retrieval.filters import SearchFilters
 from retrieval.langchain import LoreRetriever
+from retrieval.reranker import CrossEncoderReranker
 from retrieval.retrievers import HybridRetriever
 from retrieval.tokenize import tokenize
 
@@ -177,6 +183,65 @@ def test_hybrid_ranks_the_same_with_threads_and_without(service):
         alone = [(p.chunk_id, round(p.score, 9)) for p in sequential.search(query, 8)]
         assert threaded == alone, query
     assert "graph" in hybrid.search("Lena Fischer budget", 3)[0].scores
+
+
+# ---- reranking -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cross_encoder_dir(tmp_path_factory) -> Path:
+    """A real cross-encoder on disk: the packaged MiniLM encoder under a seeded one-logit head
+    (no trained reranker weights ship offline; the tests check what Lore does with the scores)."""
+    torch.manual_seed(0)
+    model = CrossEncoder(resolve_model_path(Settings().embedding_model), num_labels=1, local_files_only=True)
+    path = tmp_path_factory.mktemp("cross-encoder")
+    model.save_pretrained(str(path))
+    return path
+
+
+def test_reranker_returns_the_best_of_the_fused_shortlist_not_just_of_the_top_k(service, cross_encoder_dir):
+    hybrid = service.engine.hybrid
+    settings = replace(hybrid.settings, rerank_candidates=12, mmr_lambda=1.0)
+    plain = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, settings)
+    reranked = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, settings,
+                               reranker=CrossEncoderReranker.from_pretrained(str(cross_encoder_dir)))
+    query = "What did the Project Manager say about the remote?"
+    shortlist = plain.search(query, 12)
+    assert len(shortlist) == 12
+    scores = CrossEncoder(str(cross_encoder_dir), local_files_only=True).predict([(query, p.text) for p in shortlist])
+    best = [int(i) for i in np.argsort(-scores, kind="stable")[:4]]
+    # Only meaningful when the cross-encoder's best four reach past fusion's top four.
+    assert max(best) >= 4
+    found = reranked.search(query, 4)
+    assert [p.chunk_id for p in found] == [shortlist[i].chunk_id for i in best]
+    for p, i in zip(found, best):
+        assert p.score == pytest.approx(float(scores[i]), abs=1e-5)
+        assert p.scores["rerank"] == p.score
+        assert p.scores["fused"] == pytest.approx(shortlist[i].scores["fused"])  # why fusion proposed it stays visible
+
+
+def test_cli_search_uses_the_configured_reranker(service, graph_env, cross_encoder_dir, monkeypatch):
+    monkeypatch.setenv("LORE_DATA_DIR", str(service.settings.data_dir))
+    for key, value in graph_env.items():
+        monkeypatch.setenv(f"LORE_{key.upper()}", value)
+    monkeypatch.setenv("LORE_RERANKER_MODEL", str(cross_encoder_dir))
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["search", "Beacon launch budget", "--top-k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    passages = json.loads(result.stdout[result.stdout.index("{"):])["passages"]
+    assert len(passages) == 3
+    assert all(p["scores"]["rerank"] == p["score"] and "fused" in p["scores"] for p in passages)
+    monkeypatch.setenv("LORE_RERANKER_MODEL", str(cross_encoder_dir / "missing"))
+    result = runner.invoke(cli_app, ["search", "Beacon launch budget"])
+    assert result.exit_code != 0
+    assert "cannot load reranker model" in result.output and "missing" in result.output
+
+
+@pytest.mark.parametrize("load, what", [(CrossEncoderReranker.from_pretrained, "reranker model"),
+                                        (SentenceTransformerEmbedder.from_pretrained, "embedding model")])
+def test_an_uncached_hub_model_is_refused_without_downloading(load, what):
+    with pytest.raises(ModelLoadError) as refused:
+        load("lore-tests/no-such-model")
+    message = str(refused.value)
+    assert f"cannot load {what} 'lore-tests/no-such-model'" in message and "LORE_ALLOW_DOWNLOADS" in message
 
 
 def test_document_bm25_follows_ingest_and_delete(service, corpus):
