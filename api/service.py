@@ -25,10 +25,10 @@ from ingest.chunking import Chunker
 from ingest.extract.resolution import Merge, MergeStore
 from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.reranker import CrossEncoderReranker
 from retrieval.engine import SearchEngine
 from retrieval.filters import SearchFilters
 from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
+from retrieval.reranker import CrossEncoderReranker
 from retrieval.retrievers import to_passage
 from retrieval.vector_store import FaissVectorStore
 
