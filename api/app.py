@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.generation_queue import GenerationQueue
 from api.jobs import JobRunner, JobStore
-from api.keys import KeyStore, api_db_path
+from api.keys import KeyStore
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics import Metrics, MetricsMiddleware
 from api.problems import install_problem_handlers
@@ -39,12 +39,13 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         owned = service is None
-        lore = service or LoreService(settings)
-        keys = KeyStore(api_db_path(settings.data_dir))
-        job_store = JobStore(api_db_path(settings.data_dir))
+        lore = service or LoreService.from_settings(settings)
+        keys = KeyStore(settings.api_db_path)
+        job_store = JobStore(settings.api_db_path)
         if owned:
-            # Opening loads models and may start the graph server: keep it off the event loop.
-            await run_in_threadpool(lore.open)
+            # Opening loads models and may start the graph server: it runs in the background, so the
+            # process answers /healthz at once and /readyz says when the knowledge base is ready.
+            opening = lore.open_in_background()
         keys.open()
         job_store.open()
         runner = JobRunner(lore, job_store, on_finish=lambda job, report: _record(job_store, job.id, report))
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
         app.state.limiter = RateLimiter(settings.rate_limit)
         app.state.generation_queue = GenerationQueue(settings.max_concurrent_generations, settings.max_waiting_generations)
         app.state.metrics = app_metrics
-        app_metrics.track_index(lambda: len(lore.vectors), lambda: lore.metadata.document_count())
+        app_metrics.track_index(lambda: len(lore.vectors) if lore.ready else 0, lambda: lore.metadata.document_count())
         if settings.auth_required and keys.active_count() == 0:
             log.warning("no API keys exist: every /v1 request gets 401. Create one with "
                         "`lore keys create --name admin --scopes read,ingest,admin`.")
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
             job_store.close()
             keys.close()
             if owned:
+                await run_in_threadpool(opening.join)  # never close the stores under a loading thread
                 await run_in_threadpool(lore.close)
 
     def _record(store: JobStore, job_id: str, report: dict | None) -> None:

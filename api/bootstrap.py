@@ -1,17 +1,41 @@
-"""Builds Lore's parts from settings, in one place. Constructors here do no I/O."""
+"""The composition root: ``build(settings)`` makes every part of Lore, in one place.
+
+Parts that cost nothing to make (the metadata store, the merge store, the chunker) are
+made at once; parts that load a model, read the vector index or reach the graph server
+are made on first use, once, and shared. So ``lore documents list`` opens one SQLite
+file, ``lore search`` never loads the LLM, and the server answers ``/healthz`` before
+its models have loaded. The LLM is one ``BackendProvider`` for the answerer, the LLM
+extractor and the abstractive minutes engine: its weights are in memory at most once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+from core.lazy import Lazy
 from core.settings import Settings
+from generation.backends.provider import BackendProvider
+from generation.finetune.registry import AdapterRegistry
 from generation.minutes import MinutesBuilder
 from generation.minutes.derived import MinutesDocuments
 from graph import GraphStore, LocalGraphServer
-from ingest.derived import DerivedDocuments
-from ingest.extract import Extractor, build_extractor
+from ingest.chunking import Chunker
+from ingest.extract.resolution import MergeStore
+from retrieval.embedder import LazyEmbedder, SentenceTransformerEmbedder
+from storage.metadata import SqliteMetadataStore
+from storage.vectors import stored_manifest
+
+if TYPE_CHECKING:
+    from api.meetings import MeetingService
+    from ingest.extract import Extractor
+    from ingest.pipeline import IngestPipeline
+    from retrieval.engine import SearchEngine
+    from retrieval.reranker import Reranker
+    from storage.vectors import FaissVectorStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,20 +59,155 @@ def graph_endpoint(settings: Settings) -> GraphEndpoint:
     return GraphEndpoint(info.uri, (info.user, info.password), settings.graph_database or info.database, managed=True)
 
 
-def graph_store(settings: Settings) -> GraphStore:
-    endpoint = graph_endpoint(settings)
-    return GraphStore(endpoint.uri, endpoint.auth, endpoint.database)
+class _LazyExtractor:
+    """The ingest extractor, built (spaCy and its pipelines loaded) when the first document is extracted."""
+
+    def __init__(self, build: Lazy[Extractor]) -> None:
+        self._extractor = build
+
+    def extract(self, document, chunks):
+        return self._extractor.get().extract(document, chunks)
 
 
-def ingest_extractor(settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None) -> Extractor:
-    """The ingest extractor; when the settings turn LLM extraction on, the configured generation
-    backend (local model or OpenAI-compatible server) is the extractor's text generator."""
-    generator = None
-    if settings.extractor in ("llm", "spacy+llm"):
-        from generation.backends import load_backend
+class Parts:
+    """Everything ``LoreService`` and the evaluation harness work with, built from one ``Settings``."""
 
-        generator = load_backend(settings)
-    return build_extractor(settings, graph=graph, embedder=embedder, merges=merges, generator=generator)
-def derived_documents(settings: Settings, minutes_builder: Callable[[], MinutesBuilder]) -> DerivedDocuments:
-    """What the ingest pipeline derives from ingested documents: meeting minutes (at ingest when configured)."""
-    return MinutesDocuments(minutes_builder, at_ingest=settings.minutes_at_ingest)
+    def __init__(self, settings: Settings) -> None:
+        s = self.settings = settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.metadata = SqliteMetadataStore(s.metadata_path).open()
+        self.merges = MergeStore(s.merges_path).open()
+        self.adapters = AdapterRegistry(s.adapters_dir)
+        self.chunker = Chunker(s.chunk_size, s.chunk_overlap)
+        self.embedder = LazyEmbedder(s.embedding_model, lambda: SentenceTransformerEmbedder.from_pretrained(
+            s.embedding_model, device=s.embedding_device, batch_size=s.embedding_batch_size,
+            allow_downloads=s.allow_downloads,
+        ))
+        self.llm = BackendProvider(s, self.adapters)
+        self.minutes_builder = MinutesBuilder(
+            self.embedder, engine=s.minutes_engine, backend=self.llm if s.minutes_engine == "abstractive" else None
+        )
+        self._graph = Lazy(self._open_graph)
+        self._vectors = Lazy(self._open_vectors)
+        self._extractor = Lazy(self._build_extractor)
+        self._pipeline = Lazy(self._build_pipeline)
+        self._reranker = Lazy(self._load_reranker)
+        self._engine = Lazy(self._build_engine)
+        self._meetings = Lazy(self._build_meetings)
+
+    # ---- parts made on first use ---------------------------------------------------------
+    @property
+    def graph(self) -> GraphStore:
+        return self._graph.get()
+
+    @property
+    def vectors(self) -> FaissVectorStore:
+        return self._vectors.get()
+
+    @property
+    def extractor(self) -> Extractor:
+        return self._extractor.get()
+
+    @property
+    def pipeline(self) -> IngestPipeline:
+        return self._pipeline.get()
+
+    @property
+    def reranker(self) -> Reranker | None:
+        return self._reranker.get()
+
+    @property
+    def engine(self) -> SearchEngine:
+        return self._engine.get()
+
+    @property
+    def meetings(self) -> MeetingService:
+        return self._meetings.get()
+
+    def loaded(self, name: str) -> bool:
+        """Whether the part called ``name`` (graph, vectors, pipeline, engine, ...) has been made yet."""
+        return getattr(self, f"_{name}").loaded
+
+    def _open_graph(self) -> GraphStore:
+        endpoint = graph_endpoint(self.settings)
+        store = GraphStore(endpoint.uri, endpoint.auth, endpoint.database)
+        store.open()
+        store.ensure_schema()
+        return store
+
+    def _open_vectors(self) -> FaissVectorStore:
+        from storage.vectors import FaissVectorStore
+
+        s = self.settings
+        # A saved index names its model and dimension: opening it (to delete, say) needs no model loaded.
+        manifest = stored_manifest(s.index_dir)
+        known = manifest is not None and manifest.embedding_model == s.embedding_model
+        dimension = manifest.dimension if known else self.embedder.dimension
+        return FaissVectorStore.open(s.index_dir, embedding_model=s.embedding_model, dimension=dimension,
+                                     exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu)
+
+    def _build_extractor(self) -> Extractor:
+        from ingest.extract import build_extractor
+
+        s = self.settings
+        # LLM extraction shares the answerer's backend: one copy of the weights.
+        generator = self.llm if s.extractor in ("llm", "spacy+llm") else None
+        return build_extractor(s, graph=self.graph, embedder=self.embedder, merges=self.merges, generator=generator)
+
+    def _build_pipeline(self) -> IngestPipeline:
+        from ingest.pipeline import IngestPipeline
+
+        s = self.settings
+        return IngestPipeline(
+            embedder=self.embedder,
+            vectors=self.vectors,
+            metadata=self.metadata,
+            graph=self.graph,
+            extractor=_LazyExtractor(self._extractor),
+            chunker=self.chunker,
+            max_file_bytes=int(s.max_file_mb * 1024 * 1024),
+            batch_chunks=s.ingest_batch_chunks,
+            workers=s.ingest_workers,
+            derived=MinutesDocuments(self.minutes_builder, at_ingest=s.minutes_at_ingest),
+        )
+
+    def _load_reranker(self) -> Reranker | None:
+        s = self.settings
+        if not s.reranker_model:
+            return None
+        from retrieval.reranker import CrossEncoderReranker
+
+        return CrossEncoderReranker.from_pretrained(s.reranker_model, device=s.embedding_device,
+                                                    allow_downloads=s.allow_downloads)
+
+    def _build_engine(self) -> SearchEngine:
+        from retrieval.engine import SearchEngine
+
+        engine = SearchEngine(embedder=self.embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph,
+                              settings=self.settings, reranker=self.reranker)
+        engine.refresh()  # its lexical index and entity names, read from the stores now
+        return engine
+
+    def _build_meetings(self) -> MeetingService:
+        from api.meetings import MeetingService
+
+        return MeetingService(
+            settings=self.settings,
+            metadata=self.metadata,
+            documents=lambda: self.pipeline,
+            search=lambda question, k: self.engine.search(question, k).passages,
+            embedder=self.embedder,
+            builder=self.minutes_builder,
+            llm=self.llm,
+        )
+
+    def close(self) -> None:
+        if self._graph.loaded:
+            self.graph.close()
+        self.metadata.close()
+        self.merges.close()
+
+
+def build(settings: Settings) -> Parts:
+    """Lore's parts for ``settings``; nothing heavy is loaded until a part is first used."""
+    return Parts(settings)

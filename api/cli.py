@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional, ParamSpec, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -27,6 +29,9 @@ from core.errors import LoreError
 from core.settings import Settings
 from core.types import Answer, Fact, Passage
 
+if TYPE_CHECKING:
+    from api.service import LoreService
+
 app = typer.Typer(help="Lore: answers from your company's documents and meetings.", no_args_is_help=True)
 graph_app = typer.Typer(help="Manage and inspect the knowledge graph.", no_args_is_help=True)
 documents_app = typer.Typer(help="List, show and delete ingested documents.", no_args_is_help=True)
@@ -41,6 +46,8 @@ app.add_typer(finetune_app, name="finetune")
 
 console = Console()
 err = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 TopKOpt = Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, max=100, help="Passages to retrieve.")]
@@ -48,14 +55,15 @@ TopKOpt = Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, max=100,
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     config: Annotated[
         Optional[Path], typer.Option("--config", "-c", help="TOML config file (else $LORE_CONFIG or ./lore.toml).")
     ] = None,
 ) -> None:
-    if config is not None:
-        if not config.is_file():
-            raise typer.BadParameter(f"config file {config} does not exist", param_hint="--config")
-        os.environ["LORE_CONFIG"] = str(config)
+    if config is not None and not config.is_file():
+        raise typer.BadParameter(f"config file {config} does not exist", param_hint="--config")
+    # The file is passed down as a value: every command reads its settings through _settings().
+    ctx.obj = config
     # The CLI draws its own progress bars; the model libraries' per-load bars are noise here.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # Model code must never reach a hub unless the user allows it.
@@ -65,23 +73,49 @@ def main(
 
 
 def _settings() -> Settings:
+    context = click.get_current_context(silent=True)
+    config = context.find_root().obj if context is not None else None
     try:
-        return Settings()
+        return Settings.load(config)
     except Exception as exc:  # pydantic ValidationError: show which setting is wrong
         err.print(f"[red]invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from None
 
 
 @contextmanager
-def _service() -> Iterator["LoreService"]:
-    from api.service import LoreService
-
+def _lore_errors_exit() -> Iterator[None]:
+    """A ``LoreError`` (bad input, an unreachable server, a model that will not load) becomes
+    one red line and exit status 1, never a traceback."""
     try:
-        with LoreService(_settings()) as service:
-            yield service
+        yield
     except LoreError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """The command, with its ``LoreError`` reported as by ``_lore_errors_exit``."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _lore_errors_exit():
+            return command(*args, **kwargs)
+
+    return run
+
+
+@contextmanager
+def _service() -> Iterator["LoreService"]:
+    """The service over this command's settings. Nothing heavy is loaded until an operation
+    needs it: listing documents reads one SQLite file, a search loads the embedding model."""
+    from api.service import LoreService
+
+    with _lore_errors_exit():
+        service = LoreService.from_settings(_settings())
+        try:
+            yield service
+        finally:
+            service.close()
 
 
 def _passage_json(p: Passage) -> dict:
@@ -315,6 +349,7 @@ def _print_sources(answer: Answer) -> None:
 
 # ---- eval -----------------------------------------------------------------------
 @eval_app.callback(invoke_without_command=True)
+@reports_errors
 def eval_harness(
     ctx: typer.Context,
     dataset: Annotated[
@@ -378,9 +413,6 @@ def eval_harness(
             reports[spec] = evaluate(run_settings, data, run_options, work_dir=work_dir, log=log)
     except ValueError as exc:  # bad --k
         raise typer.BadParameter(str(exc)) from None
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
     for spec, result in reports.items():
         folder = out / _slug(spec) if spec else out
         paths = eval_report.write(result, folder)
@@ -402,6 +434,7 @@ def _slug(spec: str) -> str:
 
 
 @eval_app.command("retrieval")
+@reports_errors
 def eval_retrieval(
     out: Annotated[Path, typer.Option("--out", help="Folder for results.json, results.md and recall.png.")] = Path("eval-retrieval"),
     qmsum: Annotated[Optional[Path], typer.Option("--qmsum", help="Folder of QMSum meeting JSON files.")] = None,
@@ -426,32 +459,28 @@ def eval_retrieval(
     # Derived minutes would compete with their meetings for the gold spans.
     base = _settings().model_copy(update={"minutes_at_ingest": False})
     results: dict = {}
-    try:
-        if qmsum is not None:
-            files = sorted(p for p in qmsum.glob(f"{split}*.json"))[:meetings]
-            if not files:
-                raise typer.BadParameter(f"no {split}*.json files in {qmsum}", param_hint="--qmsum")
-            queries = ev.qmsum_queries(files)
-            settings = base.model_copy(update={"data_dir": work / f"qmsum-{split or 'all'}"})
-            with evaluation_service(settings) as service:
-                report = service.ingest(files)
-                for failure in report.failed:
-                    err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}")
-                scopes = ("meeting", "all") if scope == "both" else (scope,)
-                for sc in scopes:
-                    err.print(f"QMSum {split or 'all'}: {len(files)} meetings, {len(queries)} queries, scope {sc}")
-                    results[f"QMSum {split or 'all'} ({sc})"] = ev.evaluate_qmsum(service.engine, queries, scope=sc)
-        if cmrc is not None:
-            corpus = work / "cmrc-paragraphs"
-            queries = ev.write_cmrc_corpus(cmrc, corpus)
-            settings = base.model_copy(update={"data_dir": work / "cmrc"})
-            with evaluation_service(settings) as service:
-                service.ingest([corpus])
-                err.print(f"CMRC2018: {len(queries)} questions")
-                results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries)
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    if qmsum is not None:
+        files = sorted(p for p in qmsum.glob(f"{split}*.json"))[:meetings]
+        if not files:
+            raise typer.BadParameter(f"no {split}*.json files in {qmsum}", param_hint="--qmsum")
+        queries = ev.qmsum_queries(files)
+        settings = base.model_copy(update={"data_dir": work / f"qmsum-{split or 'all'}"})
+        with evaluation_service(settings) as service:
+            report = service.ingest(files)
+            for failure in report.failed:
+                err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}")
+            scopes = ("meeting", "all") if scope == "both" else (scope,)
+            for sc in scopes:
+                err.print(f"QMSum {split or 'all'}: {len(files)} meetings, {len(queries)} queries, scope {sc}")
+                results[f"QMSum {split or 'all'} ({sc})"] = ev.evaluate_qmsum(service.engine, queries, scope=sc)
+    if cmrc is not None:
+        corpus = work / "cmrc-paragraphs"
+        queries = ev.write_cmrc_corpus(cmrc, corpus)
+        settings = base.model_copy(update={"data_dir": work / "cmrc"})
+        with evaluation_service(settings) as service:
+            service.ingest([corpus])
+            err.print(f"CMRC2018: {len(queries)} questions")
+            results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries)
     (out / "results.json").write_text(json.dumps(ev.to_json(results), indent=2))
     table = ev.markdown_table(results)
     (out / "results.md").write_text(table)
@@ -517,12 +546,10 @@ def finetune_list(as_json: JsonOpt = False) -> None:
     """List saved adapter versions, their data and metrics; the active one is marked."""
     from dataclasses import asdict
 
-    from generation.finetune.registry import AdapterRegistry
-
-    settings = _settings()
-    registry = AdapterRegistry(settings.data_dir / "adapters")
-    active = registry.active()
-    manifests = [registry.manifest(v) for v in registry.versions()]
+    with _service() as service:
+        registry = service.adapters
+        active = registry.active()
+        manifests = [registry.manifest(v) for v in registry.versions()]
     if as_json:
         print(json.dumps({"active": active, "versions": [asdict(m) for m in manifests]}, indent=2, default=str))
         return
@@ -539,41 +566,32 @@ def finetune_list(as_json: JsonOpt = False) -> None:
 
 
 @finetune_app.command("activate")
+@reports_errors
 def finetune_activate(version: Annotated[str, typer.Argument(help="Version to answer with, e.g. v2; 'none' for the base model.")]) -> None:
     """Make VERSION the adapter that `lore ask` and the API load."""
-    from generation.finetune.registry import AdapterRegistry
-
-    registry = AdapterRegistry(_settings().data_dir / "adapters")
-    try:
+    with _service() as service:
         if version == "none":
-            registry.deactivate()
+            service.adapters.deactivate()
         else:
-            registry.activate(version)
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+            service.adapters.activate(version)
     console.print("answering with the base model" if version == "none" else f"{version} is now active")
 
 
 @finetune_app.command("eval")
+@reports_errors
 def finetune_eval(
     version: Annotated[Optional[str], typer.Argument(help="Version to score (default: the active one).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score base vs VERSION on that version's held-out split: EM, token F1, citation and abstention accuracy."""
     from generation.finetune.pipeline import reevaluate
-    from generation.finetune.registry import AdapterRegistry
 
-    settings = _settings()
-    version = version or AdapterRegistry(settings.data_dir / "adapters").active()
+    with _service() as service:
+        version = version or service.adapters.active()
     if version is None:
         err.print("[red]error:[/red] no adapter is active; name a version (see `lore finetune list`)")
         raise typer.Exit(1)
-    try:
-        before, after = reevaluate(settings, version)
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    before, after = reevaluate(_settings(), version)
     if as_json:
         print(json.dumps({"version": version, "before": before.to_dict(), "after": after.to_dict()}, indent=2))
         return
@@ -591,11 +609,11 @@ def serve(
 
     from api.app import create_app
 
-    from api.keys import KeyStore, api_db_path
+    from api.keys import KeyStore
 
     settings = _settings()
     if settings.auth_required:
-        with KeyStore(api_db_path(settings.data_dir)) as keys:
+        with KeyStore(settings.api_db_path) as keys:
             if keys.active_count() == 0:
                 err.print(
                     "[yellow]no API keys exist yet:[/yellow] every /v1 request will get 401. Create the first one with\n"
@@ -676,10 +694,10 @@ def keys_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key. The key is printed once and stored only as a hash."""
-    from api.keys import KeyStore, api_db_path
+    from api.keys import KeyStore
 
     try:
-        with KeyStore(api_db_path(_settings().data_dir)) as keys:
+        with KeyStore(_settings().api_db_path) as keys:
             record, secret = keys.create(name, _split(scopes) or [], _split(collections))
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -697,9 +715,9 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: JsonOpt = False) -> None:
     """List API keys (never the keys themselves)."""
-    from api.keys import KeyStore, api_db_path
+    from api.keys import KeyStore
 
-    with KeyStore(api_db_path(_settings().data_dir)) as keys:
+    with KeyStore(_settings().api_db_path) as keys:
         records = keys.list()
     if as_json:
         print(json.dumps([r.__dict__ for r in records], indent=2))
@@ -714,9 +732,9 @@ def keys_list(as_json: JsonOpt = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke an API key by its id (from `lore keys list`)."""
-    from api.keys import KeyStore, api_db_path
+    from api.keys import KeyStore
 
-    with KeyStore(api_db_path(_settings().data_dir)) as keys:
+    with KeyStore(_settings().api_db_path) as keys:
         if not keys.revoke(key_id):
             err.print(f"[red]no active key with id {key_id}[/red]")
             raise typer.Exit(1)
@@ -725,6 +743,7 @@ def keys_revoke(key_id: str) -> None:
 
 # ---- graph server ---------------------------------------------------------------
 @graph_app.command("start")
+@reports_errors
 def graph_start() -> None:
     """Start (or reuse) the local graph server."""
     from api.bootstrap import local_graph_server
@@ -733,11 +752,7 @@ def graph_start() -> None:
     if settings.graph_uri:
         console.print(f"using the configured graph server at {settings.graph_uri}; nothing to start")
         return
-    try:
-        info = local_graph_server(settings).start()
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    info = local_graph_server(settings).start()
     console.print(f"graph server running at {info.uri} (pid {info.pid}, HTTP port {info.http_port})")
 
 
@@ -751,10 +766,9 @@ def graph_stop() -> None:
 
 
 @graph_app.command("status")
+@reports_errors
 def graph_status(as_json: JsonOpt = False) -> None:
     """Print the graph server's URI, version and node/relationship counts."""
-    from api.bootstrap import graph_store
-
     settings = _settings()
     if not settings.graph_uri:
         from api.bootstrap import local_graph_server
@@ -762,12 +776,8 @@ def graph_status(as_json: JsonOpt = False) -> None:
         if local_graph_server(settings).status() is None:
             console.print("local graph server: not running (start it with `lore graph start`)")
             raise typer.Exit(1)
-    try:
-        with graph_store(settings) as store:
-            stats = store.stats()
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    with _service() as service:
+        stats = service.graph_stats()
     if as_json:
         print(json.dumps(stats.__dict__, indent=2, default=str))
         return
@@ -777,16 +787,11 @@ def graph_status(as_json: JsonOpt = False) -> None:
 
 
 @graph_app.command("stats")
+@reports_errors
 def graph_stats_command(as_json: JsonOpt = False) -> None:
     """Count nodes by label and relationships by type."""
-    from api.bootstrap import graph_store
-
-    try:
-        with graph_store(_settings()) as store:
-            stats = store.stats()
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    with _service() as service:
+        stats = service.graph_stats()
     if as_json:
         print(json.dumps(stats.__dict__, indent=2, default=str))
         return
@@ -799,19 +804,14 @@ def graph_stats_command(as_json: JsonOpt = False) -> None:
 
 
 @graph_app.command("show")
+@reports_errors
 def graph_show(
     entity: Annotated[str, typer.Argument(help="Entity id, or name (exact, else the best partial match).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Show an entity's relationships, each with the chunk and sentence it came from."""
-    from api.bootstrap import graph_store
-
-    try:
-        with graph_store(_settings()) as store:
-            view = store.lookup(entity)
-    except LoreError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    with _service() as service:
+        view = service.find_entity(entity)
     if view is None:
         err.print(f"[red]no entity matches {entity!r}[/red]")
         raise typer.Exit(1)
@@ -838,14 +838,8 @@ def graph_merges(
     as_json: JsonOpt = False,
 ) -> None:
     """List the entity merges made by entity resolution: which names, which rule, what score."""
-    from ingest.extract.resolution import MergeStore
-
-    settings = _settings()
-    store = MergeStore(settings.data_dir / "entity_merges.sqlite3").open()
-    try:
-        merges = store.merges(status)
-    finally:
-        store.close()
+    with _service() as service:
+        merges = service.graph_merges(status)
     if as_json:
         print(json.dumps([m.__dict__ for m in merges], ensure_ascii=False, indent=2))
         return

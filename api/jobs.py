@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from core.types import Document
-from retrieval.metadata_store import SqliteStore
+from storage.sqlite import SqliteStore
 
 from api.service import LoreService
 
@@ -47,10 +47,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def uploads_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "uploads"
 
 
 def new_job_id() -> str:

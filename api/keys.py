@@ -15,9 +15,8 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
-from retrieval.metadata_store import SqliteStore
+from storage.sqlite import SqliteStore
 
 SCOPES = ("read", "ingest", "admin")
 KEY_PREFIX = "lore_"
@@ -34,11 +33,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at   TEXT
 );
 """
-
-
-def api_db_path(data_dir: Path) -> Path:
-    """The SQLite file holding API keys and upload jobs."""
-    return Path(data_dir) / "api.sqlite3"
 
 
 def validate_collection(name: str) -> str:

@@ -208,11 +208,12 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str
+    status: str = Field(description="ready, starting (models still loading) or unavailable.")
     graph: bool
     index_vectors: int
     documents: int
     model_loaded: bool
+    detail: str | None = Field(default=None, description="Why the knowledge base could not be opened.")
 
 
 class TokenEvent(BaseModel):

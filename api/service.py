@@ -1,13 +1,15 @@
 """The service layer: the only thing the HTTP routers and the CLI call.
 
-``LoreService`` owns the stores and models. ``open()`` connects and loads what
-every operation needs (graph, metadata, index, embedder, extractor) and repairs
-any interrupted ingest; the LLM is loaded on the first question, so ingest and
-search never pay for it.
+``LoreService`` works on the parts the composition root (``api.bootstrap.build``) made.
+Reading the metadata store (listing documents) or the graph needs nothing else;
+the first operation that searches or writes makes the vector index, the models and the
+engine ready and repairs any interrupted ingest (``open()`` does that up front). The LLM
+is loaded on the first question, so ingest and search never pay for it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,25 +20,22 @@ from typing import TYPE_CHECKING
 from core.settings import Settings
 from core.types import Answer, Entity, Fact, Passage
 from generation.answerer import Answerer
-from generation.backends import load_backend
 from generation.finetune.registry import AdapterRegistry
-from graph import EntityView, GraphStats, GraphStore
-from ingest.chunking import Chunker
-from ingest.extract.resolution import Merge, MergeStore
-from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
-from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.engine import SearchEngine
+from graph import EntityView, GraphStats
+from ingest.extract.resolution import Merge
 from retrieval.filters import SearchFilters
-from retrieval.metadata_store import DocumentRecord, MetadataStore, StoredChunk
-from retrieval.reranker import CrossEncoderReranker
 from retrieval.retrievers import to_passage
-from retrieval.vector_store import FaissVectorStore
+from storage.metadata import DocumentRecord, StoredChunk
 
-from api.bootstrap import derived_documents, graph_store, ingest_extractor
-from api.minutes import MeetingMinutes
+from api.bootstrap import Parts, build
 
 if TYPE_CHECKING:
     from generation.finetune.pipeline import FinetuneReport
+    from generation.minutes import Minutes
+    from ingest.pipeline import IngestPlan, IngestReport, ProgressCallback, ReconcileReport
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,70 +47,61 @@ class SearchResult:
 
 
 class LoreService:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.graph: GraphStore | None = None
-        self.metadata: MetadataStore | None = None
-        self.vectors: FaissVectorStore | None = None
-        self.pipeline: IngestPipeline | None = None
-        self.merges: MergeStore | None = None
-        self.engine: SearchEngine | None = None
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.settings = parts.settings
+        self.metadata = parts.metadata
+        self.merges = parts.merges
+        self.llm = parts.llm
         self._answerer: Answerer | None = None
         self._answerer_lock = threading.Lock()
         # One writer at a time: ingest, delete and reconcile mutate three stores together.
         self._write_lock = threading.Lock()
+        self._ready_lock = threading.Lock()
+        self._ready = False
+        self.open_error: Exception | None = None  # why a background open failed, for /readyz
         self.last_reconcile: ReconcileReport | None = None
-        self.meetings = MeetingMinutes(self)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LoreService":
+        """A service over ``build(settings)``; nothing heavy is loaded yet."""
+        return cls(build(settings))
 
     # ---- lifecycle --------------------------------------------------------
     def open(self) -> "LoreService":
-        s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.graph = graph_store(s)
-        self.graph.open()
-        self.graph.ensure_schema()
-        self.metadata = MetadataStore(s.metadata_path).open()
-        embedder = SentenceTransformerEmbedder.from_pretrained(
-            s.embedding_model, device=s.embedding_device, batch_size=s.embedding_batch_size, allow_downloads=s.allow_downloads
-        )
-        self.vectors = FaissVectorStore.open(
-            s.index_dir, embedding_model=s.embedding_model, dimension=embedder.dimension,
-            exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu,
-        )
-        self.merges = MergeStore(s.data_dir / "entity_merges.sqlite3").open()
-        self.pipeline = IngestPipeline(
-            embedder=embedder,
-            vectors=self.vectors,
-            metadata=self.metadata,
-            graph=self.graph,
-            extractor=ingest_extractor(s, graph=self.graph, embedder=embedder, merges=self.merges),
-            chunker=Chunker(s.chunk_size, s.chunk_overlap),
-            max_file_bytes=int(s.max_file_mb * 1024 * 1024),
-            batch_chunks=s.ingest_batch_chunks,
-            workers=s.ingest_workers,
-            derived=derived_documents(s, lambda: self.meetings.builder),
-        )
-        reranker = None
-        if s.reranker_model:
-            reranker = CrossEncoderReranker.from_pretrained(
-                s.reranker_model, device=s.embedding_device, allow_downloads=s.allow_downloads
-            )
-        self.engine = SearchEngine(
-            embedder=embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph, settings=s,
-            reranker=reranker,
-        )
-        with self._write_lock:
-            self.last_reconcile = self.pipeline.reconcile()
-            self.engine.refresh()
+        """Make everything ready now (graph, index, embedding model, engine) and repair any
+        interrupted ingest; otherwise the first search or write does it. Idempotent."""
+        with self._ready_lock:
+            if not self._ready:
+                self.parts.embedder.get()
+                with self._write_lock:
+                    self.last_reconcile = self.parts.pipeline.reconcile()
+                    self.parts.engine.refresh()
+                self._ready = True
+                self.open_error = None
         return self
 
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def open_in_background(self) -> threading.Thread:
+        """``open()`` on a thread of its own, so a server answers /healthz while models load.
+        Requests that need the models wait for it; /readyz says when it is done (or why it failed)."""
+
+        def run() -> None:
+            try:
+                self.open()
+            except Exception as exc:  # reported by /readyz and the log; the next request retries
+                self.open_error = exc
+                log.exception("opening the knowledge base failed")
+
+        thread = threading.Thread(target=run, name="lore-open", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
-        if self.graph is not None:
-            self.graph.close()
-        if self.metadata is not None:
-            self.metadata.close()
-        if self.merges is not None:
-            self.merges.close()
+        self.parts.close()
 
     def __enter__(self) -> "LoreService":
         return self.open()
@@ -120,25 +110,37 @@ class LoreService:
         self.close()
 
     @property
+    def graph(self):
+        return self.parts.graph
+
+    @property
+    def vectors(self):
+        return self.parts.vectors
+
+    @property
+    def pipeline(self):
+        return self.parts.pipeline
+
+    @property
+    def engine(self):
+        """The search engine, over stores made ready (reconciled) on first use."""
+        self.open()
+        return self.parts.engine
+
+    @property
+    def meetings(self):
+        return self.parts.meetings
+
+    @property
     def answerer(self) -> Answerer:
         with self._answerer_lock:
             if self._answerer is None:
-                s = self.settings
-                if s.llm_backend == "local" and s.adapter_path is None:
-                    # LORE_ADAPTER_PATH wins; otherwise the active `lore finetune` adapter, merged.
-                    s = s.model_copy(update={"adapter_path": self.adapters.active_path(s.llm_model)})
-                self._answerer = Answerer(
-                    load_backend(s),
-                    context_tokens=s.context_tokens,
-                    max_new_tokens=s.max_new_tokens,
-                    timeout=s.generation_timeout,
-                    min_relevance=s.answer_min_relevance,
-                )
+                self._answerer = Answerer.from_settings(self.llm, self.settings)
             return self._answerer
 
     @property
     def model_loaded(self) -> bool:
-        return self._answerer is not None
+        return self.llm.loaded
 
     # ---- operations -------------------------------------------------------
     def ingest(
@@ -151,6 +153,7 @@ class LoreService:
         collection: str | None = None,
     ) -> IngestReport:
         paths = list(paths)
+        self.open()
         with self._write_lock:
             if workers is not None:
                 self.pipeline.workers = workers
@@ -166,15 +169,11 @@ class LoreService:
             self.pipeline.workers = workers
         return self.pipeline.dry_run(list(paths))
 
-    def document(self, document_id: str) -> tuple[DocumentRecord, list[StoredChunk]] | None:
-        """A document's record and its chunks, or None when the id is unknown."""
-        record = self.metadata.document(document_id)
-        return None if record is None else (record, self.metadata.chunks_for_document(document_id))
-
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
             deleted = self.pipeline.delete(document_id)  # a meeting's minutes go with it
-            self.engine.refresh()
+            if self.parts.loaded("engine"):  # an engine not made yet reads the stores as they are when it is
+                self.parts.engine.refresh()
             return deleted
 
     def documents(self, collections: list[str] | None = None) -> list[DocumentRecord]:
@@ -216,6 +215,7 @@ class LoreService:
         filters: SearchFilters | None = None,
     ) -> Answer:
         """Answer from retrieved passages and facts; ``mode``, ``filters`` and ``collections`` as in ``search``."""
+        self.open()
         if (summary := self._summary_answer(question, top_k, collections, mode, filters)) is not None:
             return summary
         found = self.search(question, top_k, mode=mode, filters=filters, collections=collections)
@@ -231,6 +231,7 @@ class LoreService:
         mode: str | None = None,
         filters: SearchFilters | None = None,
     ) -> Iterator[str | Answer]:
+        self.open()
         if (summary := self._summary_answer(question, top_k, collections, mode, filters)) is not None:
             yield summary.text
             yield summary
@@ -254,15 +255,17 @@ class LoreService:
         return self.meetings.answer_summary_question(question, top_k)
 
     # ---- meetings -------------------------------------------------------------
-    def minutes(self, meeting: str):
-        """Minutes of a meeting given by document id or source path; None when there is no such meeting."""
-        return self.meetings.minutes(meeting)
+    def minutes(self, meeting: str, *, collections: list[str] | None = None) -> Minutes | None:
+        """Minutes of a meeting given by document id or source path; None when there is no such meeting
+        (or, with ``collections``, it is in none of them)."""
+        return self.meetings.minutes(meeting, collections=collections)
 
-    def write_minutes(self, meeting: str):
+    def write_minutes(self, meeting: str) -> Minutes | None:
         """(Re)build and store a meeting's minutes; None when there is no such meeting."""
         document_id = self.meetings.resolve(meeting)
         if document_id is None:
             return None
+        self.open()
         with self._write_lock:
             return self.meetings.write(document_id)
 
@@ -317,7 +320,7 @@ class LoreService:
     # ---- fine-tuning --------------------------------------------------------
     @property
     def adapters(self) -> AdapterRegistry:
-        return AdapterRegistry(self.settings.data_dir / "adapters")
+        return self.parts.adapters
 
     def all_chunks(self) -> list[Passage]:
         return [
@@ -372,5 +375,4 @@ class LoreService:
 
     def reload_model(self) -> None:
         """Forget the loaded LLM: the next question loads it again (with the now active adapter)."""
-        with self._answerer_lock:
-            self._answerer = None
+        self.llm.reset()

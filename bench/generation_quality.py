@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> dict:
     corpus = args.data_dir.parent / f"{args.data_dir.name}-corpus"
     files, sets = question_sets(args, corpus)
     sets = {name: rows for name, rows in sets.items() if name in args.sets}
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         if not service.documents():
             report = service.ingest(files)
             assert not report.failed, report.failed

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 graph_database=info.database, ingest_workers=args.workers,
                 minutes_at_ingest=not args.no_minutes,
             )
-            with LoreService(settings) as service:
+            with LoreService.from_settings(settings) as service:
                 pipeline = service.pipeline
                 embedder = pipeline.embedder
                 model = embedder._model

@@ -111,9 +111,9 @@ def main() -> None:
             if args.adapter == "active":
                 from generation.finetune.registry import AdapterRegistry
 
-                adapter = AdapterRegistry(settings.data_dir / "adapters").active_path(settings.llm_model)
+                adapter = AdapterRegistry(settings.adapters_dir).active_path(settings.llm_model)
                 if adapter is None:
-                    raise SystemExit(f"no active adapter for {settings.llm_model} under {settings.data_dir / 'adapters'}")
+                    raise SystemExit(f"no active adapter for {settings.llm_model} under {settings.adapters_dir}")
             backends["lore-abstractive-ft"] = load_backend(settings.model_copy(update={"adapter_path": adapter}))
     report = evaluate(files, embedder, words=args.words, abstractive=args.abstractive, backends=backends)
     report["adapter"] = str(adapter) if "lore-abstractive-ft" in backends else None

@@ -74,7 +74,7 @@ def machine_description() -> dict[str, Any]:
 # ---- sample corpus and adapter ------------------------------------------------
 def sample_kb(settings: Settings, train_steps: int) -> dict[str, Any]:
     """Ingest examples/ into ``settings.data_dir`` and train an adapter there when none is active."""
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         report = service.ingest([ROOT / "examples"])
         log(f"sample corpus: {report.chunks} new chunks, {len(report.unchanged)} unchanged files")
         if service.adapters.active() is None:
@@ -84,7 +84,7 @@ def sample_kb(settings: Settings, train_steps: int) -> dict[str, Any]:
 
 
 def adapter_info(settings: Settings) -> dict[str, Any]:
-    registry = AdapterRegistry(settings.data_dir / "adapters")
+    registry = AdapterRegistry(settings.adapters_dir)
     version = registry.active()
     if version is None:
         return {}

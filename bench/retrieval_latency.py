@@ -34,8 +34,8 @@ from core.types import Chunk, Document, Entity, Mention
 from graph import GraphStore, LocalGraphServer
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.engine import SearchEngine
-from retrieval.metadata_store import MetadataStore
-from retrieval.vector_store import FaissVectorStore
+from storage.metadata import SqliteMetadataStore
+from storage.vectors import FaissVectorStore
 
 CHUNKS_PER_DOC = 50
 PEOPLE = [f"Person{i} Surname{i}" for i in range(300)]
@@ -47,10 +47,10 @@ def _words(rng: np.random.Generator, vocab: list[str], n: int) -> list[str]:
 
 
 def build(size: int, root: Path, graph: GraphStore, graph_chunks: int, dim: int,
-          exact_max: int = Settings().faiss_exact_max) -> tuple[MetadataStore, FaissVectorStore]:
+          exact_max: int = Settings().faiss_exact_max) -> tuple[SqliteMetadataStore, FaissVectorStore]:
     rng = np.random.default_rng(size)
     vocab = [f"term{i}" for i in range(30_000)]
-    metadata = MetadataStore(root / "lore.sqlite3").open()
+    metadata = SqliteMetadataStore(root / "lore.sqlite3").open()
     vectors = FaissVectorStore(root / "index", embedding_model="synthetic", dimension=dim, exact_max=exact_max)
     graph.clear()
     for d in range(size // CHUNKS_PER_DOC):
@@ -87,7 +87,7 @@ def _server(root: Path):
         server.stop()
 
 
-def searchable(root: Path, metadata: MetadataStore, vectors: FaissVectorStore, graph: GraphStore,
+def searchable(root: Path, metadata: SqliteMetadataStore, vectors: FaissVectorStore, graph: GraphStore,
                embedder: SentenceTransformerEmbedder, query_vectors: dict[str, np.ndarray]) -> tuple[SearchEngine, float]:
     """A search engine over the built collection, its catalog refreshed (and the seconds that took).
 

@@ -10,6 +10,7 @@ the graph server is started locally under the data directory.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,8 +26,12 @@ from pydantic_settings import (
 DEFAULT_CONFIG_FILE = "lore.toml"
 
 
+# The TOML file ``Settings.load(config_file)`` reads, for the one construction it makes.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("lore_config_file", default=None)
+
+
 def _config_file() -> Path:
-    return Path(os.environ.get("LORE_CONFIG", DEFAULT_CONFIG_FILE))
+    return _CONFIG_FILE.get() or Path(os.environ.get("LORE_CONFIG", DEFAULT_CONFIG_FILE))
 
 
 class Settings(BaseSettings):
@@ -262,10 +267,19 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file is looked up at construction time so LORE_CONFIG set by a
-        # test or a CLI flag is honoured.
+        # The TOML file is looked up at construction time, so ``load(config_file)`` and
+        # LORE_CONFIG set by a test are honoured.
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
         return init_settings, env_settings, dotenv_settings, toml, file_secret_settings
+
+    @classmethod
+    def load(cls, config_file: Path | None = None) -> "Settings":
+        """Settings read with ``config_file`` as the TOML file (None: ``LORE_CONFIG`` or ``./lore.toml``)."""
+        token = _CONFIG_FILE.set(Path(config_file) if config_file is not None else None)
+        try:
+            return cls()
+        finally:
+            _CONFIG_FILE.reset(token)
 
     # Derived locations -----------------------------------------------------
     @property
@@ -283,6 +297,26 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """Versioned LoRA adapters, one folder each (`generation.finetune.registry`)."""
+        return self.data_dir / "adapters"
+
+    @property
+    def merges_path(self) -> Path:
+        """The user's entity merges: curation that must outlive a graph rebuild."""
+        return self.data_dir / "entity_merges.sqlite3"
+
+    @property
+    def api_db_path(self) -> Path:
+        """API keys and upload jobs."""
+        return self.data_dir / "api.sqlite3"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Files received over HTTP, one folder per upload job."""
+        return self.data_dir / "uploads"
 
 
 @lru_cache

@@ -41,16 +41,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
 from core.errors import GraphServerError
 from graph import _process, cypher
-
-if TYPE_CHECKING:
-    from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +107,6 @@ class LocalGraphServer:
         self.root = Path(root).expanduser().resolve()
         self.heap = heap
         self.start_timeout = start_timeout
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalGraphServer:
-        return cls(settings.graph_dir, heap=settings.graph_heap, start_timeout=settings.graph_start_timeout)
 
     # ---- paths ---------------------------------------------------------------------------
     @property

@@ -28,6 +28,7 @@ from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_
 
 from core.errors import GraphServerError
 from core.types import Chunk, Document, Entity, Fact, MeetingRecord, Mention, Relation, content_id
+from core.vocabulary import name_key
 from graph import cypher
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ BATCH_ROWS = 500  # rows per UNWIND: large enough to amortise a round trip, smal
 _CLEAR_BATCH = 10_000
 _RETRY_ATTEMPTS = 4
 
-
-def name_key(name: str) -> str:
-    """The look-up key of an entity name: whitespace collapsed and Unicode-casefolded."""
-    return " ".join(name.split()).casefold()
 
 
 @dataclass

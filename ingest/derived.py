@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from core.types import Chunk, Document
-from ingest.extract.base import Extraction
+from core.extraction import Extraction
 
 
 class DerivedDocuments(Protocol):

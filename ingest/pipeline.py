@@ -29,15 +29,13 @@ import numpy as np
 
 from core.errors import IngestError
 from core.types import Chunk, Document
-from graph import GraphStore
 from ingest.chunking import Chunker
 from ingest.derived import DerivedDocuments
 from ingest.extract import Extractor
-from ingest.extract.base import document_text
+from core.extraction import document_text
 from ingest.loaders import DEFAULT_MAX_BYTES, file_hash, load_document, supported_suffixes
-from retrieval.embedder import Embedder
-from retrieval.metadata_store import MetadataStore
-from retrieval.vector_store import FaissVectorStore
+from core.protocols import Embedder
+from storage.protocols import GraphWriter, MetadataStore, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +204,9 @@ class IngestPipeline:
         self,
         *,
         embedder: Embedder,
-        vectors: FaissVectorStore,
+        vectors: VectorStore,
         metadata: MetadataStore,
-        graph: GraphStore,
+        graph: GraphWriter,
         extractor: Extractor,
         chunker: Chunker,
         max_file_bytes: int = DEFAULT_MAX_BYTES,

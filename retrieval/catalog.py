@@ -18,7 +18,7 @@ from readerwriterlock import rwlock
 
 from retrieval.bm25 import BM25Matrix
 from retrieval.filters import SearchFilters, document_matches
-from retrieval.metadata_store import MetadataStore
+from storage.protocols import MetadataStore
 from retrieval.tokenize import tokenize
 
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from core.errors import ModelLoadError
+from core.lazy import Lazy
 from core.packaged_models import packaged_model_path
-
-
-class Embedder(Protocol):
-    model_name: str
-    dimension: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+from core.protocols import Embedder
 
 
 def resolve_model_path(name: str) -> str:
@@ -80,3 +75,29 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class LazyEmbedder:
+    """An embedder that loads its model on first use, once, for every thread.
+
+    Commands that never embed (listing or deleting documents, graph status) then never
+    pay for loading the model; the server loads it in the background after start-up.
+    """
+
+    def __init__(self, model_name: str, load: Callable[[], Embedder]) -> None:
+        self.model_name = model_name
+        self._model = Lazy(load)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model.loaded
+
+    def get(self) -> Embedder:
+        return self._model.get()
+
+    @property
+    def dimension(self) -> int:
+        return self.get().dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.get().embed(texts)

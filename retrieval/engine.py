@@ -8,11 +8,10 @@ import faiss
 
 from core.settings import Settings
 from core.types import Fact, Passage
-from graph import GraphStore
 from retrieval.catalog import ChunkCatalog
-from retrieval.embedder import Embedder
+from core.protocols import Embedder
 from retrieval.filters import SearchFilters
-from retrieval.metadata_store import MetadataStore
+from storage.protocols import GraphReader, MetadataStore, VectorStore
 from retrieval.reranker import Reranker
 from retrieval.retrievers import (
     MODES,
@@ -24,7 +23,6 @@ from retrieval.retrievers import (
     Retriever,
     SparseRetriever,
 )
-from retrieval.vector_store import FaissVectorStore
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class Retrieved:
 
 
 class SearchEngine:
-    def __init__(self, *, embedder: Embedder, vectors: FaissVectorStore, metadata: MetadataStore, graph: GraphStore,
+    def __init__(self, *, embedder: Embedder, vectors: VectorStore, metadata: MetadataStore, graph: GraphReader,
                  settings: Settings, reranker: Reranker | None = None) -> None:
         self.settings = settings
         # One query at a time is searched; FAISS's OpenMP threads then cost more than they save,

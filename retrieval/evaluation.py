@@ -36,7 +36,7 @@ from core.types import Document, Passage
 from retrieval.catalog import ChunkCatalog
 from retrieval.engine import SearchEngine
 from retrieval.filters import SearchFilters
-from retrieval.metadata_store import MetadataStore
+from storage.protocols import MetadataStore
 from retrieval.retrievers import (
     CatalogRetriever,
     DenseRetriever,
@@ -47,7 +47,7 @@ from retrieval.retrievers import (
     _top,
 )
 from retrieval.tokenize import tokenize
-from retrieval.vector_store import FaissVectorStore
+from storage.vectors import FaissVectorStore
 
 KS = tuple(range(1, 21))
 

@@ -14,14 +14,14 @@ import threading
 
 import numpy as np
 
-from graph import GraphStore
+from storage.protocols import GraphReader
 from retrieval.catalog import ChunkCatalog
 
 BATCH = 2_000
 
 
 class MentionIndex:
-    def __init__(self, graph: GraphStore, catalog: ChunkCatalog, batch: int = BATCH) -> None:
+    def __init__(self, graph: GraphReader, catalog: ChunkCatalog, batch: int = BATCH) -> None:
         self.graph = graph
         self.catalog = catalog
         self.batch = batch

@@ -26,18 +26,16 @@ import scipy.sparse as sp
 
 from core.types import Fact, Passage
 from core.language import script_language
-from graph import GraphStore
-from graph.cypher import CO_OCCURRENCE
-from graph.store import name_key
+from core.vocabulary import CO_OCCURRENCE, name_key
 from retrieval.catalog import ChunkCatalog
-from retrieval.embedder import Embedder
+from core.protocols import Embedder
 from retrieval.filters import SearchFilters
 from retrieval.fusion import mmr, weighted_rrf
 from retrieval.mentions import MentionIndex
-from retrieval.metadata_store import MetadataStore, StoredChunk
+from storage.metadata import StoredChunk
+from storage.protocols import GraphReader, MetadataStore, VectorStore
 from retrieval.reranker import Reranker
 from retrieval.tokenize import ENGLISH_STOPWORDS, tokenize
-from retrieval.vector_store import FaissVectorStore
 
 Mode = Literal["dense", "sparse", "graph", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "sparse", "graph", "hybrid")
@@ -165,7 +163,7 @@ class DenseRetriever(CatalogRetriever):
 
     name = "dense"
 
-    def __init__(self, embedder: Embedder, vectors: FaissVectorStore, catalog: ChunkCatalog,
+    def __init__(self, embedder: Embedder, vectors: VectorStore, catalog: ChunkCatalog,
                  metadata: MetadataStore) -> None:
         super().__init__(catalog, metadata)
         self.embedder = embedder
@@ -263,7 +261,7 @@ class GraphRetriever(CatalogRetriever):
 
     name = "graph"
 
-    def __init__(self, graph: GraphStore, catalog: ChunkCatalog, metadata: MetadataStore,
+    def __init__(self, graph: GraphReader, catalog: ChunkCatalog, metadata: MetadataStore,
                  settings: GraphSettings | None = None) -> None:
         super().__init__(catalog, metadata)
         self.graph = graph
@@ -282,7 +280,7 @@ class GraphRetriever(CatalogRetriever):
 
     # ---- linking ------------------------------------------------------------
     def _entity_names(self) -> dict[str, list[str]]:
-        version = (self.catalog.version, getattr(self.graph, "writes", 0))
+        version = (self.catalog.version, self.graph.writes)
         if self._names_version != version:
             names: dict[str, list[str]] = {}
             for entity in self.graph.entity_names():
@@ -331,7 +329,7 @@ class GraphRetriever(CatalogRetriever):
         same people and products repeat, and each hop is a graph server round trip.
         """
         cfg = self.settings
-        key = (self.catalog.version, getattr(self.graph, "writes", 0), linked)
+        key = (self.catalog.version, self.graph.writes, linked)
         with self._cache_lock:
             cached = self._neighbourhoods.get(key)
             if cached is not None:

@@ -295,7 +295,7 @@ def _rounded(value: Any) -> Any:
 def evaluate(settings: Settings, dataset: EvalDataset, options: EvalOptions, *, work_dir: Path,
              log: Callable[[str], None] = lambda line: None) -> EvalReport:
     """Ingest the dataset's documents into their own data dir (when it has any), then ``run``."""
-    adapters = AdapterRegistry(settings.data_dir / "adapters")  # the user's adapters, wherever the eval data lives
+    adapters = AdapterRegistry(settings.adapters_dir)  # the user's adapters, wherever the eval data lives
     own = eval_settings(settings, dataset, work_dir)
     with evaluation_service(own, stop_graph=own.data_dir != settings.data_dir) as service:
         prepare(service, dataset, log)
@@ -307,7 +307,7 @@ def evaluation_service(settings: Settings, *, stop_graph: bool = True) -> Iterat
     """An open ``LoreService`` over an evaluation's data dir. A local graph server started for it
     does not outlive the run (``stop_graph``; never one the user configured by URI)."""
     try:
-        with LoreService(settings) as service:
+        with LoreService.from_settings(settings) as service:
             yield service
     finally:
         if stop_graph and not settings.graph_uri:

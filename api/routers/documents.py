@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Response, UploadFile, status
 
 from api.deps import IngestKey, JobsDep, ReadKey, RunnerDep, ServiceDep, SettingsDep
-from api.jobs import new_job_id, uploads_dir
+from api.jobs import new_job_id
 from api.keys import ApiKey
 from api.service import LoreService
 from api.problems import problem_responses
 from api.schemas import COLLECTION_PATTERN, DocumentList, DocumentOut, RejectedFile, UploadAccepted
 from ingest.loaders import supported_suffixes
-from retrieval.metadata_store import DEFAULT_COLLECTION, DocumentRecord
+from storage.metadata import DEFAULT_COLLECTION, DocumentRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 429))
 
@@ -78,7 +78,7 @@ def upload_documents(
     if len(files) > settings.max_upload_files:
         raise HTTPException(status_code=422, detail=f"too many files: {len(files)} > {settings.max_upload_files}")
     job_id = new_job_id()
-    folder = uploads_dir(settings.data_dir) / job_id
+    folder = settings.uploads_dir / job_id
     folder.mkdir(parents=True, exist_ok=False)
     accepted: list[str] = []
     rejected: list[RejectedFile] = []
@@ -146,6 +146,6 @@ def delete_document(document_id: DocumentId, service: ServiceDep, settings: Sett
         raise HTTPException(status_code=404, detail=f"no document with id {document_id}")
     # An uploaded file would come back if its job were ever run again.
     source = FsPath(record.source)
-    if source.is_relative_to(uploads_dir(settings.data_dir).resolve()):
+    if source.is_relative_to(settings.uploads_dir.resolve()):
         source.unlink(missing_ok=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

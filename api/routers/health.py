@@ -16,7 +16,18 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Readiness)
 def readyz(service: ServiceDep, response: Response) -> Readiness:
-    """The graph server answers, the index is loaded; whether the LLM is loaded yet (it loads on the first question)."""
+    """Ready when the models are loaded, the index is open and the graph server answers.
+
+    While the server is still loading them (it starts answering first), the status is
+    "starting" with 503; after a failed load it is "unavailable" with the reason. Whether
+    the LLM is loaded yet is reported too: it loads on the first question.
+    """
+    if not service.ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        failed = service.open_error
+        return Readiness(status="unavailable" if failed else "starting", graph=False, index_vectors=0,
+                         documents=service.metadata.document_count(), model_loaded=service.model_loaded,
+                         detail=str(failed) if failed else None)
     # A trivial read, not the graph statistics: a probe must stay cheap on a large graph.
     graph_ok = service.graph_reachable()
     if not graph_ok:

@@ -12,11 +12,7 @@ router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=problem_r
 @router.get("/{meeting_id}/minutes", response_model=Minutes)
 def meeting_minutes(meeting_id: str, service: ServiceDep, key: ReadKey) -> Minutes:
     """The meeting's minutes: summary, topics, decisions, action items and open questions, each citing turns."""
-    # The meeting may be named by id or by source file name: check the collection of the
-    # document it resolves to, not of the literal string.
-    document_id = service.meetings.resolve(meeting_id)
-    record = service.metadata.document(document_id) if document_id is not None else None
-    minutes = service.minutes(document_id) if record is not None and key.sees(record.collection) else None
+    minutes = service.minutes(meeting_id, collections=key.collections)
     if minutes is None:
         # Indistinguishable from a missing meeting: a key does not learn what other collections hold.
         raise HTTPException(status_code=404, detail=f"no meeting with id {meeting_id!r}")

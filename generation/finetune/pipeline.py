@@ -205,7 +205,7 @@ def finetune(
     log_line: Callable[[str], None] = lambda line: None,
 ) -> FinetuneReport:
     s = kb.settings
-    registry = AdapterRegistry(s.data_dir / "adapters")
+    registry = AdapterRegistry(s.adapters_dir)
     base = load_base_llm(s)
     answerer = answerer_for(base, s)
     question_backend = None
@@ -288,7 +288,7 @@ def evaluate_version(settings: Settings, adapter: Path, examples: Sequence[Examp
 
 def reevaluate(settings: Settings, version: str) -> tuple[EvalReport, EvalReport]:
     """Before/after on a saved version's own held-out split (``lore finetune eval``)."""
-    registry = AdapterRegistry(settings.data_dir / "adapters")
+    registry = AdapterRegistry(settings.adapters_dir)
     path = registry.path(version)
     data = path / DATA_FILE
     if not data.is_file():

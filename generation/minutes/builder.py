@@ -8,7 +8,7 @@ from core.types import Chunk, Document
 from generation.minutes.extractive import ExtractiveEngine, Progress
 from generation.minutes.turns import meeting_turns
 from generation.minutes.types import Minutes
-from retrieval.embedder import Embedder
+from core.protocols import Embedder
 
 
 class MinutesBuilder:

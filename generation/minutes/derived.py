@@ -13,13 +13,13 @@ deleting the meeting does) removes them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from core.types import ActionItem, Chunk, Decision, Document, MeetingRecord
 from generation.minutes.builder import MinutesBuilder
 from generation.minutes.types import Minutes
-from ingest.extract.base import Extraction, chunk_at, document_text
-from ingest.extract.meetings import meeting_entity
+from core.extraction import Extraction, chunk_at, document_text
+from core.meeting_notes import meeting_entity
 
 MINUTES_KIND = "minutes"
 MEETING_KINDS = ("meeting",)
@@ -99,17 +99,17 @@ class MinutesDocuments:
     """Minutes as derived documents (``ingest.derived.DerivedDocuments``): built for every ingested meeting when
     ``at_ingest``, their decisions and action items written as graph facts, deleted with their meeting.
 
-    ``builder`` is called when minutes are first needed: the abstractive engine loads an LLM.
+    The abstractive engine's LLM loads when the first minutes are built, not before.
     """
 
-    def __init__(self, builder: Callable[[], MinutesBuilder], *, at_ingest: bool = True) -> None:
-        self._builder = builder
+    def __init__(self, builder: MinutesBuilder, *, at_ingest: bool = True) -> None:
+        self.builder = builder
         self.at_ingest = at_ingest
 
     def derive(self, document: Document, chunks: Sequence[Chunk]) -> Document | None:
         if not self.at_ingest or document.kind not in MEETING_KINDS:
             return None
-        return minutes_document(document, self._builder().build(document, chunks))
+        return minutes_document(document, self.builder.build(document, chunks))
 
     def derived_id(self, source: str, kind: str) -> str | None:
         return minutes_document_id(source) if kind in MEETING_KINDS else None

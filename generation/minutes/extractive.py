@@ -28,7 +28,7 @@ from generation.minutes import cues
 from generation.minutes.text import segment_keywords
 from generation.minutes.turns import MeetingTurn, word_count
 from generation.minutes.types import Minutes, MinutesActionItem, MinutesDecision, OpenQuestion, Topic
-from retrieval.embedder import Embedder
+from core.protocols import Embedder
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -226,8 +226,8 @@ class ExtractiveEngine:
         """The decisions and action items written in the notes' own sections, cited to their best supporting turn."""
         if not chunks:
             return [], []
-        from ingest.extract.base import Extraction
-        from ingest.extract.meetings import extract_meeting
+        from core.extraction import Extraction
+        from core.meeting_notes import extract_meeting
 
         extraction = Extraction()
         extract_meeting(document, list(chunks), extraction)

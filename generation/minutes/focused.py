@@ -20,7 +20,7 @@ from generation.minutes.extractive import clip_words, embed_turns
 from generation.minutes.text import tokens
 from generation.minutes.turns import MeetingTurn
 from retrieval.bm25 import BM25Matrix
-from retrieval.embedder import Embedder
+from core.protocols import Embedder
 
 _SUMMARY_EN = re.compile(
     r"^\s*(?:please\s+|can you\s+|could you\s+)?(?:summari[sz]e|sum up|recap|give (?:me )?(?:a |an )?(?:summary|overview|recap)"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 # Spoken-language filler that TF-IDF would otherwise pick as a topic word.
 _FILLER = {
@@ -16,7 +16,16 @@ _FILLER = {
     "does", "did", "doing", "make", "let", "look", "little", "pretty", "vocalsound", "disfmarker", "gap", "laugh",
     "nonvocalsound", "pause", "cough", "inaudible", "thank", "thanks", "mhm", "huh", "oh", "ah", "alright", "basically",
 }
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS | _FILLER)
+
+
+@cache
+def stop_words() -> frozenset[str]:
+    # scikit-learn takes about a second to import: only building minutes pays for it, not every command.
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS | _FILLER)
+
+
 _ZH_STOP = frozenset("的 了 是 我 你 他 她 我们 你们 他们 这 那 这个 那个 就 也 都 在 和 有 要 会 说 吧 吗 呢 啊 嗯 一下 一个 还 对 没有 可以 然后 所以 如果 但是 因为 什么 怎么".split())
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+|\d+")
@@ -28,14 +37,16 @@ def tokens(text: str, language: str) -> list[str]:
         import jieba
 
         words = [w.strip().lower() for w in jieba.lcut(text)]
-        return [w for w in words if w and w not in _ZH_STOP and (_CJK.search(w) or _WORD.fullmatch(w)) and w.lower() not in STOP_WORDS]
-    return [w for w in (m.group().lower() for m in _WORD.finditer(text)) if w not in STOP_WORDS and len(w) > 2]
+        return [w for w in words if w and w not in _ZH_STOP and (_CJK.search(w) or _WORD.fullmatch(w)) and w.lower() not in stop_words()]
+    return [w for w in (m.group().lower() for m in _WORD.finditer(text)) if w not in stop_words() and len(w) > 2]
 
 
 def segment_keywords(segments: Sequence[str], language: str, k: int = 3) -> list[list[str]]:
     """The ``k`` words that set each segment apart from the others (TF-IDF with segments as documents)."""
     if not segments:
         return []
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(analyzer=lambda text: tokens(text, language), sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform(segments)

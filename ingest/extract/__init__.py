@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ConfigurationError
 from core.language import script_language
 from core.types import Chunk, Document
-from ingest.extract.base import Extraction, Extractor, normalise_name
+from core.extraction import Extraction, normalise_name
+from ingest.extract.base import Extractor
 from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
+from storage.protocols import GraphWriter
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -88,7 +90,7 @@ class CombinedExtractor:
 _KNOWN_TYPES = ("Team", "Project", "Product", "Person", "Organization", "Location")
 
 
-def known_names(graph: Any) -> Callable[[], dict[str, str]]:
+def known_names(graph: GraphWriter) -> Callable[[], dict[str, str]]:
     """A provider of the names the graph already holds (name -> type), read once per document."""
 
     def read() -> dict[str, str]:
@@ -105,12 +107,12 @@ def known_names(graph: Any) -> Callable[[], dict[str, str]]:
 
 
 def build_extractor(
-    settings: Settings, *, graph: Any = None, embedder: Any = None, merges: Any = None,
+    settings: Settings, *, graph: GraphWriter | None = None, embedder: Any = None, merges: Any = None,
     generator: TextGenerator | None = None,
 ) -> Extractor:
     """The extractor the settings ask for, wrapped with entity resolution when it is on.
 
-    ``graph`` (a GraphStore) supplies the entities already known, ``embedder`` the
+    ``graph`` supplies the entities already known, ``embedder`` the
     embedding similarity, ``merges`` (a MergeStore) the recorded merge decisions,
     ``generator`` the chat model for ``extractor = "llm"`` / ``"spacy+llm"`` (the
     composition root, ``api.bootstrap``, passes the configured generation backend).

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import ModelLoadError
 from core.types import Chunk, Document
-from ingest.extract.base import Extraction
+from core.extraction import Extraction
 from ingest.extract.spacy import extract_with
 
 LAC_LABELS = {"PER": "Person", "ORG": "Organization", "LOC": "Location", "TIME": "Date"}

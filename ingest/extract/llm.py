@@ -20,8 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from core.errors import LoreError
 from core.types import Chunk, Document, Entity, Mention
-from graph.cypher import ENTITY_TYPES, RELATION_TYPES, entity_label
-from ingest.extract.base import Extraction, make_entity, normalise_name, usable_name
+from core.vocabulary import ENTITY_TYPES, RELATION_TYPES, entity_label
+from core.extraction import Extraction, make_entity, normalise_name, usable_name
 from ingest.extract.rules import sentences
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Entity resolution: many surface forms, one entity; every merge recorded and reversible.
 
 Normalisation (case, whitespace, honorifics, possessives, a leading "the") is
-not a merge: it decides the entity id itself (:func:`ingest.extract.base.normalise_name`
+not a merge: it decides the entity id itself (:func:`core.extraction.normalise_name`
 and ``Entity.make_id``). Everything beyond that is a *merge* of an alias into a
 canonical entity, by one of these rules, tried in order:
 
@@ -31,15 +31,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.types import Chunk, Document, Entity, Mention
-from ingest.extract.base import Extraction, Extractor
+from core.vocabulary import name_key
+from core.extraction import Extraction
+from ingest.extract.base import Extractor
 from ingest.extract.rules import has_org_word
-from retrieval.metadata_store import SqliteStore
+from storage.protocols import GraphWriter
+from storage.sqlite import SqliteStore
 
 _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "ltd", "ltd.", "llc", "gmbh", "ag",
                        "plc", "sa", "group", "company", "team", "office"})
@@ -47,9 +49,6 @@ _KIND_PREFIXES = ("project ",)
 _NEVER = frozenset({"Date", "Event"})  # dates are values; meetings are one per document
 _NAME_CACHE_MAX = 100_000  # name vectors kept by a resolver (384 floats each: about 150 MB at most)
 
-
-def name_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -301,7 +300,7 @@ def _initials(core: list[str]) -> str:
 class Resolver:
     """Decides, for each entity of a document's extraction, which entity it really is."""
 
-    def __init__(self, merges: MergeStore, *, graph: Any = None, embedder: Any = None, threshold: float = 0.9) -> None:
+    def __init__(self, merges: MergeStore, *, graph: GraphWriter | None = None, embedder: Any = None, threshold: float = 0.9) -> None:
         self.merges = merges
         self.graph = graph
         self.embedder = embedder

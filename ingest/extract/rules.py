@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.types import Chunk, Entity, Mention
-from ingest.extract.base import Extraction, normalise_name, usable_name
+from core.extraction import Extraction, normalise_name, usable_name
+from core.markdown import Heading, heading_path, headings
 
 # ---- gazetteer ------------------------------------------------------------------
 _TEAM = re.compile(r"\b((?:[A-Z][\w&]*[ \t]+){1,3}Team)\b")
@@ -34,7 +35,6 @@ _PROJECT = re.compile(r"\bProject[ \t]+(?!(?:Brief|Owner|Lead|Manager|Plan|Statu
 _PROJECT_TITLE = re.compile(r"\bProject(?:[ \t]+(?:Brief|Charter|Plan))?[ \t]*:[ \t]*([A-Z][\w-]+)")
 # Offices and sites are places, whatever the NER model makes of "Leeds Office".
 _SITE = re.compile(r"\b((?:[A-Z][\w-]+[ \t]+){1,2}(?:Office|HQ|Headquarters|Campus|Warehouse|Plant|Lab))\b")
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*$", re.MULTILINE)
 _DEFINED = re.compile(r"^([A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})\s+[—–-]\s+\S")
 _PRODUCT_SECTIONS = re.compile(r"\b(services|products|systems|components|applications)\b", re.IGNORECASE)
 _NOT_A_NAME = frozenset({"the", "a", "an", "our", "this", "that", "each", "every", "our", "all", "new", "see", "team"})
@@ -64,7 +64,6 @@ _PRODUCT_NOUN = re.compile(r"(?<![\w-])([A-Z][a-z]\w+)[ \t]+(?:robots?|software|
 ORG_WORDS = frozenset({"inc", "ltd", "gmbh", "llc", "corp", "co", "ag", "plc", "group", "logistics", "payments",
                        "robotics", "cells", "chain", "ventures", "bank", "university", "labs", "capital", "partners",
                        "holdings", "industries", "technologies", "systems", "solutions", "foods", "motors"})
-_CORPORATE_CASE = {"gmbh": "GmbH", "inc": "Inc.", "ltd": "Ltd", "llc": "LLC", "ag": "AG", "plc": "plc"}
 EVENT_WORDS = frozenset({"review", "meeting", "sync", "kickoff", "kick-off", "offsite", "summit", "conference",
                          "workshop", "retrospective", "standup", "all-hands", "go/no-go"})
 # "Head of People & Finance": what someone is head of is a unit of the company.
@@ -72,7 +71,6 @@ _HEAD_OF = re.compile(r"\bHead of ((?:[A-Z][\w-]*)(?:[ \t]+(?:&|and|[A-Z][\w-]*)
 # Chinese sites: "上海办公室" (Shanghai Office), "北京总部" (Beijing HQ).
 _SITE_ZH = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:办公室|总部|园区|仓库|工厂|实验室))")
 # The title ends at its last non-space: "[^\n]*\S[^\n]*" would backtrack quadratically on long lines.
-_SETEXT = re.compile(r"^([^\n]*\S)[^\S\n]*\n[ \t]*(=+|-+)[ \t]*$", re.MULTILINE)
 
 
 def is_role_word(word: str) -> bool:
@@ -192,50 +190,6 @@ def capitalised_mid_sentence(text: str, word: str) -> bool:
         if re.match(r"[ \t]+[A-Z0-9][\w-]*", text[match.end() :]) or re.search(r"[A-Z][\w-]*[ \t]+$", before):
             return True
     return False
-
-
-def _title_name(text: str) -> str:
-    """A shouted heading as a name: "BRENNER LOGISTICS GMBH" -> "Brenner Logistics GmbH"."""
-    words = []
-    for word in text.split():
-        key = word.casefold().strip(".,")
-        words.append(_CORPORATE_CASE.get(key, word if len(word) <= 3 and key in ("it", "hq") else word.capitalize()))
-    return " ".join(words)
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-    start: int  # document offset
-
-
-def headings(text: str) -> list[Heading]:
-    """Markdown headings: ATX ("## Name") and setext (a line underlined with "===" or "---", as plain-text
-    files write them). Shouted setext headings are returned in title case ("1. BRENNER LOGISTICS GMBH" ->
-    "1. Brenner Logistics GmbH") so that names in them read as names."""
-    found = [Heading(len(m.group(1)), m.group(2).strip(), m.start()) for m in _HEADING.finditer(text)]
-    for m in _SETEXT.finditer(text):
-        title = m.group(1).strip()
-        if title.startswith(("#", "-", "*", "|")) or set(title) <= set("=-"):
-            continue
-        letters = [ch for ch in title if ch.isalpha()]
-        if letters and all(ch.isupper() for ch in letters):
-            title = _title_name(title)
-        found.append(Heading(1 if m.group(2)[0] == "=" else 2, title, m.start()))
-    return sorted(found, key=lambda h: h.start)
-
-
-def heading_path(all_headings: list[Heading], offset: int) -> list[Heading]:
-    """The headings in force at a document offset, outermost first."""
-    path: list[Heading] = []
-    for heading in all_headings:
-        if heading.start > offset:
-            break
-        while path and path[-1].level >= heading.level:
-            path.pop()
-        path.append(heading)
-    return path
 
 
 def gazetteer(text: str) -> dict[str, str]:

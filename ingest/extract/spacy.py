@@ -11,7 +11,7 @@ Relations, each with its chunk, sentence and offsets:
 * lexical cues between two entities of a sentence (:data:`rules.CUES`);
 * layout: list items under a team heading, ``Owner:`` / ``Location:`` lines;
 * sentence co-occurrence: MENTIONED_WITH for entities named in one sentence;
-* meetings: attendees, decisions and action items (:mod:`ingest.extract.meetings`).
+* meetings: attendees, decisions and action items (:mod:`core.meeting_notes`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 
 from core.types import Chunk, Document, Entity
 from ingest.extract import rules
-from ingest.extract.base import Extraction, document_text, normalise_name, usable_name
-from ingest.extract.meetings import extract_meeting
+from core.extraction import Extraction, document_text, normalise_name, usable_name
+from core.meeting_notes import extract_meeting
 from ingest.extract.spacy_processes import BATCH_SIZE, SpacyRunner, load_pipeline
 
 # spaCy label -> Lore entity type. Labels not listed (CARDINAL, MONEY, NORP, ...) are not entities of interest.

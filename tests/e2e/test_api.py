@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
-from api.jobs import JobStore, new_job_id, uploads_dir
-from api.keys import KeyStore, api_db_path
+from api.jobs import JobStore, new_job_id
+from api.keys import KeyStore
 from api.service import LoreService
 from core.settings import Settings
 from graph import LocalGraphServer
@@ -85,7 +85,7 @@ def gamma_dir(tmp_path_factory) -> Path:
 def service(settings, tmp_path_factory, gamma_dir) -> LoreService:
     beta_dir = tmp_path_factory.mktemp("beta")
     (beta_dir / "nightjar.md").write_text(BETA_TEXT)
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         service.graph.clear()
         assert service.ingest(ALPHA_FILES, collection="alpha").failed == []
         assert service.ingest([beta_dir], collection="beta").failed == []
@@ -95,7 +95,7 @@ def service(settings, tmp_path_factory, gamma_dir) -> LoreService:
 
 @pytest.fixture(scope="module")
 def keys(settings) -> dict[str, str]:
-    with KeyStore(api_db_path(settings.data_dir)) as store:
+    with KeyStore(settings.api_db_path) as store:
         made = {
             "admin": store.create("admin", ["admin"])[1],
             "reader": store.create("reader", ["read"])[1],
@@ -160,7 +160,7 @@ def test_readyz_is_503_while_the_graph_server_is_down(tmp_path):
     own_settings = Settings(data_dir=tmp_path / "data", graph_uri=info.uri, graph_user=info.user,
                             graph_password=info.password, graph_database=info.database)
     try:
-        with LoreService(own_settings) as lone, TestClient(create_app(service=lone)) as lone_client:
+        with LoreService.from_settings(own_settings) as lone, TestClient(create_app(service=lone)) as lone_client:
             assert lone_client.get("/readyz").status_code == 200
             own.stop()
             response = lone_client.get("/readyz")
@@ -169,6 +169,21 @@ def test_readyz_is_503_while_the_graph_server_is_down(tmp_path):
             assert lone_client.get("/healthz").status_code == 200
     finally:
         own.stop()
+
+
+def test_a_server_answers_before_its_models_load_and_readyz_says_when_they_have(tmp_path, graph_env):
+    """The app opens its own service in the background: /healthz at once, /readyz 503 "starting"
+    until the models and the index are ready, then 200; a search meanwhile waits, never fails."""
+    own_settings = Settings(data_dir=tmp_path / "data", auth_required=False, **graph_env)
+    with TestClient(create_app(own_settings)) as lone_client:
+        assert lone_client.get("/healthz").json() == {"status": "ok"}
+        deadline = time.monotonic() + 300
+        while (ready := lone_client.get("/readyz")).status_code != 200:
+            assert ready.status_code == 503 and ready.json()["status"] == "starting", ready.json()
+            assert time.monotonic() < deadline, "the knowledge base never became ready"
+            time.sleep(0.05)
+        assert ready.json()["status"] == "ready" and ready.json()["graph"] is True
+        assert lone_client.post("/v1/search", json={"question": "anything", "top_k": 3}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -509,7 +524,7 @@ def test_upload_ingests_in_background_and_delete_removes_everything(client, serv
     assert set(reasons) == {"../../etc/evil.md", "notes.exe", "empty.md", ".hidden.md", "sub\\dir.md"}
     assert "path" in reasons["../../etc/evil.md"] and "unsupported" in reasons["notes.exe"]
     assert response.headers["location"] == accepted["status_url"]
-    folder = uploads_dir(service.settings.data_dir) / accepted["job_id"]
+    folder = service.settings.uploads_dir / accepted["job_id"]
     assert sorted(p.name for p in folder.iterdir()) == ["quillfeather.md"]
     assert not (service.settings.data_dir / "etc").exists()
 
@@ -593,10 +608,10 @@ def test_reads_stay_consistent_while_an_upload_ingests(client, service, keys):
 def test_unfinished_jobs_resume_after_a_restart(service, settings, keys):
     # A job recorded as queued by a server that stopped before running it.
     job_id = new_job_id()
-    folder = uploads_dir(settings.data_dir) / job_id
+    folder = settings.uploads_dir / job_id
     folder.mkdir(parents=True)
     (folder / "resumed.md").write_text("# Resumed\n\nThe Tansy warehouse pilot resumed after the restart.\n")
-    with JobStore(api_db_path(settings.data_dir)) as jobs:
+    with JobStore(settings.api_db_path) as jobs:
         jobs.create(job_id, "alpha", folder, ["resumed.md"], None)
     with TestClient(create_app(service=service)) as client:
         job = wait_for_job(client, job_id, keys["alpha"])
@@ -649,15 +664,15 @@ def test_cli_keys_create_list_revoke(settings, monkeypatch):
     payload = json.loads(created.stdout)
     assert payload["scopes"] == ["read", "ingest"] and payload["collections"] == ["alpha", "beta"]
     secret = payload["key"]
-    raw = api_db_path(settings.data_dir).read_bytes()
+    raw = settings.api_db_path.read_bytes()
     assert secret.encode() not in raw  # only the hash is stored
-    with KeyStore(api_db_path(settings.data_dir)) as store:
+    with KeyStore(settings.api_db_path) as store:
         assert store.authenticate(secret).id == payload["id"]
     listed = runner.invoke(cli_app, ["keys", "list", "--json"])
     assert payload["id"] in {k["id"] for k in json.loads(listed.stdout)} and secret not in listed.stdout
     assert runner.invoke(cli_app, ["keys", "revoke", payload["id"]]).exit_code == 0
     assert runner.invoke(cli_app, ["keys", "revoke", payload["id"]]).exit_code == 1
-    with KeyStore(api_db_path(settings.data_dir)) as store:
+    with KeyStore(settings.api_db_path) as store:
         assert store.authenticate(secret) is None
     bad = runner.invoke(cli_app, ["keys", "create", "--scopes", "read,root"])
     assert bad.exit_code == 2 and "scopes" in bad.output

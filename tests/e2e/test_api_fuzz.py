@@ -11,7 +11,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from api.app import create_app
-from api.keys import KeyStore, api_db_path
+from api.keys import KeyStore
 from api.service import LoreService
 from core.settings import Settings
 
@@ -31,10 +31,10 @@ def fuzz_target(tmp_path_factory, graph_server):
         max_new_tokens=4,
         rate_limit="",
     )
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         service.graph.clear()
         service.ingest([EXAMPLES / "docs" / "org-chart.md"], collection="default")
-        with KeyStore(api_db_path(settings.data_dir)) as keys:
+        with KeyStore(settings.api_db_path) as keys:
             _, secret = keys.create("fuzz", ["admin"])
         yield create_app(service=service), secret, service
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
-from api.keys import KeyStore, api_db_path
+from api.keys import KeyStore
 from api.service import LoreService
 from core.settings import Settings
 
@@ -35,7 +35,7 @@ def settings(tmp_path_factory, graph_server) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(settings) -> LoreService:
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         service.graph.clear()
         report = service.ingest([EXAMPLES])
         assert report.failed == [], report.failed
@@ -105,7 +105,7 @@ def test_ask_answers_with_citations_that_point_at_retrieved_chunks(service):
 
 
 def test_http_api_ask_and_search(service, settings):
-    with KeyStore(api_db_path(settings.data_dir)) as keys:
+    with KeyStore(settings.api_db_path) as keys:
         _, secret = keys.create("e2e", ["read"])
     with TestClient(create_app(service=service), headers={"Authorization": f"Bearer {secret}"}) as client:
         assert client.get("/healthz").json() == {"status": "ok"}

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.keys import KeyStore, api_db_path
+from api.keys import KeyStore
 from api.cli import app as cli_app
 from api.service import LoreService
 from core.settings import Settings
@@ -29,7 +29,7 @@ def settings(tmp_path_factory, graph_server) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(settings) -> LoreService:
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         service.graph.clear()
         report = service.ingest(FILES)
         assert report.failed == []
@@ -47,7 +47,7 @@ def cli_env(settings, monkeypatch) -> CliRunner:
 
 
 def _client(service, **key_options) -> TestClient:
-    with KeyStore(api_db_path(service.settings.data_dir)) as keys:
+    with KeyStore(service.settings.api_db_path) as keys:
         _, secret = keys.create("graph-inspection", ["read"], **key_options)
     return TestClient(create_app(service=service), headers={"Authorization": f"Bearer {secret}"})
 

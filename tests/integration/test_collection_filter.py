@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retrieval.vector_store import FaissVectorStore
+from storage.vectors import FaissVectorStore
 
 
 def test_search_with_allowed_ids_ranks_only_those(tmp_path):

@@ -52,7 +52,7 @@ def settings(tmp_path_factory, graph_server) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(settings) -> LoreService:
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         service.graph.clear()
         report = service.ingest(SUBSET)
         assert report.failed == [], report.failed
@@ -111,7 +111,7 @@ def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service,
     assert training["steps"] == 6
     assert len(training["eval_loss"]) >= 1
 
-    registry = AdapterRegistry(settings.data_dir / "adapters")
+    registry = AdapterRegistry(settings.adapters_dir)
     assert registry.active() == report.version == "v1"
     manifest = Manifest.load(report.path)
     assert manifest.base_model == settings.llm_model and len(manifest.data_hash) == 64
@@ -122,7 +122,7 @@ def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service,
     from generation.backends.local import LocalLLM
 
     base = LocalLLM.from_pretrained(settings.llm_model, cache_dir=settings.model_cache_dir, device="cpu")
-    served = service.answerer.backend
+    served = service.llm.get()
     name = "model.layers.29.self_attn.q_proj.weight"
     tuned_weight = dict(served.model.named_parameters())[name]
     base_weight = dict(base.model.named_parameters())[name]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from graph import GraphStore
-from retrieval.metadata_store import MetadataStore
-from retrieval.vector_store import FaissVectorStore
+from storage.metadata import SqliteMetadataStore
+from storage.vectors import FaissVectorStore
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -82,7 +82,7 @@ def test_kill_9_during_ingest_then_rerun_is_consistent(tmp_path, graph_server):
     assert killed >= 2, "the ingest finished before it could be killed; make the corpus bigger"
     assert _ingest(corpus, env, kill_after_documents=None, extra_delay=0) == 0
 
-    metadata = MetadataStore(tmp_path / "lore" / "lore.sqlite3").open()
+    metadata = SqliteMetadataStore(tmp_path / "lore" / "lore.sqlite3").open()
     try:
         vectors = FaissVectorStore.open(tmp_path / "lore" / "index", embedding_model=MODEL, dimension=384)
         ids = vectors.ids().tolist()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ from ingest.chunking import Chunker
 from ingest.extract import SpacyExtractor
 from ingest.pipeline import IngestPipeline
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.metadata_store import MetadataStore
-from retrieval.vector_store import FaissVectorStore
+from storage.metadata import SqliteMetadataStore
+from storage.vectors import FaissVectorStore
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -31,7 +30,7 @@ def extractor():
 
 @pytest.fixture
 def pipeline(tmp_path, graph_store, embedder, extractor):
-    metadata = MetadataStore(tmp_path / "data" / "lore.sqlite3").open()
+    metadata = SqliteMetadataStore(tmp_path / "data" / "lore.sqlite3").open()
     vectors = FaissVectorStore.open(tmp_path / "data" / "index", embedding_model=MODEL, dimension=embedder.dimension)
     yield IngestPipeline(embedder=embedder, vectors=vectors, metadata=metadata, graph=graph_store, extractor=extractor,
                          chunker=Chunker(300, 40), max_file_bytes=20_000, batch_chunks=8)

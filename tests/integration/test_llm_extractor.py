@@ -12,12 +12,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
-from api.bootstrap import ingest_extractor
+from api.bootstrap import Parts, build
 from core.errors import ConfigurationError
 from core.settings import Settings
 from core.types import Chunk, Document, content_id
 from ingest.extract import CombinedExtractor, build_extractor
 from ingest.extract.llm import LLMExtractor, TextGenerator, parse_triples
+from ingest.extract.resolution import ResolvingExtractor
 
 TEXT = "Dana Reyes leads the Apollo project. Apollo depends on Gatehouse."
 CANNED = {
@@ -72,15 +73,35 @@ def one_chunk(text: str = TEXT) -> tuple[Document, list[Chunk]]:
     return doc, [Chunk(id=Chunk.make_id(doc.id, 0, text), document_id=doc.id, index=0, text=text, start=0, end=len(text))]
 
 
-def llm_settings(url: str, extractor: str = "llm") -> Settings:
-    return Settings(llm_backend="openai", llm_base_url=url, llm_model="extractor", extractor=extractor)
+def llm_settings(url: str, extractor: str = "llm", **fields) -> Settings:
+    return Settings(llm_backend="openai", llm_base_url=url, llm_model="extractor", extractor=extractor, **fields)
 
 
-def test_llm_extractor_keeps_only_typed_triples_grounded_in_the_chunk(server) -> None:
+@pytest.fixture
+def parts_for(graph_env, tmp_path) -> Iterator:
+    """``parts_for(url, extractor)``: the composition root's parts over the session graph server."""
+    built: list[Parts] = []
+
+    def make(url: str, extractor: str = "llm") -> Parts:
+        built.append(build(llm_settings(url, extractor, data_dir=tmp_path / f"data{len(built)}", **graph_env)))
+        return built[-1]
+
+    yield make
+    for parts in built:
+        parts.close()
+
+
+def inner(extractor):
+    """The extractor entity resolution wraps (the composition root always adds resolution)."""
+    assert isinstance(extractor, ResolvingExtractor)
+    return extractor.inner
+
+
+def test_llm_extractor_keeps_only_typed_triples_grounded_in_the_chunk(server, parts_for) -> None:
     url, replies = server
     replies.content = "Here you go:\n```json\n" + json.dumps(CANNED) + "\n```"
-    extractor = ingest_extractor(llm_settings(url))
-    assert isinstance(extractor, LLMExtractor)
+    extractor = parts_for(url).extractor
+    assert isinstance(inner(extractor), LLMExtractor)
     doc, chunks = one_chunk()
     x = extractor.extract(doc, chunks)
 
@@ -95,30 +116,36 @@ def test_llm_extractor_keeps_only_typed_triples_grounded_in_the_chunk(server) ->
     assert request["model"] == "extractor" and request["messages"][-1]["content"] == TEXT
 
 
-def test_unreadable_answers_yield_nothing_instead_of_failing(server) -> None:
+def test_unreadable_answers_yield_nothing_instead_of_failing(server, parts_for) -> None:
     url, replies = server
     replies.content = "I could not find any relations, sorry."
     doc, chunks = one_chunk()
-    x = ingest_extractor(llm_settings(url)).extract(doc, chunks)
+    x = parts_for(url).extractor.extract(doc, chunks)
     assert x.entities == {} and x.relations == []
 
 
-def test_spacy_plus_llm_unions_both(server) -> None:
+def test_spacy_plus_llm_unions_both(server, parts_for) -> None:
     url, replies = server
     replies.content = json.dumps({"relations": [["Apollo", "DEPENDS_ON", "Gatehouse"]]})
-    extractor = ingest_extractor(llm_settings(url, "spacy+llm"))
-    assert isinstance(extractor, CombinedExtractor)
+    extractor = parts_for(url, "spacy+llm").extractor
+    assert isinstance(inner(extractor), CombinedExtractor)
     doc, chunks = one_chunk()
     x = extractor.extract(doc, chunks)
     types = {r.type for r in x.relations}
     assert "DEPENDS_ON" in types and "MENTIONED_WITH" in types  # the LLM's triple and spaCy's co-occurrence
 
 
-def test_llm_extraction_takes_its_model_from_the_composition_root(server) -> None:
+def test_llm_extraction_takes_its_model_from_the_composition_root(server, parts_for) -> None:
     url, _ = server
     # The configured generation backend is a TextGenerator; ingest alone has no model to call.
-    extractor = ingest_extractor(llm_settings(url))
+    parts = parts_for(url)
+    extractor = inner(parts.extractor)
     assert isinstance(extractor, LLMExtractor) and isinstance(extractor.backend, TextGenerator)
+    # One backend for the process: the extractor and the answerer share the provider, loaded once.
+    assert extractor.backend is parts.llm
+    assert not parts.llm.loaded
+    parts.extractor.extract(*one_chunk())
+    assert parts.llm.loaded and parts.llm.get() is parts.llm.get()
     with pytest.raises(ConfigurationError, match="text generator"):
         build_extractor(llm_settings(url))
 

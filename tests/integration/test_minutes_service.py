@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
-from api.keys import KeyStore, api_db_path
+from api.keys import KeyStore
 from api.service import LoreService
 from core.settings import Settings
 from generation.minutes.derived import minutes_document_id
@@ -50,7 +50,7 @@ def service(tmp_path_factory, graph_server):
     _write_transcript(corpus)
     (corpus / "millrace-kickoff.md").write_text((EXAMPLES / "meetings" / "2026-02-10-millrace-kickoff.md").read_text())
     (corpus / "handbook.md").write_text("# Expenses\n\nReceipts are filed within 30 days of purchase.\n")
-    with LoreService(settings) as svc:
+    with LoreService.from_settings(settings) as svc:
         svc.graph.clear()
         report = svc.ingest([corpus])
         assert report.failed == [], report.failed
@@ -120,7 +120,7 @@ def test_cli_and_http_return_the_minutes(service, monkeypatch):
     result = CliRunner().invoke(cli_app, ["minutes", meeting.id, "--json"])
     assert json.loads(result.stdout)["meeting_id"] == meeting.id
     assert CliRunner().invoke(cli_app, ["minutes", "no-such-meeting"]).exit_code == 1
-    with KeyStore(api_db_path(settings.data_dir)) as keys:
+    with KeyStore(settings.api_db_path) as keys:
         _, reader = keys.create("minutes-reader", ["read"])
         _, outsider = keys.create("other-collection", ["read"], collections=["elsewhere"])
     app = create_app(service=service)

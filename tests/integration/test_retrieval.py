@@ -72,7 +72,7 @@ def service(tmp_path_factory, graph_env, corpus):
         pytest.skip(f"QMSum data not found under {SHARED}")
     # Derived minutes documents would compete with their meetings in these rankings.
     settings = Settings(data_dir=tmp_path_factory.mktemp("lore-retrieval"), minutes_at_ingest=False, **graph_env)
-    with LoreService(settings) as service:
+    with LoreService.from_settings(settings) as service:
         service.graph.clear()
         report = service.ingest([corpus, *QMSUM_SLICE])
         assert report.failed == [], report.failed

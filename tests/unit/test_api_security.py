@@ -11,7 +11,7 @@ from fastapi import HTTPException, UploadFile
 from api.deps import effective_collections
 from api.keys import ApiKey, KeyStore
 from api.routers.documents import _write_new, safe_file_name
-from retrieval.metadata_store import MetadataStore
+from storage.metadata import SqliteMetadataStore
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_metadata_store_adds_the_collection_column_to_an_old_database(tmp_path):
     )
     old.commit()
     old.close()
-    store = MetadataStore(path).open()
+    store = SqliteMetadataStore(path).open()
     try:
         assert [d.collection for d in store.documents()] == ["default"]
         assert [d.id for d in store.documents(["default"])] == ["doc_1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.extract.base import make_entity, normalise_name
+from core.extraction import make_entity, normalise_name
 from ingest.extract.resolution import KnownEntities, acronym_match, first_name_match, name_key, short_form_match
 from ingest.extract.rules import best_cue, gazetteer, short_forms
 

@@ -7,8 +7,8 @@ import pytest
 
 from core.errors import IndexMismatchError
 from core.types import Chunk, Document
-from retrieval.metadata_store import MetadataStore
-from retrieval.vector_store import FaissVectorStore
+from storage.metadata import SqliteMetadataStore
+from storage.vectors import FaissVectorStore
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -55,7 +55,7 @@ def _document(source: str, text: str) -> tuple[Document, list[Chunk]]:
 
 
 def test_metadata_replace_and_delete(tmp_path):
-    store = MetadataStore(tmp_path / "m.sqlite3").open()
+    store = SqliteMetadataStore(tmp_path / "m.sqlite3").open()
     doc, chunks = _document("/a.md", "one|two|three")
     removed, added = store.replace_document(doc, chunks)
     assert removed == [] and len(added) == 3

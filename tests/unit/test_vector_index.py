@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.vector_store import FLAT, IVF, FaissVectorStore, gpu_count, ivf_list_count
+from storage.vectors import FLAT, IVF, FaissVectorStore, gpu_count, ivf_list_count
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:

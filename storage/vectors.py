@@ -34,7 +34,6 @@ import threading
 from dataclasses import asdict, dataclass
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
 
 import faiss
 import numpy as np
@@ -50,14 +49,6 @@ IVF = "IVF,Flat"
 RETRAIN_GROWTH = 4  # retrain the IVF quantiser when the index is this many times its training size
 TRAINING_POINTS_PER_LIST = 39  # FAISS's own guidance: fewer points per centroid gives poor clusters
 DEFAULT_EXACT_MAX = 200_000
-
-
-class VectorStore(Protocol):
-    def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
-    def delete(self, ids: np.ndarray) -> None: ...
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def ids(self) -> np.ndarray: ...
-    def save(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +67,16 @@ def _write_atomically(path: Path, write) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def stored_manifest(directory: Path) -> IndexManifest | None:
+    """The manifest of the index saved in ``directory``; None when there is no saved index."""
+    manifest_path, index_path = Path(directory) / MANIFEST_FILE, Path(directory) / INDEX_FILE
+    if not (manifest_path.exists() and index_path.exists()):
+        return None
+    fields = json.loads(manifest_path.read_text())
+    # Fields added by newer versions are ignored, so an older Lore can still open the index.
+    return IndexManifest(**{k: v for k, v in fields.items() if k in IndexManifest.__dataclass_fields__})
 
 
 def gpu_count() -> int:
@@ -130,19 +131,15 @@ class FaissVectorStore:
         """Load the index in ``directory`` or start an empty one; refuse one built by another model."""
         store = cls(directory, embedding_model=embedding_model, dimension=dimension, exact_max=exact_max,
                     nprobe=nprobe, use_gpu=use_gpu)
-        manifest_path = store.directory / MANIFEST_FILE
-        index_path = store.directory / INDEX_FILE
-        if manifest_path.exists() and index_path.exists():
-            fields = json.loads(manifest_path.read_text())
-            # Fields added by newer versions are ignored, so an older Lore can still open the index.
-            manifest = IndexManifest(**{k: v for k, v in fields.items() if k in IndexManifest.__dataclass_fields__})
+        manifest = stored_manifest(store.directory)
+        if manifest is not None:
             if manifest.embedding_model != embedding_model or manifest.dimension != dimension:
                 raise IndexMismatchError(
                     f"index in {store.directory} was built with {manifest.embedding_model!r} "
                     f"({manifest.dimension} dims), but the configured model is {embedding_model!r} "
                     f"({dimension} dims); re-ingest into a new data directory or configure the original model"
                 )
-            store._index = faiss.read_index(str(index_path))
+            store._index = faiss.read_index(str(store.directory / INDEX_FILE))
             store._trained_on = manifest.trained_on
             if store.is_ivf:
                 store._index.nprobe = nprobe

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import ClassVar, Self
 
 from core.types import Chunk, Document
+from storage.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -86,62 +84,7 @@ class DocumentRecord:
     collection: str = DEFAULT_COLLECTION
 
 
-def open_sqlite(path: Path, schema: str, *pragmas: str) -> sqlite3.Connection:
-    """A connection for Lore's SQLite stores: shared across threads (each store serialises it
-    with its own lock), autocommit unless a store opens a transaction, rows by name, WAL so
-    readers never wait for the writer, and ``schema`` applied (idempotent DDL)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    for pragma in pragmas:
-        conn.execute(pragma)
-    conn.executescript(schema)
-    return conn
-
-
-class SqliteStore:
-    """Base of Lore's SQLite stores: ``open()``/``close()`` (or ``with``), and one connection
-    shared across threads, serialised by ``_lock``: simple, and fast enough for metadata
-    look-ups next to model inference."""
-
-    schema: ClassVar[str] = ""
-    pragmas: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
-
-    def open(self) -> Self:
-        if self._conn is None:
-            conn = open_sqlite(self.path, self.schema, *self.pragmas)
-            self._migrate(conn)
-            self._conn = conn
-        return self
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring a database made by an older version up to date (nothing by default)."""
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> Self:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError(f"{type(self).__name__} is not open; call open()")
-        return self._conn
-
-
-class MetadataStore(SqliteStore):
+class SqliteMetadataStore(SqliteStore):
     schema = SCHEMA
     pragmas = ("PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
 

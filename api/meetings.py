@@ -1,50 +1,60 @@
-"""The meeting side of the service layer: minutes at ingest, ``lore minutes``, summary questions.
+"""Meetings as a service of their own: minutes at ingest, ``lore minutes``, summary questions.
 
-``LoreService`` owns one ``MeetingMinutes`` and calls it; the CLI and routers go
-through the service's methods, never through this class directly.
+``MeetingService`` is built by the composition root from what it uses (settings, the
+metadata store, the stored-document reader/writer, a search function, the embedder, the
+minutes builder and the shared LLM provider) and holds nothing that points back at
+``LoreService``, which calls it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from core.types import Answer, Citation, Document, Passage
+from core.protocols import Embedder
+from core.settings import Settings
+from core.types import Answer, Chunk, Citation, Document, Passage
+from generation.backends.base import LLMBackend
 from generation.minutes import Minutes, MinutesBuilder, meeting_turns
 from generation.minutes.derived import MEETING_KINDS, MINUTES_KIND, minutes_document, minutes_document_id
 from generation.minutes.extractive import embed_turns
 from generation.minutes.focused import FocusedSummarizer, is_summary_question
+from storage.protocols import MetadataStore
 
-if TYPE_CHECKING:
-    from api.service import LoreService
+# (question, k) -> passages best first; the service's own search, so summaries rank like answers do.
+SearchFunction = Callable[[str, int], Sequence[Passage]]
 
 
-class MeetingMinutes:
-    def __init__(self, service: "LoreService") -> None:
-        self.service = service
-        self._builder: MinutesBuilder | None = None
+class MeetingDocuments(Protocol):
+    """Reads a stored meeting back whole and stores the document derived from it (the ingest pipeline)."""
 
-    @property
-    def embedder(self):
-        return self.service.pipeline.embedder
+    def stored_document(self, document_id: str) -> tuple[Document, list[Chunk]] | None: ...
 
-    @property
-    def builder(self) -> MinutesBuilder:
-        if self._builder is None:
-            s = self.service.settings
-            backend = self.service.answerer.backend if s.minutes_engine == "abstractive" else None
-            self._builder = MinutesBuilder(self.embedder, engine=s.minutes_engine, backend=backend)
-        return self._builder
+    def write_derived(self, document: Document) -> int: ...
+
+
+class MeetingService:
+    def __init__(self, *, settings: Settings, metadata: MetadataStore, documents: Callable[[], MeetingDocuments],
+                 search: SearchFunction, embedder: Embedder, builder: MinutesBuilder, llm: LLMBackend) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        # A provider: the pipeline opens the vector index, which listing a meeting's stored minutes does not need.
+        self._documents = documents
+        self.search = search
+        self.embedder = embedder
+        self.builder = builder
+        self.llm = llm
 
     # ---- stored meetings ------------------------------------------------------
     def document(self, document_id: str) -> tuple[Document, list] | None:
         """A stored document rebuilt from its chunks (offsets, and so turn spans, are the original ones)."""
-        return self.service.pipeline.stored_document(document_id)
+        return self._documents().stored_document(document_id)
 
     def resolve(self, meeting: str) -> str | None:
         """A meeting's document id from its id or its source path."""
-        store = self.service.metadata
+        store = self.metadata
         if store.document(meeting) is not None:
             return meeting
         for candidate in (meeting, str(Path(meeting).expanduser().resolve())):
@@ -65,18 +75,22 @@ class MeetingMinutes:
         if loaded is None or loaded[0].kind not in MEETING_KINDS:
             return None
         minutes = self.builder.build(*loaded)
-        self.service.pipeline.write_derived(minutes_document(loaded[0], minutes))
+        self._documents().write_derived(minutes_document(loaded[0], minutes))
         return minutes
 
-    def minutes(self, meeting: str) -> Minutes | None:
-        """The stored minutes of a meeting (by document id or source path), built now if none are stored."""
+    def minutes(self, meeting: str, *, collections: list[str] | None = None) -> Minutes | None:
+        """The stored minutes of a meeting (by document id or source path), built now if none are stored.
+
+        None when there is no such meeting, or it is outside ``collections`` (None: every collection):
+        the two are indistinguishable, so a caller does not learn what other collections hold.
+        """
         document_id = self.resolve(meeting)
-        if document_id is None:
+        record = self.metadata.document(document_id) if document_id is not None else None
+        if record is None or (collections is not None and record.collection not in collections):
             return None
-        record = self.service.metadata.document(document_id)
         if record.kind == MINUTES_KIND:
             return Minutes.model_validate(record.metadata["minutes"])
-        stored = self.service.metadata.document(minutes_document_id(record.source))
+        stored = self.metadata.document(minutes_document_id(record.source))
         if stored is not None and stored.metadata.get("minutes"):
             return Minutes.model_validate(stored.metadata["minutes"])
         return self.build(document_id)
@@ -87,11 +101,11 @@ class MeetingMinutes:
         if not is_summary_question(question):
             return None
         started = time.perf_counter()
-        found = self.service.search(question, max(10, (top_k or self.service.settings.top_k) * 2))
+        passages_found = self.search(question, max(10, (top_k or self.settings.top_k) * 2))
         meeting_ids: list[str] = []
         best = None
-        for passage in found.passages:
-            record = self.service.metadata.document(passage.document_id)
+        for passage in passages_found:
+            record = self.metadata.document(passage.document_id)
             meeting_id = (record.metadata.get("meeting_id") if record and record.kind == MINUTES_KIND else
                           passage.document_id if record and record.kind in MEETING_KINDS else None)
             if meeting_id is None or meeting_id in meeting_ids:
@@ -102,7 +116,7 @@ class MeetingMinutes:
         if not meeting_ids:
             return None
         retrieved = time.perf_counter() - started
-        settings = self.service.settings
+        settings = self.settings
         summarizer = FocusedSummarizer(self.embedder, max_words=settings.minutes_summary_words)
         parts, citations, passages = [], [], []
         for meeting_id in meeting_ids[:3]:
@@ -133,7 +147,7 @@ class MeetingMinutes:
             if settings.minutes_engine == "abstractive":
                 from generation.minutes.abstractive import AbstractiveEngine
 
-                engine = AbstractiveEngine(self.builder.extractive, self.service.answerer.backend)
+                engine = AbstractiveEngine(self.builder.extractive, self.llm)
                 text = engine.focused(question, turns, summary.turns, language)
                 text += " " + "".join(f"[{n}]" for _, n in pieces)
             else:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from core.types import ActionItem, Chunk, Decision, Document, Entity, MeetingRecord, Mention, Relation, content_id
-from ingest.extract.base import Extraction, chunk_at, document_text, normalise_name, usable_name
-from ingest.extract.rules import headings
+from core.extraction import Extraction, chunk_at, document_text, normalise_name, usable_name
+from core.markdown import headings
 
 _BULLET = re.compile(r"^[ \t]*(?:[-*•]|\d+[.)])[ \t]+(.+?)[ \t]*$", re.MULTILINE)
 _ACTION = re.compile(

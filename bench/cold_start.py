@@ -1,0 +1,137 @@
+"""Cold-start time of the light commands, and of `lore serve` to healthy and to ready.
+
+    python -m bench.cold_start --repeat 5 --out docs/benchmarks/cold_start.json
+
+A fresh data directory gets the sample corpus (`lore ingest examples/`, not timed);
+then each command runs ``--repeat`` times as a new process, as a user would run it,
+and the median wall time is reported beside two baselines measured the same way in
+the same run: a bare interpreter (``python -c pass``), and ``lore search``, which
+needs the embedding model and the index. The load average is printed with every
+figure: these machines are shared, and a busy one is slower for every row alike.
+Targets (issue 20): each light command ≤ 2 s, `lore serve` healthy ≤ 10 s, on an
+idle 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+# The installed `lore` script, as a user runs it (else the module, in a tree that is not installed).
+_SCRIPT = Path(PYTHON).parent / "lore"
+LORE = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "api.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: "no such document" is an answer, not a failure
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def serve_times(env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from launching `lore serve` to /healthz answering, and to /readyz saying ready."""
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([*LORE, "serve", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    healthy = ready = None
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+            while ready is None:
+                if server.poll() is not None:
+                    raise SystemExit("lore serve exited before it was ready")
+                if time.perf_counter() - started > 600:
+                    raise SystemExit("lore serve was not ready within 600 s")
+                try:
+                    if healthy is None and client.get("/healthz").status_code == 200:
+                        healthy = time.perf_counter() - started
+                    if healthy is not None and client.get("/readyz").status_code == 200:
+                        ready = time.perf_counter() - started
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return healthy, ready
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None, help="Write the figures here as JSON.")
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="lore-cold-"))
+    env = {**os.environ, "LORE_DATA_DIR": str(data), "LORE_CONFIG": str(data / "none.toml"),
+           "LORE_AUTH_REQUIRED": "false"}
+    subprocess.run([*LORE, "graph", "start"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([*LORE, "ingest", "examples/"], cwd=ROOT, env=env, check=True, capture_output=True)
+    listed = json.loads(subprocess.run([*LORE, "documents", "list", "--json"], cwd=ROOT, env=env, check=True,
+                                       capture_output=True, text=True).stdout)
+    document_id = listed[0]["id"]
+
+    commands = {
+        "baseline: python -c pass": [PYTHON, "-c", "pass"],
+        "lore --help": [*LORE, "--help"],
+        "lore graph status": [*LORE, "graph", "status"],
+        "lore graph stats": [*LORE, "graph", "stats"],
+        "lore graph start (running)": [*LORE, "graph", "start"],
+        "lore documents list": [*LORE, "documents", "list"],
+        "lore documents show": [*LORE, "documents", "show", document_id],
+        "lore documents delete (unknown id)": [*LORE, "documents", "delete", "no-such-document"],
+        "lore keys list": [*LORE, "keys", "list"],
+        "lore finetune list": [*LORE, "finetune", "list"],
+        "baseline: lore search (loads the embedder)": [*LORE, "search", "Who leads the Platform team?"],
+    }
+    rows = []
+    try:
+        for name, command in commands.items():
+            times = [timed(command, env) for _ in range(args.repeat)]
+            load = os.getloadavg()[0]
+            rows.append({"command": name, "median_s": round(statistics.median(times), 3),
+                         "min_s": round(min(times), 3), "load_1m": round(load, 2)})
+            print(f"{name:45s} median {statistics.median(times):6.2f} s  min {min(times):6.2f} s  (load {load:.2f})",
+                  flush=True)
+        healthy, ready = zip(*(serve_times(env) for _ in range(max(1, args.repeat // 2))))
+        load = os.getloadavg()[0]
+        rows.append({"command": "lore serve: /healthz 200", "median_s": round(statistics.median(healthy), 3),
+                     "min_s": round(min(healthy), 3), "load_1m": round(load, 2)})
+        rows.append({"command": "lore serve: /readyz 200", "median_s": round(statistics.median(ready), 3),
+                     "min_s": round(min(ready), 3), "load_1m": round(load, 2)})
+        print(f"{'lore serve: /healthz 200':45s} median {statistics.median(healthy):6.2f} s  (load {load:.2f})")
+        print(f"{'lore serve: /readyz 200':45s} median {statistics.median(ready):6.2f} s  (load {load:.2f})")
+    finally:
+        subprocess.run([*LORE, "graph", "stop"], cwd=ROOT, env=env, capture_output=True)
+    bare = rows[0]["median_s"]
+    for row in rows:
+        row["x_bare_interpreter"] = round(row["median_s"] / bare, 1) if bare else None
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"cpus": os.cpu_count(), "repeat": args.repeat, "rows": rows}, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""The embedder interface every layer codes against; the composition root picks the model."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 rows, so inner product is cosine similarity."""
+
+    model_name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -1,0 +1,77 @@
+"""The words every layer shares about the knowledge graph: entity and relation types, and name keys.
+
+The sets are closed: Cypher cannot parameterise labels or relationship types, so
+``graph/cypher.py`` only ever puts a member of these sets into a statement, and
+extractors map whatever they read onto them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class EntityType(StrEnum):
+    """Entity labels. ``Other`` catches any type an extractor invents."""
+
+    PERSON = "Person"
+    ORGANIZATION = "Organization"
+    TEAM = "Team"
+    PROJECT = "Project"
+    PRODUCT = "Product"
+    LOCATION = "Location"
+    EVENT = "Event"
+    DATE = "Date"
+    TOPIC = "Topic"
+    OTHER = "Other"
+
+
+class RelationType(StrEnum):
+    """Relationship types between entities. There is no catch-all: an unknown type is an extractor bug."""
+
+    WORKS_ON = "WORKS_ON"
+    MEMBER_OF = "MEMBER_OF"
+    REPORTS_TO = "REPORTS_TO"
+    LEADS = "LEADS"
+    OWNS = "OWNS"
+    DEPENDS_ON = "DEPENDS_ON"
+    DECIDED = "DECIDED"
+    ASSIGNED_TO = "ASSIGNED_TO"
+    ATTENDED = "ATTENDED"
+    MENTIONED_WITH = "MENTIONED_WITH"
+    PARTNERS_WITH = "PARTNERS_WITH"
+    LOCATED_IN = "LOCATED_IN"
+
+
+ENTITY_TYPES: Final[frozenset[str]] = frozenset(t.value for t in EntityType)
+RELATION_TYPES: Final[frozenset[str]] = frozenset(t.value for t in RelationType)
+
+# Predicate of the facts derived at query time from chunks that mention two entities.
+CO_OCCURRENCE: Final[str] = RelationType.MENTIONED_WITH.value
+
+_ENTITY_BY_FOLDED: Final[dict[str, str]] = {t.casefold(): t for t in ENTITY_TYPES}
+
+
+# ---- closed-set checks --------------------------------------------------------------
+def entity_label(type_name: str) -> str:
+    """The label for an entity type: case-insensitive match to the closed set, else ``Other``.
+
+    Extractors speak loosely ("person", "PERSON"); the graph keeps one spelling.
+    Mapping unknown types to ``Other`` (instead of failing) keeps one odd entity
+    from failing a whole document; its original ``type`` string is still stored
+    as a property, where it is a parameter and therefore harmless.
+    """
+    return _ENTITY_BY_FOLDED.get(type_name.strip().casefold(), EntityType.OTHER.value)
+
+
+def relation_type(name: str) -> str:
+    """Canonical relationship type for ``name`` ("works on" -> ``WORKS_ON``); ``ValueError`` if not in the set."""
+    canonical = "_".join(name.replace("-", " ").split()).upper()
+    if canonical not in RELATION_TYPES:
+        raise ValueError(f"unknown relation type {name!r}; expected one of {sorted(RELATION_TYPES)}")
+    return canonical
+
+
+def name_key(name: str) -> str:
+    """The look-up key of an entity name: whitespace collapsed and Unicode-casefolded."""
+    return " ".join(name.split()).casefold()
