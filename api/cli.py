@@ -386,8 +386,8 @@ def eval_harness(
     if dataset is None:
         console.print(ctx.get_help())
         raise typer.Exit(2)
-    from api.evaluation import EvalOptions, evaluate, load_dataset, variant
-    from api.evaluation import report as eval_report
+    from evaluation import EvalOptions, evaluate, load_dataset, variant
+    from evaluation import report as eval_report
 
     def log(line: str) -> None:
         err.print(line, markup=False, highlight=False)
@@ -447,8 +447,8 @@ def eval_retrieval(
     """Recall@k and MRR@10 per retrieval mode and baseline, on QMSum and CMRC2018 (ingested into their own data dirs)."""
     import tempfile
 
-    from api.evaluation.runner import evaluation_service
-    from retrieval import evaluation as ev
+    from evaluation.runner import evaluation_service
+    from evaluation import retrieval as ev
 
     if qmsum is None and cmrc is None:
         raise typer.BadParameter("give --qmsum and/or --cmrc")

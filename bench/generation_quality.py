@@ -43,7 +43,7 @@ from core.settings import Settings  # noqa: E402
 from generation.answerer import Answerer, is_abstention  # noqa: E402
 from generation.backends.local import LocalLLM  # noqa: E402
 from generation.metrics import best_of, exact_match, mean, token_f1  # noqa: E402
-from retrieval.evaluation import shared_data_dir, write_cmrc_corpus  # noqa: E402
+from evaluation.retrieval import shared_data_dir, write_cmrc_corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QMSUM_MEETINGS = ("train_ES2005a", "train_IS1004a")

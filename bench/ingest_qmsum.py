@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import Settings
     from graph import LocalGraphServer
     from ingest.pipeline import discover, parse_file
-    from retrieval.evaluation import shared_data_dir
+    from evaluation.retrieval import shared_data_dir
 
     folder = args.data or shared_data_dir() / "qmsum"
     if not folder.is_dir():

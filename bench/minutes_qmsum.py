@@ -27,7 +27,7 @@ from generation.minutes.focused import FocusedSummarizer
 from generation.minutes.turns import meeting_turns
 from ingest.loaders import load_document
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.evaluation import shared_data_dir
+from evaluation.retrieval import shared_data_dir
 
 METRICS = ("rouge1", "rouge2", "rougeL")
 

@@ -19,7 +19,7 @@ from core.settings import Settings
 from generation.minutes.extractive import ExtractiveEngine
 from generation.minutes.turns import meeting_turns
 from ingest.loaders import load_document
-from retrieval.evaluation import shared_data_dir
+from evaluation.retrieval import shared_data_dir
 from retrieval.embedder import SentenceTransformerEmbedder
 
 

@@ -2,7 +2,7 @@
 
     python -m bench.publish                       # or: make benchmarks
 
-Runs, in one process and through the ``lore eval`` harness (``api/evaluation``):
+Runs, in one process and through the ``lore eval`` harness (``evaluation/``):
 
 1. the sample corpus (``examples/``) with ``examples/questions.jsonl``: retrieval per
    mode and baseline; answers of the base model and of a fine-tuned adapter (trained
@@ -39,14 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.bootstrap import local_graph_server  # noqa: E402
-from api.evaluation import EvalOptions, EvalReport, evaluate, load_dataset  # noqa: E402
-from api.evaluation import report as eval_report  # noqa: E402
-from api.evaluation.datasets import load_qmsum  # noqa: E402
+from evaluation import EvalOptions, EvalReport, evaluate, load_dataset  # noqa: E402
+from evaluation import report as eval_report  # noqa: E402
+from evaluation.datasets import load_qmsum  # noqa: E402
 from api.service import LoreService  # noqa: E402
 from bench.ingest_qmsum import machine  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from generation.finetune.registry import AdapterRegistry  # noqa: E402
-from retrieval.evaluation import shared_data_dir  # noqa: E402
+from evaluation.retrieval import shared_data_dir  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 ASSETS = ROOT / "docs" / "benchmarks"

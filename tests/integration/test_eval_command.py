@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from api.evaluation import EvalOptions, evaluate, load_dataset
-from api.evaluation import report as eval_report
-from api.evaluation.datasets import load_qmsum
+from evaluation import EvalOptions, evaluate, load_dataset
+from evaluation import report as eval_report
+from evaluation.datasets import load_qmsum
 from core.settings import Settings
-from retrieval.evaluation import shared_data_dir
+from evaluation.retrieval import shared_data_dir
 
 SHARED = shared_data_dir(Path(__file__))
 QMSUM_SLICE = [SHARED / "qmsum" / "val_TS3010a.json", SHARED / "qmsum" / "val_TS3010b.json"]

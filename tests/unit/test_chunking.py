@@ -4,7 +4,7 @@ import pytest
 
 from core.types import Document
 from ingest.chunking import IDEOGRAPH_WEIGHT, Chunker, chunk_length
-from retrieval.evaluation import shared_data_dir
+from evaluation.retrieval import shared_data_dir
 
 
 def _doc(text: str) -> Document:

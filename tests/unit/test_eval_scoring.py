@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from api.evaluation import EvalOptions, load_dataset, variant
-from api.evaluation.datasets import EvalItem, detect_format, load_lore
-from api.evaluation.report import deltas, deltas_table, generation_table, retrieval_table
-from api.evaluation.runner import EvalReport, GenerationScores, RetrievalScores, _score_answers
+from evaluation import EvalOptions, load_dataset, variant
+from evaluation.datasets import EvalItem, detect_format, load_lore
+from evaluation.report import deltas, deltas_table, generation_table, retrieval_table
+from evaluation.runner import EvalReport, GenerationScores, RetrievalScores, _score_answers
 from core.errors import ConfigurationError
 from core.settings import Settings
 from core.types import Answer, Citation, Document, Passage
-from retrieval.evaluation import covered_counts, score_counts
+from evaluation.retrieval import covered_counts, score_counts
 
 
 def passage(chunk: str, document: str, *, source: str = "/kb/x.md", turns: tuple[int, int] | None = None) -> Passage:

@@ -138,7 +138,7 @@ def test_focused_summary_covers_the_whole_relevant_discussion(embedder):
 
 def test_rouge_harness_on_a_small_qmsum_slice(embedder):
     from bench.minutes_qmsum import evaluate
-    from retrieval.evaluation import shared_data_dir
+    from evaluation.retrieval import shared_data_dir
 
     files = sorted((shared_data_dir() / "qmsum").glob("val_*.json"))
     if not files:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from api.evaluation.runner import EvalReport, GenerationScores, RetrievalScores
+from evaluation.runner import EvalReport, GenerationScores, RetrievalScores
 
 GENERATION_METRICS = ("exact_match", "f1", "citation_precision", "citation_recall", "abstention_accuracy",
                       "latency_p50_s", "latency_p95_s", "tokens_per_answer")

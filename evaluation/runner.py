@@ -3,7 +3,7 @@
 Everything runs in one process over the same chunks: the product's four search
 modes through ``LoreService.search`` (so latency is what a user sees, query
 embedding aside: queries are embedded in one batch up front and that cost is
-reported on its own), the two baselines of ``retrieval.evaluation`` (rank-bm25
+reported on its own), the two baselines of ``evaluation.retrieval`` (rank-bm25
 and exact dense search with the same embedding model), and for each generator
 (the base model, a fine-tuned adapter) the same retrieval followed by the
 answerer ``lore ask`` uses, greedy.
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from api.bootstrap import local_graph_server
-from api.evaluation.datasets import EvalDataset, EvalItem
+from evaluation.datasets import EvalDataset, EvalItem
 from api.service import LoreService
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -32,7 +32,7 @@ from generation.backends import load_backend
 from generation.finetune.registry import AdapterRegistry
 from generation.metrics import best_of, exact_match, mean, token_f1
 from ingest.chunking import IDEOGRAPH_WEIGHT
-from retrieval import evaluation as retrieval_eval
+from evaluation import retrieval as retrieval_eval
 from retrieval.filters import SearchFilters
 from retrieval.retrievers import MODES, Retriever
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from core.errors import ConfigurationError
 from core.types import Document, Passage
-from retrieval import evaluation as retrieval_eval
+from evaluation import retrieval as retrieval_eval
 
 FORMATS = ("auto", "lore", "qmsum", "squad")
 
