@@ -324,6 +324,19 @@ class EntityDetail(EntityOut):
     document_ids: list[str]
     edges: list[EdgeOut]
 
+    @classmethod
+    def of(cls, view) -> "EntityDetail":
+        """From a ``graph.EntityView``: each edge names the node at its other end."""
+        edges = []
+        for edge in view.edges:
+            other = edge.target_id if edge.source_id == view.entity.id else edge.source_id
+            name, labels = view.neighbours.get(other, (None, []))
+            edges.append(EdgeOut(source_id=edge.source_id, type=edge.type, target_id=edge.target_id, other_id=other,
+                                 other_name=name, other_labels=labels, chunk_id=edge.chunk_id,
+                                 document_id=edge.document_id, evidence=edge.evidence, start=edge.start, end=edge.end))
+        return cls(id=view.entity.id, name=view.entity.name, type=view.entity.type, mentions=view.mentions,
+                   document_ids=view.document_ids, edges=edges)
+
 
 class GraphStatsOut(BaseModel):
     uri: str
@@ -332,3 +345,7 @@ class GraphStatsOut(BaseModel):
     relationships: int
     by_label: dict[str, int]
     by_relation_type: dict[str, int]
+
+    @classmethod
+    def of(cls, stats) -> "GraphStatsOut":
+        return cls(**{name: getattr(stats, name) for name in cls.model_fields})

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.bootstrap import local_graph_server
 from api.cli import app as cli_app
 from api.jobs import JobStore, new_job_id
 from api.keys import KeyStore
@@ -171,10 +172,19 @@ def test_readyz_is_503_while_the_graph_server_is_down(tmp_path):
         own.stop()
 
 
-def test_a_server_answers_before_its_models_load_and_readyz_says_when_they_have(tmp_path, graph_env):
+def test_a_server_answers_before_its_models_load_and_readyz_says_when_they_have(tmp_path):
     """The app opens its own service in the background: /healthz at once, /readyz 503 "starting"
-    until the models and the index are ready, then 200; a search meanwhile waits, never fails."""
-    own_settings = Settings(data_dir=tmp_path / "data", auth_required=False, **graph_env)
+    until the models, the index and its graph server are ready, then 200."""
+    # A graph server of its own (started by the app, under its data dir): reconciling an empty
+    # knowledge base against the session's graph would remove what the other tests wrote there.
+    own_settings = Settings(data_dir=tmp_path / "data", auth_required=False)
+    try:
+        _wait_until_ready(own_settings)
+    finally:
+        local_graph_server(own_settings).stop()
+
+
+def _wait_until_ready(own_settings: Settings) -> None:
     with TestClient(create_app(own_settings)) as lone_client:
         assert lone_client.get("/healthz").json() == {"status": "ok"}
         deadline = time.monotonic() + 300

@@ -86,7 +86,7 @@ def test_cli_stats_and_show(service, cli_env) -> None:
     shown = cli_env.invoke(cli_app, ["graph", "show", "platform team", "--json"])
     assert shown.exit_code == 0, shown.output
     view = json.loads(shown.output)
-    assert view["entity"]["name"] == "Platform Team"
+    assert view["name"] == "Platform Team"  # the HTTP API's EntityDetail, as GET /v1/entities/{id} returns it
     assert {"LEADS", "MEMBER_OF"} <= {e["type"] for e in view["edges"]}
     missing = cli_env.invoke(cli_app, ["graph", "show", "nobody-at-all"])
     assert missing.exit_code == 1
