@@ -24,6 +24,7 @@ from graph import GraphStore, LocalGraphServer
 from ingest.chunking import Chunker
 from ingest.extract.resolution import MergeStore
 from retrieval.embedder import LazyEmbedder, SentenceTransformerEmbedder
+from retrieval.query import Query
 from storage.metadata import SqliteMetadataStore
 from storage.vectors import stored_manifest
 
@@ -195,7 +196,7 @@ class Parts:
             settings=self.settings,
             metadata=self.metadata,
             documents=lambda: self.pipeline,
-            search=lambda question, k: self.engine.search(question, k).passages,
+            search=lambda question, k: self.engine.search(Query(text=question, k=k)).passages,
             embedder=self.embedder,
             builder=self.minutes_builder,
             llm=self.llm,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from core.types import Answer, Citation, Fact, Passage
 from retrieval.filters import SearchFilters
+from retrieval.query import Query
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
@@ -110,6 +111,11 @@ class AskRequest(BaseModel):
         """The request's filters as the core type (None when nothing but collections is set)."""
         filters = self.filters.to_filters() if self.filters is not None else None
         return None if filters is None or filters.empty else filters
+
+    def query(self, collections: list[str] | None) -> Query:
+        """The request as the service's ``Query``, confined to ``collections`` (the key's, resolved by the router)."""
+        return Query(text=self.question, k=self.top_k, mode=self.mode, filters=self.search_filters(),
+                     collections=collections)
 
 
 class SearchRequest(AskRequest):

@@ -23,8 +23,7 @@ from generation.answerer import Answerer
 from generation.finetune.registry import AdapterRegistry
 from graph import EntityView, GraphStats
 from ingest.extract.resolution import Merge
-from retrieval.filters import SearchFilters
-from retrieval.retrievers import to_passage
+from retrieval.query import Query
 from storage.metadata import DocumentRecord, StoredChunk
 
 from api.bootstrap import Parts, build
@@ -36,6 +35,10 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
+
+
+def as_query(query: Query | str) -> Query:
+    return Query(text=query) if isinstance(query, str) else query
 
 
 @dataclass(frozen=True)
@@ -184,75 +187,52 @@ class LoreService:
         record = self.metadata.document(document_id)
         return None if record is None else (record, self.metadata.chunks_for_document(document_id))
 
-    def search(
-        self,
-        query: str,
-        top_k: int | None = None,
-        *,
-        mode: str | None = None,
-        filters: SearchFilters | None = None,
-        collections: list[str] | None = None,
-    ) -> SearchResult:
+    def search(self, query: Query | str) -> SearchResult:
         """Ranked passages (with dense/sparse/graph/fused score components) and graph facts.
 
-        ``mode`` is dense, sparse, graph or hybrid (default: the ``retrieval_mode`` setting).
-        ``collections`` (None: all) narrows ``filters``; every retriever enforces it before ranking.
+        ``query.mode`` is dense, sparse, graph or hybrid (default: the ``retrieval_mode`` setting);
+        ``query.collections`` (None: all) narrows its filters, which every retriever enforces
+        before ranking. A plain string is a question with every default.
         """
+        query = as_query(query)
         started = time.perf_counter()
-        k = top_k or self.settings.top_k
-        if collections is not None:
-            filters = (filters or SearchFilters()).model_copy(update={"collections": list(collections)})
-        found = self.engine.search(query, k, mode=mode, filters=filters, max_facts=self.settings.max_facts)
-        return SearchResult(query, found.passages, found.facts, time.perf_counter() - started)
+        found = self.engine.search(query, max_facts=self.settings.max_facts)
+        return SearchResult(query.text, found.passages, found.facts, time.perf_counter() - started)
 
-    def ask(
-        self,
-        question: str,
-        top_k: int | None = None,
-        *,
-        collections: list[str] | None = None,
-        mode: str | None = None,
-        filters: SearchFilters | None = None,
-    ) -> Answer:
-        """Answer from retrieved passages and facts; ``mode``, ``filters`` and ``collections`` as in ``search``."""
+    def ask(self, query: Query | str) -> Answer:
+        """Answer from retrieved passages and facts, searched for as ``search`` does."""
+        query = as_query(query)
         self.open()
-        if (summary := self._summary_answer(question, top_k, collections, mode, filters)) is not None:
+        if (summary := self._summary_answer(query)) is not None:
             return summary
-        found = self.search(question, top_k, mode=mode, filters=filters, collections=collections)
-        answer = self.answerer.answer(question, found.passages, found.facts)
+        found = self.search(query)
+        answer = self.answerer.answer(query.text, found.passages, found.facts)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
-    def ask_stream(
-        self,
-        question: str,
-        top_k: int | None = None,
-        *,
-        collections: list[str] | None = None,
-        mode: str | None = None,
-        filters: SearchFilters | None = None,
-    ) -> Iterator[str | Answer]:
+    def ask_stream(self, query: Query | str) -> Iterator[str | Answer]:
+        """``ask`` as the answer's text pieces while they are generated, then the ``Answer``."""
+        query = as_query(query)
         self.open()
-        if (summary := self._summary_answer(question, top_k, collections, mode, filters)) is not None:
+        if (summary := self._summary_answer(query)) is not None:
             yield summary.text
             yield summary
             return
-        found = self.search(question, top_k, mode=mode, filters=filters, collections=collections)
-        for piece in self.answerer.stream(question, found.passages, found.facts):
+        found = self.search(query)
+        for piece in self.answerer.stream(query.text, found.passages, found.facts):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
             else:
                 yield piece
 
-    def _summary_answer(self, question: str, top_k: int | None, collections: list[str] | None,
-                        mode: str | None, filters: SearchFilters | None) -> Answer | None:
+    def _summary_answer(self, query: Query) -> Answer | None:
         """A summary question's answer from whole meetings; None for any other question.
 
         A caller limited to collections, or asking for a retrieval mode or filters, gets
         the ordinary, filtered retrieval path instead.
         """
-        if collections is not None or mode is not None or filters is not None:
+        if not query.plain:
             return None
-        return self.meetings.answer_summary_question(question, top_k)
+        return self.meetings.answer_summary_question(query.text, query.k)
 
     # ---- meetings -------------------------------------------------------------
     def minutes(self, meeting: str, *, collections: list[str] | None = None) -> Minutes | None:
@@ -324,19 +304,19 @@ class LoreService:
 
     def all_chunks(self) -> list[Passage]:
         return [
-            to_passage(stored, 0.0, {})
+            stored.passage()
             for record in self.metadata.documents()
             for stored in self.metadata.chunks_for_document(record.id)
         ]
 
     def passages_by_id(self, chunk_ids: Sequence[str]) -> dict[str, Passage]:
-        return {cid: to_passage(stored, 0.0, {}) for cid, stored in self.metadata.chunks_by_ids(chunk_ids).items()}
+        return {cid: stored.passage() for cid, stored in self.metadata.chunks_by_ids(chunk_ids).items()}
 
     def passages_of_source(self, source: str) -> list[Passage]:
         """Chunks of the documents whose path is ``source`` or ends with it ("docs/handbook.md")."""
         wanted = Path(source).as_posix().lstrip("./")
         return [
-            to_passage(stored, 0.0, {})
+            stored.passage()
             for record in self.metadata.documents()
             if Path(record.source).as_posix() == wanted or Path(record.source).as_posix().endswith("/" + wanted)
             for stored in self.metadata.chunks_for_document(record.id)

@@ -44,6 +44,7 @@ from generation.answerer import Answerer, is_abstention  # noqa: E402
 from generation.backends.local import LocalLLM  # noqa: E402
 from generation.metrics import best_of, exact_match, mean, token_f1  # noqa: E402
 from evaluation.retrieval import shared_data_dir, write_cmrc_corpus  # noqa: E402
+from retrieval.query import Query
 
 ROOT = Path(__file__).resolve().parents[1]
 QMSUM_MEETINGS = ("train_ES2005a", "train_IS1004a")
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         for set_name, questions in sets.items():
             for q in questions:
-                found = service.search(q["question"], settings.top_k)
+                found = service.search(Query(text=q["question"], k=settings.top_k))
                 for name, answerer in answerers.items():
                     answer = answerer.answer(q["question"], found.passages, found.facts)
                     rows[set_name][name].append({

@@ -47,6 +47,7 @@ from bench.ingest_qmsum import machine  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from generation.finetune.registry import AdapterRegistry  # noqa: E402
 from evaluation.retrieval import shared_data_dir  # noqa: E402
+from retrieval.query import Query  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 ASSETS = ROOT / "docs" / "benchmarks"
@@ -136,7 +137,7 @@ def scale_test(sizes: list[int], queries: int, settings: Settings,
                 timings = []
                 for text in texts:
                     t = time.perf_counter()
-                    engine.search(text, 10, mode=mode)
+                    engine.search(Query(text=text, k=10, mode=mode))
                     timings.append((time.perf_counter() - t) * 1000)
                 figures[mode] = {"p50_ms": round(percentile(timings, 50), 2), "p95_ms": round(percentile(timings, 95), 2)}
             out["sizes"][str(size)] = figures

@@ -34,6 +34,7 @@ from core.types import Chunk, Document, Entity, Mention
 from graph import GraphStore, LocalGraphServer
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.engine import SearchEngine
+from retrieval.query import Query
 from storage.metadata import SqliteMetadataStore
 from storage.vectors import FaissVectorStore
 
@@ -141,7 +142,7 @@ def main() -> None:
             modes = ("dense", "sparse", "graph", "hybrid")
             for text in texts[:10]:  # warm-up: thread pool, caches, first-call allocations
                 for mode in modes:
-                    engine.search(text, 10, mode=mode)
+                    engine.search(Query(text=text, k=10, mode=mode))
             timings: dict[str, list[float]] = {mode: [] for mode in modes}
             cpu: dict[str, list[float]] = {mode: [] for mode in modes}
             # Modes take turns query by query, so a change in machine load hits all of them alike.
@@ -151,7 +152,7 @@ def main() -> None:
             for text in texts:
                 for mode in modes:
                     t, c = time.perf_counter(), time.process_time()
-                    engine.search(text, 10, mode=mode)
+                    engine.search(Query(text=text, k=10, mode=mode))
                     timings[mode].append((time.perf_counter() - t) * 1000)
                     cpu[mode].append((time.process_time() - c) * 1000)
             for mode in modes:

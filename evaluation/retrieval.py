@@ -44,7 +44,7 @@ from retrieval.retrievers import (
     Hits,
     HybridRetriever,
     Retriever,
-    _top,
+    top_hits,
 )
 from retrieval.tokenize import tokenize
 from storage.vectors import FaissVectorStore
@@ -125,7 +125,7 @@ def evaluate_qmsum(engine: SearchEngine, queries: list[MeetingQuery], *, scope: 
         firsts: list[int | None] = []
         for q in queries:
             filters = SearchFilters(document_ids=[q.document_id]) if scope == "meeting" else None
-            passages = retriever.search(q.query, max(KS), filters)
+            passages = retriever.search(q.query, max(KS), filters).passages
             covered.append(_covered_counts(passages, q))
             firsts.append(next((i for i, p in enumerate(passages, start=1) if _overlapping(p, q)), None))
             if progress:
@@ -208,7 +208,7 @@ def evaluate_paragraphs(engine: SearchEngine, queries: list[ParagraphQuery], *,
         found: list[list[int]] = []
         firsts: list[int | None] = []
         for q in queries:
-            passages = retriever.search(q.query, max(KS))
+            passages = retriever.search(q.query, max(KS)).passages
             hits = [p.document_id == q.document_id for p in passages]
             first = next((i for i, h in enumerate(hits, start=1) if h), None)
             found.append([1 if first is not None and first <= k else 0 for k in KS])
@@ -237,7 +237,7 @@ class Bm25Baseline(CatalogRetriever):
         scores = np.asarray(self._bm25.get_scores(tokenize(query)), dtype=np.float64)
         # The library's ranking as it is: its idf goes negative for terms in most chunks of a small
         # corpus, so scores are shifted (order kept) rather than cut at zero.
-        return _top(scores - scores.min() + 1.0, k, mask) if len(scores) else []
+        return top_hits(scores - scores.min() + 1.0, k, mask) if len(scores) else []
 
 
 class PlainDense(CatalogRetriever):
@@ -259,7 +259,7 @@ class PlainDense(CatalogRetriever):
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
         scores = self._matrix @ self._dense.query_vector(query).reshape(-1)
         # Cosine can be negative; shift so _top's "positive" cut keeps every chunk.
-        return _top(scores + 2.0, k, mask)
+        return top_hits(scores + 2.0, k, mask)
 
 
 def baselines(engine: SearchEngine) -> dict[str, Retriever]:

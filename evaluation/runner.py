@@ -34,6 +34,7 @@ from generation.metrics import best_of, exact_match, mean, token_f1
 from ingest.chunking import IDEOGRAPH_WEIGHT
 from evaluation import retrieval as retrieval_eval
 from retrieval.filters import SearchFilters
+from retrieval.query import Query
 from retrieval.retrievers import MODES, Retriever
 
 DEPTH = max(retrieval_eval.KS)  # passages retrieved per question for recall@k, k = 1..20
@@ -188,9 +189,9 @@ def _score_retrieval(service: LoreService, name: str, kind: str, system: Retriev
     for item in items:
         t = time.perf_counter()
         if isinstance(system, str):
-            passages = service.search(item.question, DEPTH, mode=system, filters=_filters(item, scope)).passages
+            passages = service.search(Query(text=item.question, k=DEPTH, mode=system, filters=_filters(item, scope))).passages
         else:
-            passages = system.search(item.question, DEPTH, _filters(item, scope))
+            passages = system.search(item.question, DEPTH, _filters(item, scope)).passages
         seconds.append(time.perf_counter() - t)
         covered.append(retrieval_eval.covered_counts(passages, item.hits))
         firsts.append(next((i for i, p in enumerate(passages, start=1) if item.hits(p)), None))
@@ -231,7 +232,7 @@ def _score_generator(service: LoreService, generator: str, items: Sequence[EvalI
     answers: list[tuple[EvalItem, Answer, float]] = []
     for item in items:
         t = time.perf_counter()
-        found = service.search(item.question, None, mode=mode, filters=_filters(item, scope))
+        found = service.search(Query(text=item.question, mode=mode, filters=_filters(item, scope)))
         answer = answerer.answer(item.question, found.passages, found.facts)
         answers.append((item, answer, time.perf_counter() - t))
     return _score_answers(result, answers)

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import faiss
 
 from core.settings import Settings
-from core.types import Fact, Passage
 from retrieval.catalog import ChunkCatalog
 from core.protocols import Embedder
-from retrieval.filters import SearchFilters
 from storage.protocols import GraphReader, MetadataStore, VectorStore
 from retrieval.reranker import Reranker
+from retrieval.query import Query
 from retrieval.retrievers import (
     MODES,
     DenseRetriever,
     FusionSettings,
-    GraphSettings,
     GraphRetriever,
+    GraphSettings,
     HybridRetriever,
+    Retrieved,
     Retriever,
     SparseRetriever,
 )
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    passages: list[Passage]
-    facts: list[Fact]
 
 
 class SearchEngine:
@@ -80,15 +72,10 @@ class SearchEngine:
             raise ValueError(f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}")
         return {"dense": self.dense, "sparse": self.sparse, "graph": self.graph, "hybrid": self.hybrid}[mode]
 
-    def search(self, query: str, k: int, *, mode: str | None = None, filters: SearchFilters | None = None,
-               max_facts: int = 0) -> Retrieved:
-        mode = mode or self.settings.retrieval_mode
-        retriever = self.retriever(mode)
+    def search(self, query: Query, *, max_facts: int = 0) -> Retrieved:
+        """``query`` in its mode (default: the ``retrieval_mode`` setting), ``query.k`` passages (default:
+        ``top_k``) and up to ``max_facts`` graph facts, all within its filters and collections."""
+        retriever = self.retriever(query.mode or self.settings.retrieval_mode)
         with self.catalog.reading():  # an ingest's refresh waits until this search is done
-            if mode == "hybrid" and query.strip() and k > 0:
-                result = self.hybrid.search_with_graph(query, k, filters)
-                facts = self.graph.facts(query, max_facts, result.graph, filters) if max_facts else []
-                return Retrieved(result.passages, facts)
-            passages = retriever.search(query, k, filters)
-            facts = self.graph.facts(query, max_facts, filters=filters) if max_facts and mode not in ("dense", "sparse") else []
-            return Retrieved(passages, facts)
+            return retriever.search(query.text, query.k or self.settings.top_k, query.search_filters(),
+                                    max_facts=max_facts)

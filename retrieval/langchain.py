@@ -10,6 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from retrieval.filters import SearchFilters
+from retrieval.query import Query
 
 
 class LoreRetriever(BaseRetriever):
@@ -24,7 +25,7 @@ class LoreRetriever(BaseRetriever):
     filters: SearchFilters | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        found = self.service.search(query, self.k, mode=self.mode, filters=self.filters)
+        found = self.service.search(Query(text=query, k=self.k, mode=self.mode, filters=self.filters))
         return [
             LCDocument(
                 page_content=p.text,

@@ -31,7 +31,7 @@ class MentionIndex:
         self._by_entity: dict[str, list[str]] = {}
 
     def _graph_writes(self) -> int:
-        return int(getattr(self.graph, "writes", 0))
+        return self.graph.writes
 
     def refresh(self) -> None:
         """Bring the index in line with the catalog and the graph (cheap when neither changed)."""

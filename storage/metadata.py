@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from core.types import Chunk, Document
+from core.types import Chunk, Document, Passage
 from storage.sqlite import SqliteStore
 
 SCHEMA = """
@@ -67,6 +67,13 @@ class StoredChunk:
     chunk: Chunk
     source: str
     title: str
+
+    def passage(self, score: float = 0.0, scores: dict[str, float] | None = None) -> Passage:
+        """The chunk as a retrieved passage with ``score`` and its components."""
+        chunk = self.chunk
+        return Passage(chunk_id=chunk.id, document_id=chunk.document_id, source=self.source, title=self.title,
+                       text=chunk.text, score=score, scores=scores or {}, start=chunk.start, end=chunk.end,
+                       metadata=chunk.metadata)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 from api.cli.base import JsonOpt, TopKOpt, app, console, display_path, open_service, print_json
 from api.schemas import AskResponse, FactOut, PassageOut, SearchResponse
 from core.types import Answer
+from retrieval.query import Query
 
 
 @app.command()
@@ -47,7 +48,7 @@ def search(
     except ValidationError as exc:
         raise typer.BadParameter(str(exc).splitlines()[1] + ": " + str(exc).splitlines()[2].strip()) from None
     with open_service() as service:
-        found = service.search(query, top_k, mode=mode, filters=None if filters.empty else filters)
+        found = service.search(Query(text=query, k=top_k, mode=mode, filters=None if filters.empty else filters))
     if as_json:
         print_json(SearchResponse(query=query, passages=[PassageOut.of(p) for p in found.passages],
                                   facts=[FactOut.of(f) for f in found.facts], seconds=found.seconds))
@@ -74,10 +75,10 @@ def ask(
     """Answer QUESTION from the knowledge base, with numbered citations."""
     with open_service() as service:
         if as_json or not stream:
-            answer = service.ask(question, top_k)
+            answer = service.ask(Query(text=question, k=top_k))
         else:
             answer = None
-            for piece in service.ask_stream(question, top_k):
+            for piece in service.ask_stream(Query(text=question, k=top_k)):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:

@@ -13,8 +13,7 @@ router = APIRouter(prefix="/v1", tags=["search"], responses=problem_responses(40
 def search(request: SearchRequest, service: ServiceDep, key: ReadKey) -> SearchResponse:
     """Retrieval only: ranked passages and graph facts, no generation."""
     collections = effective_collections(key, request.requested_collections())
-    found = service.search(request.question, request.top_k, mode=request.mode, filters=request.search_filters(),
-                           collections=collections)
+    found = service.search(request.query(collections))
     return SearchResponse(
         query=found.query,
         passages=[PassageOut.of(p) for p in found.passages],

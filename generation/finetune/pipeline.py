@@ -29,6 +29,7 @@ from generation.finetune.data import (
 )
 from generation.finetune.evaluate import EvalReport, evaluate
 from generation.finetune.registry import AdapterRegistry, Manifest
+from retrieval.query import Query
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class KnowledgeBase(Protocol):
 
     settings: Settings
 
-    def search(self, query: str, top_k: int | None = None) -> Any: ...  # .passages, .facts
+    def search(self, query: Query) -> Any: ...  # .passages, .facts
 
     def all_chunks(self) -> list[Passage]: ...
 
@@ -145,7 +146,7 @@ def build_dataset(
     pairs = _cap(pairs, s.finetune_max_examples, s.finetune_seed)
 
     def search(question: str, k: int) -> tuple[list[Passage], list[Fact]]:
-        found = kb.search(question, k)
+        found = kb.search(Query(text=question, k=k))
         return list(found.passages), list(found.facts)
 
     builder = RaftBuilder(

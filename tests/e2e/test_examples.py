@@ -14,6 +14,7 @@ from api.cli import app as cli_app
 from api.keys import KeyStore
 from api.service import LoreService
 from core.settings import Settings
+from retrieval.query import Query
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 QUESTIONS = [json.loads(line) for line in (EXAMPLES / "questions.jsonl").read_text().splitlines() if line.strip()]
@@ -69,7 +70,7 @@ def test_reingest_of_unchanged_corpus_does_nothing(service):
 def test_retrieval_hit_at_5_over_sample_questions(service):
     hits = 0
     for q in QUESTIONS:
-        sources = {_relative(p.source) for p in service.search(q["question"], top_k=5).passages}
+        sources = {_relative(p.source) for p in service.search(Query(text=q["question"], k=5)).passages}
         hits += q["source"] in sources
     hit_rate = hits / len(QUESTIONS)
     assert hit_rate >= 0.8, f"hit@5 = {hit_rate:.2f}"

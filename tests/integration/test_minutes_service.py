@@ -18,6 +18,7 @@ from api.keys import KeyStore
 from api.service import LoreService
 from core.settings import Settings
 from generation.minutes.derived import minutes_document_id
+from retrieval.query import Query
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TURNS = [
@@ -70,7 +71,7 @@ def test_minutes_are_written_at_ingest_as_derived_searchable_documents(service):
     meeting = _doc(service, "cutover-sync.json")
     derived = _doc(service, "cutover-sync.json#minutes")
     assert derived.metadata["meeting_id"] == meeting.id
-    hits = service.search("minutes of the cutover sync decisions and action items", top_k=10).passages
+    hits = service.search(Query(text="minutes of the cutover sync decisions and action items", k=10)).passages
     assert derived.id in {p.document_id for p in hits}
 
 

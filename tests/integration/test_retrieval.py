@@ -26,6 +26,7 @@ from retrieval.langchain import LoreRetriever
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.retrievers import HybridRetriever
 from retrieval.tokenize import tokenize
+from retrieval.query import Query
 
 SHARED = ev.shared_data_dir(Path(__file__))
 QMSUM_SLICE = [SHARED / "qmsum" / "val_TS3010a.json", SHARED / "qmsum" / "val_TS3010b.json"]
@@ -89,7 +90,7 @@ def _titles(passages) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
 def test_each_text_mode_ranks_the_relevant_document_first(service, mode):
-    found = service.search("torque of the Kestrel gripper servo", 3, mode=mode)
+    found = service.search(Query(text="torque of the Kestrel gripper servo", k=3, mode=mode))
     assert found.passages[0].title == "Kestrel gripper review"
     for p in found.passages:
         assert "fused" in p.scores
@@ -102,12 +103,12 @@ def test_each_text_mode_ranks_the_relevant_document_first(service, mode):
 
 
 def test_sparse_matches_chinese_words(service):
-    found = service.search("浦东新区的机器人维修", 2, mode="sparse")
+    found = service.search(Query(text="浦东新区的机器人维修", k=2, mode="sparse"))
     assert found.passages and found.passages[0].title == "上海办公室"
 
 
 def test_graph_mode_links_a_person_and_returns_facts_with_provenance(service, corpus):
-    found = service.search("What did Lena Fischer decide?", 3, mode="graph")
+    found = service.search(Query(text="What did Lena Fischer decide?", k=3, mode="graph"))
     assert found.passages, "the linked entity's chunks are ranked by PageRank"
     assert found.passages[0].document_id == _doc_id(corpus / "meetings/beacon-planning.md")
     assert found.passages[0].scores["graph"] > 0
@@ -119,7 +120,7 @@ def test_graph_mode_links_a_person_and_returns_facts_with_provenance(service, co
 
 
 def test_graph_mode_without_a_linked_entity_returns_nothing(service):
-    assert service.search("zzqx nothing here", 3, mode="graph").passages == []
+    assert service.search(Query(text="zzqx nothing here", k=3, mode="graph")).passages == []
 
 
 def test_graph_retriever_links_speakers_and_fuzzy_names(service):
@@ -131,7 +132,7 @@ def test_graph_retriever_links_speakers_and_fuzzy_names(service):
 
 
 def test_hybrid_includes_graph_components_when_an_entity_is_linked(service):
-    found = service.search("Lena Fischer budget", 3, mode="hybrid")
+    found = service.search(Query(text="Lena Fischer budget", k=3, mode="hybrid"))
     assert found.passages[0].title == "Beacon launch planning"
     assert "graph" in found.passages[0].scores
 
@@ -145,7 +146,7 @@ def test_document_evidence_points_to_the_meeting_whose_whole_text_matches(servic
     assert evidence.shape == (catalog.document_count,)
     best = catalog.document_ids[int(evidence.argmax())]
     assert Path(catalog.documents[best].source).stem.startswith("val_TS3010")
-    found = service.search("remote control buttons and the budget of the design", 5, mode="hybrid")
+    found = service.search(Query(text="remote control buttons and the budget of the design", k=5, mode="hybrid"))
     assert all("document" in p.scores for p in found.passages)
     assert found.passages[0].title.startswith("val_TS3010")
     # The Kestrel review scores lowest for the question about the remote control.
@@ -179,10 +180,10 @@ def test_hybrid_ranks_the_same_with_threads_and_without(service):
     hybrid = service.engine.hybrid
     sequential = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, replace(hybrid.settings, parallel=False))
     for query in ("Lena Fischer budget", "What did the Project Manager say about the remote?", "浦东新区的机器人维修"):
-        threaded = [(p.chunk_id, round(p.score, 9)) for p in hybrid.search(query, 8)]
-        alone = [(p.chunk_id, round(p.score, 9)) for p in sequential.search(query, 8)]
+        threaded = [(p.chunk_id, round(p.score, 9)) for p in hybrid.search(query, 8).passages]
+        alone = [(p.chunk_id, round(p.score, 9)) for p in sequential.search(query, 8).passages]
         assert threaded == alone, query
-    assert "graph" in hybrid.search("Lena Fischer budget", 3)[0].scores
+    assert "graph" in hybrid.search("Lena Fischer budget", 3).passages[0].scores
 
 
 # ---- reranking -----------------------------------------------------------------------------
@@ -204,13 +205,13 @@ def test_reranker_returns_the_best_of_the_fused_shortlist_not_just_of_the_top_k(
     reranked = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, settings,
                                reranker=CrossEncoderReranker.from_pretrained(str(cross_encoder_dir)))
     query = "What did the Project Manager say about the remote?"
-    shortlist = plain.search(query, 12)
+    shortlist = plain.search(query, 12).passages
     assert len(shortlist) == 12
     scores = CrossEncoder(str(cross_encoder_dir), local_files_only=True).predict([(query, p.text) for p in shortlist])
     best = [int(i) for i in np.argsort(-scores, kind="stable")[:4]]
     # Only meaningful when the cross-encoder's best four reach past fusion's top four.
     assert max(best) >= 4
-    found = reranked.search(query, 4)
+    found = reranked.search(query, 4).passages
     assert [p.chunk_id for p in found] == [shortlist[i].chunk_id for i in best]
     for p, i in zip(found, best):
         assert p.score == pytest.approx(float(scores[i]), abs=1e-5)
@@ -276,7 +277,7 @@ def test_mention_index_matches_the_graph_and_follows_ingest_and_delete(service, 
 
 def test_unknown_mode_is_refused(service):
     with pytest.raises(ValueError, match="unknown search mode 'fuzzy'"):
-        service.search("anything", 3, mode="fuzzy")
+        service.search(Query(text="anything", k=3, mode="fuzzy"))
 
 
 # ---- filters ----------------------------------------------------------------------
@@ -286,7 +287,7 @@ def test_document_filter_keeps_recall_for_a_low_ranked_document(service, corpus,
     dense over-fetches past the higher-ranked chunks of other documents."""
     target = _doc_id(corpus / "docs/travel-policy.md")
     query = "Priya Raman Kestrel gripper hotel" if mode == "graph" else "Kestrel gripper hotel"
-    found = service.search(query, 5, mode=mode, filters=SearchFilters(document_ids=[target]))
+    found = service.search(Query(text=query, k=5, mode=mode, filters=SearchFilters(document_ids=[target])))
     if mode == "graph":
         # The linked person is not in the policy, so the graph has nothing inside the filter.
         assert all(p.document_id == target for p in found.passages)
@@ -307,7 +308,7 @@ def test_document_filter_keeps_recall_for_a_low_ranked_document(service, corpus,
 )
 def test_metadata_filters(service, filters, expected):
     for mode in ("dense", "sparse", "hybrid"):
-        found = service.search("budget torque hotel remote control design 机器人", 50, mode=mode, filters=filters)
+        found = service.search(Query(text="budget torque hotel remote control design 机器人", k=50, mode=mode, filters=filters))
         assert set(_titles(found.passages)) <= expected, (mode, filters)
         if expected and mode != "sparse":
             assert set(_titles(found.passages)) == expected, (mode, filters)
@@ -315,9 +316,9 @@ def test_metadata_filters(service, filters, expected):
 
 def test_source_prefix_and_language_filters(service, corpus):
     prefix = str((corpus / "docs").resolve())
-    found = service.search("policy", 20, mode="hybrid", filters=SearchFilters(source_prefix=prefix))
+    found = service.search(Query(text="policy", k=20, mode="hybrid", filters=SearchFilters(source_prefix=prefix)))
     assert found.passages and all(p.source.startswith(prefix) for p in found.passages)
-    assert service.search("policy", 5, mode="dense", filters=SearchFilters(languages=["xx"])).passages == []
+    assert service.search(Query(text="policy", k=5, mode="dense", filters=SearchFilters(languages=["xx"]))).passages == []
 
 
 # ---- sync with ingest and delete --------------------------------------------------------
@@ -325,14 +326,14 @@ def test_bm25_follows_reingest_and_delete(service, corpus, tmp_path):
     extra = corpus / "docs" / "canteen.md"
     extra.write_text("# Canteen\n\nThe canteen serves quinoa salad on Fridays.\n", encoding="utf-8")
     service.ingest([extra])
-    assert _titles(service.search("quinoa", 3, mode="sparse").passages) == ["Canteen"]
+    assert _titles(service.search(Query(text="quinoa", k=3, mode="sparse")).passages) == ["Canteen"]
     extra.write_text("# Canteen\n\nThe canteen serves lentil soup on Fridays.\n", encoding="utf-8")
     service.ingest([extra])
-    assert service.search("quinoa", 3, mode="sparse").passages == []
-    assert _titles(service.search("lentil", 3, mode="sparse").passages) == ["Canteen"]
+    assert service.search(Query(text="quinoa", k=3, mode="sparse")).passages == []
+    assert _titles(service.search(Query(text="lentil", k=3, mode="sparse")).passages) == ["Canteen"]
     assert service.delete_document(_doc_id(extra))
-    assert service.search("lentil", 3, mode="sparse").passages == []
-    assert "Canteen" not in _titles(service.search("lentil soup canteen", 5, mode="hybrid").passages)
+    assert service.search(Query(text="lentil", k=3, mode="sparse")).passages == []
+    assert "Canteen" not in _titles(service.search(Query(text="lentil soup canteen", k=5, mode="hybrid")).passages)
 
 
 # ---- CLI and LangChain ------------------------------------------------------------------
@@ -391,7 +392,7 @@ def test_cmrc_corpus_writer(tmp_path):
 
 
 def test_hybrid_leaves_out_the_english_dense_ranking_for_a_chinese_question(service):
-    found = service.search("浦东新区的机器人维修", 2, mode="hybrid")
+    found = service.search(Query(text="浦东新区的机器人维修", k=2, mode="hybrid"))
     assert found.passages[0].title == "上海办公室"
     assert all("dense" not in p.scores for p in found.passages)
-    assert "dense" in service.search("robot repair in Shanghai", 2, mode="hybrid").passages[0].scores
+    assert "dense" in service.search(Query(text="robot repair in Shanghai", k=2, mode="hybrid")).passages[0].scores

@@ -11,7 +11,7 @@ from retrieval.bm25 import BM25Matrix
 from retrieval.filters import SearchFilters, document_matches
 from retrieval.fusion import jaccard, mmr, weighted_rrf
 from core.types import Fact
-from retrieval.retrievers import _top, candidate_names, personalised_pagerank, rank_facts
+from retrieval.retrievers import candidate_names, personalised_pagerank, rank_facts, top_hits
 from retrieval.tokenize import tokenize
 
 
@@ -68,9 +68,9 @@ def test_bm25_idf_matches_the_formula():
 
 def test_top_respects_mask_and_drops_zero_scores():
     scores = np.array([0.5, 3.0, 0.0, 2.0])
-    assert _top(scores, 3, None) == [(1, 3.0), (3, 2.0), (0, 0.5)]
+    assert top_hits(scores, 3, None) == [(1, 3.0), (3, 2.0), (0, 0.5)]
     mask = np.array([True, False, True, True])
-    assert [r for r, _ in _top(scores, 3, mask)] == [3, 0]
+    assert [r for r, _ in top_hits(scores, 3, mask)] == [3, 0]
 
 
 def test_weighted_rrf_sums_weighted_reciprocal_ranks():
