@@ -28,11 +28,12 @@ demo: install
 	$(BIN)/lore ingest examples/
 	$(BIN)/lore ask "$(QUESTION)"
 
+# -v: one line per test as it finishes, so a slow stretch never looks like a hang.
 test: install
-	$(BIN)/python -m pytest -m "not slow and not gpu"
+	$(BIN)/python -m pytest -v -m "not slow and not gpu"
 
 test-all: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -v
 
 # Regenerates docs/benchmarks.md and docs/benchmarks/ (QMSum, CMRC2018, sample corpus, synthetic scale).
 benchmarks: install

@@ -62,49 +62,42 @@ def prf(correct_predicted: int, predicted: int, found_gold: int, gold: int) -> d
 
 
 def run(resolution: bool = True) -> dict:
+    from api.bootstrap import build, local_graph_server
     from core.settings import Settings
-    from graph import GraphStore, LocalGraphServer
-    from ingest.chunking import Chunker
-    from ingest.extract import build_extractor
-    from ingest.extract.resolution import MergeStore
     from ingest.loaders import load_document
     from ingest.pipeline import discover
-    from retrieval.embedder import SentenceTransformerEmbedder
 
-    settings = Settings(resolution_enabled=resolution)
     with tempfile.TemporaryDirectory() as tmp:
-        server = LocalGraphServer(Path(tmp) / "graph")
-        info = server.start()
+        # The product's parts (graph store, extractor with entity resolution, chunker), on a
+        # local graph server of the run's own under the temporary data directory.
+        settings = Settings(data_dir=Path(tmp) / "data", resolution_enabled=resolution)
+        parts = build(settings)
         try:
-            with GraphStore(info.uri, info.auth, info.database) as store:
-                store.ensure_schema()
-                embedder = SentenceTransformerEmbedder.from_pretrained(settings.embedding_model)
-                merges = MergeStore(Path(tmp) / "merges.sqlite3").open()
-                extractor = build_extractor(settings, graph=store, embedder=embedder, merges=merges)
-                chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-                files, _ = discover([EXAMPLES / "docs", EXAMPLES / "meetings"])
-                started = time.perf_counter()
-                for path in files:
-                    document = load_document(path)
-                    chunks = chunker.split(document)
-                    x = extractor.extract(document, chunks)
-                    store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
-                                          meetings=x.meetings)
-                seconds = time.perf_counter() - started
-                with GraphDatabase.driver(info.uri, auth=info.auth) as driver:
-                    ents, _, _ = driver.execute_query(
-                        "MATCH (e:Entity) RETURN e.name AS name, e.type AS type", database_=info.database)
-                    meetings, _, _ = driver.execute_query(
-                        "MATCH (m:Meeting)-[:RECORDED_IN]->(d:Document) RETURN m.name AS name, d.source AS source",
-                        database_=info.database)
-                    rels, _, _ = driver.execute_query(
-                        "MATCH (a:Entity)-[r]->(b:Entity) RETURN DISTINCT a.name AS s, type(r) AS t, b.name AS o",
-                        database_=info.database)
-                merge_list = [f"{m.alias_name} ({m.alias_type}) -> {m.canonical_name} ({m.canonical_type}) by {m.rule}"
-                              for m in merges.merges()]
-                merges.close()
+            store, extractor, chunker, merges = parts.graph, parts.extractor, parts.chunker, parts.merges
+            info = local_graph_server(settings).start()  # already running: its address, for the checks below
+            files, _ = discover([EXAMPLES / "docs", EXAMPLES / "meetings"])
+            started = time.perf_counter()
+            for path in files:
+                document = load_document(path)
+                chunks = chunker.split(document)
+                x = extractor.extract(document, chunks)
+                store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
+                                      meetings=x.meetings)
+            seconds = time.perf_counter() - started
+            with GraphDatabase.driver(info.uri, auth=info.auth) as driver:
+                ents, _, _ = driver.execute_query(
+                    "MATCH (e:Entity) RETURN e.name AS name, e.type AS type", database_=info.database)
+                meetings, _, _ = driver.execute_query(
+                    "MATCH (m:Meeting)-[:RECORDED_IN]->(d:Document) RETURN m.name AS name, d.source AS source",
+                    database_=info.database)
+                rels, _, _ = driver.execute_query(
+                    "MATCH (a:Entity)-[r]->(b:Entity) RETURN DISTINCT a.name AS s, type(r) AS t, b.name AS o",
+                    database_=info.database)
+            merge_list = [f"{m.alias_name} ({m.alias_type}) -> {m.canonical_name} ({m.canonical_type}) by {m.rule}"
+                          for m in merges.merges()]
         finally:
-            server.stop()
+            parts.close()
+            local_graph_server(settings).stop()
     meeting_names = {r["name"]: r["source"] for r in meetings}
     report = score([dict(r) for r in ents], [dict(r) for r in rels], seconds, len(files), len(merge_list), meeting_names)
     report["merges"] = merge_list

@@ -35,62 +35,53 @@ def qmsum_dir() -> Path:
 
 
 def run(meetings: int) -> dict:
+    from api.bootstrap import build, local_graph_server
     from core.settings import Settings
-    from graph import GraphStore, LocalGraphServer
-    from ingest.chunking import Chunker
-    from ingest.extract import build_extractor
-    from ingest.extract.resolution import MergeStore
     from ingest.loaders import load_document
-    from retrieval.embedder import SentenceTransformerEmbedder
 
     files = sorted(qmsum_dir().glob("*.json"), key=lambda p: p.stat().st_size)[:meetings]
     if not files:
         raise SystemExit(f"no QMSum files under {qmsum_dir()}")
-    settings = Settings()
     timings = {"load_and_chunk": 0.0, "embed": 0.0, "extract": 0.0, "graph_write": 0.0}
     rewrite_seconds = 0.0
     written = {"entities": 0, "relations": 0, "mentions": 0, "chunks": 0, "decisions_and_actions": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        server = LocalGraphServer(Path(tmp) / "graph")
-        info = server.start()
+        # The product's parts, on a local graph server of the run's own under the temporary data directory.
+        settings = Settings(data_dir=Path(tmp) / "data")
+        parts = build(settings)
         try:
-            with GraphStore(info.uri, info.auth, info.database) as store:
-                store.ensure_schema()
-                embedder = SentenceTransformerEmbedder.from_pretrained(settings.embedding_model)
-                merges = MergeStore(Path(tmp) / "merges.sqlite3").open()
-                extractor = build_extractor(settings, graph=store, embedder=embedder, merges=merges)
-                chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-                embedder.embed(["warm up"])
-                prepared = []
-                for path in files:
-                    t0 = time.perf_counter()
-                    document = load_document(path)
-                    chunks = chunker.split(document)
-                    t1 = time.perf_counter()
-                    embedder.embed([c.text for c in chunks])
-                    t2 = time.perf_counter()
-                    x = extractor.extract(document, chunks)
-                    t3 = time.perf_counter()
-                    store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
-                                          meetings=x.meetings)
-                    t4 = time.perf_counter()
-                    for stage, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                        timings[stage] += seconds
-                    written["entities"] += len(x.entities)
-                    written["relations"] += len(x.relations)
-                    written["mentions"] += len(x.mentions)
-                    written["chunks"] += len(chunks)
-                    written["decisions_and_actions"] += sum(len(m.decisions) + len(m.action_items) for m in x.meetings)
-                    prepared.append((document, chunks, x))
+            store, extractor, chunker, embedder = parts.graph, parts.extractor, parts.chunker, parts.embedder
+            embedder.embed(["warm up"])
+            prepared = []
+            for path in files:
                 t0 = time.perf_counter()
-                for document, chunks, x in prepared:
-                    store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
-                                          meetings=x.meetings)
-                rewrite_seconds = time.perf_counter() - t0
-                stats = store.stats()
-                merges.close()
+                document = load_document(path)
+                chunks = chunker.split(document)
+                t1 = time.perf_counter()
+                embedder.embed([c.text for c in chunks])
+                t2 = time.perf_counter()
+                x = extractor.extract(document, chunks)
+                t3 = time.perf_counter()
+                store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
+                                      meetings=x.meetings)
+                t4 = time.perf_counter()
+                for stage, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                    timings[stage] += seconds
+                written["entities"] += len(x.entities)
+                written["relations"] += len(x.relations)
+                written["mentions"] += len(x.mentions)
+                written["chunks"] += len(chunks)
+                written["decisions_and_actions"] += sum(len(m.decisions) + len(m.action_items) for m in x.meetings)
+                prepared.append((document, chunks, x))
+            t0 = time.perf_counter()
+            for document, chunks, x in prepared:
+                store.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
+                                      meetings=x.meetings)
+            rewrite_seconds = time.perf_counter() - t0
+            stats = store.stats()
         finally:
-            server.stop()
+            parts.close()
+            local_graph_server(settings).stop()
     total = sum(timings.values())
     facts = written["entities"] + written["relations"]
     return {

@@ -16,79 +16,28 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core.errors import GraphServerError
-from core.types import Chunk, Document, Entity, Fact, MeetingRecord, Mention, Relation, content_id
+from core.types import Chunk, Document, Entity, Fact, MeetingRecord, Mention, Relation
 from core.vocabulary import name_key
 from graph import cypher
+from graph.transactions import document_rows, fact_of, prune, remove_contribution, run, run_batched
+from graph.views import Edge, EntityView, GraphStats, Neighbourhood
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Row = dict[str, Any]
 
-BATCH_ROWS = 500  # rows per UNWIND: large enough to amortise a round trip, small enough for any server
 _CLEAR_BATCH = 10_000
 _RETRY_ATTEMPTS = 4
-
-
-
-@dataclass
-class GraphStats:
-    """What ``lore graph status`` and the health check show."""
-
-    uri: str
-    server_agent: str
-    nodes: int
-    relationships: int
-    by_label: dict[str, int] = field(default_factory=dict)
-    by_relation_type: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Edge:
-    """One relationship with where it came from."""
-
-    source_id: str
-    type: str
-    target_id: str
-    chunk_id: str | None
-    document_id: str | None = None
-    evidence: str | None = None
-    start: int | None = None
-    end: int | None = None
-
-
-@dataclass(frozen=True)
-class EntityView:
-    """An entity with its edges and the neighbours they reach: what ``lore graph show`` prints."""
-
-    entity: Entity
-    mentions: int
-    document_ids: list[str]
-    edges: list[Edge]
-    neighbours: dict[str, tuple[str, list[str]]]  # id -> (name, labels)
-
-
-@dataclass(frozen=True)
-class Neighbourhood:
-    """Entities within some hops of a seed set and the typed edges between them, with supporting chunk ids."""
-
-    nodes: dict[str, Entity]
-    edges: list[Edge]
-
-    @property
-    def chunk_ids(self) -> set[str]:
-        return {e.chunk_id for e in self.edges if e.chunk_id}
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -105,157 +54,6 @@ def _retrying() -> Retrying:
         wait=wait_exponential(multiplier=0.25, max=4.0),
         before_sleep=before_sleep_log(logger, logging.WARNING),
         reraise=True,
-    )
-
-
-# ---- turning domain objects into parameter rows ------------------------------------------------
-@dataclass
-class _DocumentRows:
-    document: Row
-    chunks: list[Row]
-    entities: dict[str, list[Row]]  # label -> rows
-    mentions: list[Row]
-    relations: dict[str, list[Row]]  # relationship type -> rows
-    entity_ids: list[str]
-    meetings: list[Row] = field(default_factory=list)
-    decisions: list[Row] = field(default_factory=list)
-    action_items: list[Row] = field(default_factory=list)
-
-
-def _document_rows(
-    document: Document,
-    chunks: Sequence[Chunk],
-    entities: Sequence[Entity],
-    mentions: Sequence[Mention],
-    relations: Sequence[Relation],
-    meetings: Sequence[MeetingRecord] = (),
-) -> _DocumentRows:
-    """Validate and shape everything before the first write: a bad reference fails loudly, not as a silent MATCH miss."""
-    chunk_ids = {c.id for c in chunks}
-    for chunk in chunks:
-        if chunk.document_id != document.id:
-            raise ValueError(f"chunk {chunk.id} belongs to {chunk.document_id}, not {document.id}")
-    entity_by_id = {e.id: e for e in entities}
-
-    def check(kind: str, chunk_id: str, *entity_ids: str) -> None:
-        if chunk_id not in chunk_ids:
-            raise ValueError(f"{kind} refers to chunk {chunk_id}, which is not among the document's chunks")
-        for entity_id in entity_ids:
-            if entity_id not in entity_by_id:
-                raise ValueError(f"{kind} refers to entity {entity_id}, which is not among the entities given")
-
-    meeting_ids = {m.entity_id for m in meetings}
-    by_label: dict[str, list[Row]] = defaultdict(list)
-    for entity in entity_by_id.values():
-        if entity.id in meeting_ids:  # written by MERGE_MEETINGS with its third label
-            continue
-        by_label[cypher.entity_label(entity.type)].append(
-            {"id": entity.id, "name": entity.name, "name_key": name_key(entity.name), "type": entity.type}
-        )
-
-    mention_rows: dict[tuple[str, str, int, int], Row] = {}
-    for m in mentions:
-        check("mention", m.chunk_id, m.entity_id)
-        row = {"chunk_id": m.chunk_id, "entity_id": m.entity_id, "text": m.text, "start": m.start, "end": m.end,
-               "document_id": document.id}
-        mention_rows.setdefault((m.chunk_id, m.entity_id, m.start, m.end), row)
-
-    # One relationship per (source, type, target, chunk); the first evidence wins.
-    relation_rows: dict[tuple[str, str, str, str], Row] = {}
-    for r in relations:
-        check(f"relation {r.type}", r.chunk_id, r.source_id, r.target_id)
-        rel_type = cypher.relation_type(r.type)
-        row = {"source_id": r.source_id, "target_id": r.target_id, "chunk_id": r.chunk_id, "evidence": r.evidence,
-               "start": r.start, "end": r.end}
-        relation_rows.setdefault((r.source_id, rel_type, r.target_id, r.chunk_id), row)
-    by_type: dict[str, list[Row]] = defaultdict(list)
-    for (_, rel_type, _, _), row in relation_rows.items():
-        by_type[rel_type].append(row)
-
-    meeting_rows, decision_rows, action_rows = [], [], []
-    for meeting in meetings:
-        if meeting.entity_id not in entity_by_id:
-            raise ValueError(f"meeting {meeting.title!r} refers to entity {meeting.entity_id}, which is not among the entities given")
-        meeting_rows.append({"id": meeting.entity_id, "name": meeting.title, "name_key": name_key(meeting.title), "type": "Event",
-                             "date": meeting.date, "attendees": list(meeting.attendees)})
-        for index, d in enumerate(meeting.decisions):
-            check("decision", d.chunk_id, *([d.decided_by] if d.decided_by else []))
-            decision_rows.append({
-                "id": content_id(document.id, meeting.entity_id, "decision", str(index), prefix="dec_"),
-                "meeting_id": meeting.entity_id, "text": d.text, "chunk_id": d.chunk_id, "start": d.start,
-                "end": d.end, "decided_by": d.decided_by,
-                "decided_by_name": entity_by_id[d.decided_by].name if d.decided_by else None,
-            })
-        for index, a in enumerate(meeting.action_items):
-            check("action item", a.chunk_id, *([a.owner_id] if a.owner_id else []))
-            action_rows.append({
-                "id": content_id(document.id, meeting.entity_id, "action", str(index), prefix="act_"),
-                "meeting_id": meeting.entity_id, "text": a.text, "owner": a.owner, "owner_id": a.owner_id,
-                "due": a.due, "chunk_id": a.chunk_id, "start": a.start, "end": a.end,
-            })
-
-    entity_ids = sorted(entity_by_id)
-    return _DocumentRows(
-        document={
-            "id": document.id,
-            "source": document.source,
-            "title": document.title,
-            "kind": document.kind,
-            "language": document.language,
-            "content_hash": document.content_hash,
-            "entity_ids": entity_ids,
-        },
-        chunks=[
-            {"id": c.id, "index": c.index, "text": c.text, "start": c.start, "end": c.end}
-            for c in {c.id: c for c in chunks}.values()
-        ],
-        entities=dict(by_label),
-        mentions=list(mention_rows.values()),
-        relations=dict(by_type),
-        entity_ids=entity_ids,
-        meetings=meeting_rows,
-        decisions=decision_rows,
-        action_items=action_rows,
-    )
-
-
-def _batches(rows: Sequence[T], size: int = BATCH_ROWS) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-# ---- transaction bodies ------------------------------------------------------------------------
-def _run(tx: ManagedTransaction, query: str, parameters: Row) -> None:
-    tx.run(query, parameters).consume()
-
-
-def _run_batched(tx: ManagedTransaction, query: str, rows: Sequence[Any], key: str = "rows", **extra: Any) -> None:
-    for batch in _batches(rows):
-        _run(tx, query, {key: list(batch), **extra})
-
-
-def _remove_contribution(tx: ManagedTransaction, document_id: str) -> list[str]:
-    """Delete the document's relationships and chunks; returns the entities it used to reference."""
-    record = tx.run(cypher.DOCUMENT_ENTITY_IDS, {"id": document_id}).single()
-    entity_ids: list[str] = list(record["entity_ids"]) if record else []
-    _run_batched(tx, cypher.DELETE_DOCUMENT_RELATIONS, entity_ids, key="entity_ids", id=document_id)
-    _run(tx, cypher.DELETE_DOCUMENT_DECISIONS, {"id": document_id})
-    _run(tx, cypher.DELETE_DOCUMENT_ACTION_ITEMS, {"id": document_id})
-    _run(tx, cypher.DELETE_DOCUMENT_RECORDED_IN, {"id": document_id})
-    _run(tx, cypher.DELETE_DOCUMENT_CHUNKS, {"id": document_id})
-    return entity_ids
-
-
-def _prune(tx: ManagedTransaction, entity_ids: Sequence[str]) -> None:
-    _run_batched(tx, cypher.PRUNE_ENTITIES, entity_ids, key="entity_ids")
-
-
-def _fact(record: Any, predicate: str) -> Fact:
-    return Fact(
-        subject=record["subject"],
-        predicate=predicate,
-        object=record["object"],
-        chunk_ids=tuple(sorted(record["chunk_ids"])),
     )
 
 
@@ -325,7 +123,7 @@ class GraphStore:
         """Create the constraints and indexes if missing; safe to call on every start."""
         for statement in cypher.SCHEMA:
             # One transaction per statement: Neo4j does not mix schema changes with other work.
-            self._write(partial(_run, query=statement, parameters={}))
+            self._write(partial(run, query=statement, parameters={}))
 
     def upsert_document(
         self,
@@ -343,24 +141,24 @@ class GraphStore:
         Raises ValueError, before writing anything, when a mention or relation refers
         to a chunk or entity not given, or a relation type is outside the closed set.
         """
-        rows = _document_rows(document, chunks, entities, mentions, relations, meetings)
+        rows = document_rows(document, chunks, entities, mentions, relations, meetings)
 
         def work(tx: ManagedTransaction) -> bool:
-            old_entity_ids = _remove_contribution(tx, document.id)
-            _run(tx, cypher.MERGE_DOCUMENT, {"document": rows.document})
-            _run_batched(tx, cypher.MERGE_CHUNKS, rows.chunks, document_id=document.id)
+            old_entity_ids = remove_contribution(tx, document.id)
+            run(tx, cypher.MERGE_DOCUMENT, {"document": rows.document})
+            run_batched(tx, cypher.MERGE_CHUNKS, rows.chunks, document_id=document.id)
             # Meetings before the other entities: their node needs all three labels at creation.
-            _run_batched(tx, cypher.MERGE_MEETINGS, rows.meetings, document_id=document.id)
+            run_batched(tx, cypher.MERGE_MEETINGS, rows.meetings, document_id=document.id)
             for label, entity_rows in rows.entities.items():
-                _run_batched(tx, cypher.merge_entities(label), entity_rows)
-            _run_batched(tx, cypher.MERGE_MENTIONS, rows.mentions)
+                run_batched(tx, cypher.merge_entities(label), entity_rows)
+            run_batched(tx, cypher.MERGE_MENTIONS, rows.mentions)
             for rel_type, relation_rows in rows.relations.items():
-                _run_batched(tx, cypher.merge_relations(rel_type), relation_rows, document_id=document.id)
-            _run_batched(tx, cypher.MERGE_DECISIONS, rows.decisions, document_id=document.id)
-            _run_batched(tx, cypher.MERGE_ACTION_ITEMS, rows.action_items, document_id=document.id)
+                run_batched(tx, cypher.merge_relations(rel_type), relation_rows, document_id=document.id)
+            run_batched(tx, cypher.MERGE_DECISIONS, rows.decisions, document_id=document.id)
+            run_batched(tx, cypher.MERGE_ACTION_ITEMS, rows.action_items, document_id=document.id)
             still_used = set(rows.entity_ids)
             pruned = [e for e in old_entity_ids if e not in still_used]
-            _prune(tx, pruned)
+            prune(tx, pruned)
             return not pruned
 
         if self._write(work):  # nothing removed: the catalogue only gained this document's entities
@@ -378,9 +176,9 @@ class GraphStore:
         """Remove the document, its chunks, mentions and relations, and entities nothing else supports."""
 
         def work(tx: ManagedTransaction) -> None:
-            old_entity_ids = _remove_contribution(tx, document_id)
-            _run(tx, cypher.DELETE_DOCUMENT, {"id": document_id})
-            _prune(tx, old_entity_ids)
+            old_entity_ids = remove_contribution(tx, document_id)
+            run(tx, cypher.DELETE_DOCUMENT, {"id": document_id})
+            prune(tx, old_entity_ids)
 
         self._write(work)
 
@@ -432,7 +230,7 @@ class GraphStore:
 
         def work(tx: ManagedTransaction) -> list[Fact]:
             typed = list(tx.run(cypher.TYPED_FACTS, {"ids": ids, "limit": limit, "co_occurrence": cypher.CO_OCCURRENCE}))
-            facts = [_fact(r, r["predicate"]) for r in typed]
+            facts = [fact_of(r, r["predicate"]) for r in typed]
             if len(facts) < limit:
                 for r in tx.run(cypher.MEETING_FACTS, {"ids": ids, "limit": limit - len(facts)}):
                     task = f"{r['object']} (due {r['due']})" if r["due"] else r["object"]
@@ -446,7 +244,7 @@ class GraphStore:
                 derived = tx.run(cypher.CO_OCCURRENCE_FACTS, {"ids": ids, "limit": remaining + len(stated)})
                 for r in derived:
                     if frozenset((r["subject_id"], r["object_id"])) not in stated:
-                        facts.append(_fact(r, cypher.CO_OCCURRENCE))
+                        facts.append(fact_of(r, cypher.CO_OCCURRENCE))
             return facts[:limit]
 
         return self._read(work)
@@ -610,7 +408,7 @@ class GraphStore:
         """Every stored relation between entities as a fact with its supporting chunks (for training data)."""
 
         def work(tx: ManagedTransaction) -> list[Fact]:
-            return [_fact(r, r["predicate"]) for r in tx.run(cypher.ALL_TYPED_FACTS, {"limit": limit})]
+            return [fact_of(r, r["predicate"]) for r in tx.run(cypher.ALL_TYPED_FACTS, {"limit": limit})]
 
         return self._read(work)
 

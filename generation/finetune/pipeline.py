@@ -14,19 +14,8 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from core.types import Fact, Passage
 from generation.answerer import Answerer
-from generation.finetune.data import (
-    Example,
-    QAPair,
-    RaftBuilder,
-    chunk_pairs,
-    data_hash,
-    fact_pairs,
-    llm_pairs,
-    load_user_pairs,
-    read_jsonl,
-    split_examples,
-    write_jsonl,
-)
+from generation.finetune.data import Example, RaftBuilder, data_hash, read_jsonl, split_examples, write_jsonl
+from generation.finetune.questions import QAPair, chunk_pairs, fact_pairs, llm_pairs, load_user_pairs
 from generation.finetune.evaluate import EvalReport, evaluate
 from generation.finetune.registry import AdapterRegistry, Manifest
 from retrieval.query import Query

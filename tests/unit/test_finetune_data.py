@@ -13,17 +13,8 @@ import spacy
 
 from core.errors import ConfigurationError
 from core.types import Fact, Passage
-from generation.finetune.data import (
-    QAPair,
-    RaftBuilder,
-    _sentence_pairs,
-    chunk_pairs,
-    cite,
-    data_hash,
-    fact_pairs,
-    load_user_pairs,
-    split_examples,
-)
+from generation.finetune.data import RaftBuilder, cite, data_hash, split_examples
+from generation.finetune.questions import QAPair, _sentence_pairs, chunk_pairs, fact_pairs, load_user_pairs
 from generation.finetune.registry import AdapterRegistry, Manifest
 from generation.prompts import ABSTENTIONS, build_prompt
 
