@@ -1,7 +1,7 @@
 """The composition root: ``build(settings)`` makes every part of Lore, in one place.
 
-Parts that cost nothing to make (the metadata store, the merge store, the chunker) are
-made at once; parts that load a model, read the vector index or reach the graph server
+Parts that cost nothing to make (the metadata store, the merge store) are made at
+once; parts that load a model, read the vector index or reach the graph server
 are made on first use, once, and shared. So ``lore documents list`` opens one SQLite
 file, ``lore search`` never loads the LLM, and the server answers ``/healthz`` before
 its models have loaded. The LLM is one ``BackendProvider`` for the answerer, the LLM
@@ -20,16 +20,15 @@ from generation.backends.provider import BackendProvider
 from generation.finetune.registry import AdapterRegistry
 from generation.minutes import MinutesBuilder
 from generation.minutes.derived import MinutesDocuments
-from graph import GraphStore, LocalGraphServer
-from ingest.chunking import Chunker
 from ingest.extract.resolution import MergeStore
 from retrieval.embedder import LazyEmbedder, SentenceTransformerEmbedder
 from retrieval.query import Query
 from storage.metadata import SqliteMetadataStore
-from storage.vectors import stored_manifest
 
 if TYPE_CHECKING:
     from api.meetings import MeetingService
+    from graph import GraphStore, LocalGraphServer
+    from ingest.chunking import Chunker
     from ingest.extract import Extractor
     from ingest.pipeline import IngestPipeline
     from retrieval.engine import SearchEngine
@@ -48,6 +47,8 @@ class GraphEndpoint:
 
 
 def local_graph_server(settings: Settings) -> LocalGraphServer:
+    from graph import LocalGraphServer
+
     return LocalGraphServer(settings.graph_dir, heap=settings.graph_heap, start_timeout=settings.graph_start_timeout)
 
 
@@ -79,7 +80,6 @@ class Parts:
         self.metadata = SqliteMetadataStore(s.metadata_path).open()
         self.merges = MergeStore(s.merges_path).open()
         self.adapters = AdapterRegistry(s.adapters_dir)
-        self.chunker = Chunker(s.chunk_size, s.chunk_overlap)
         self.embedder = LazyEmbedder(s.embedding_model, lambda: SentenceTransformerEmbedder.from_pretrained(
             s.embedding_model, device=s.embedding_device, batch_size=s.embedding_batch_size,
             allow_downloads=s.allow_downloads,
@@ -88,6 +88,7 @@ class Parts:
         self.minutes_builder = MinutesBuilder(
             self.embedder, engine=s.minutes_engine, backend=self.llm if s.minutes_engine == "abstractive" else None
         )
+        self._chunker = Lazy(lambda: _chunker(s))
         self._graph = Lazy(self._open_graph)
         self._vectors = Lazy(self._open_vectors)
         self._extractor = Lazy(self._build_extractor)
@@ -97,6 +98,10 @@ class Parts:
         self._meetings = Lazy(self._build_meetings)
 
     # ---- parts made on first use ---------------------------------------------------------
+    @property
+    def chunker(self) -> Chunker:
+        return self._chunker.get()
+
     @property
     def graph(self) -> GraphStore:
         return self._graph.get()
@@ -130,6 +135,8 @@ class Parts:
         return getattr(self, f"_{name}").loaded
 
     def _open_graph(self) -> GraphStore:
+        from graph import GraphStore
+
         endpoint = graph_endpoint(self.settings)
         store = GraphStore(endpoint.uri, endpoint.auth, endpoint.database)
         store.open()
@@ -137,7 +144,7 @@ class Parts:
         return store
 
     def _open_vectors(self) -> FaissVectorStore:
-        from storage.vectors import FaissVectorStore
+        from storage.vectors import FaissVectorStore, stored_manifest
 
         s = self.settings
         # A saved index names its model and dimension: opening it (to delete, say) needs no model loaded.
@@ -207,6 +214,12 @@ class Parts:
             self.graph.close()
         self.metadata.close()
         self.merges.close()
+
+
+def _chunker(settings: Settings) -> Chunker:
+    from ingest.chunking import Chunker
+
+    return Chunker(settings.chunk_size, settings.chunk_overlap)
 
 
 def build(settings: Settings) -> Parts:

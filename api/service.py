@@ -21,14 +21,14 @@ from core.settings import Settings
 from core.types import Answer, Entity, Fact, Passage
 from generation.answerer import Answerer
 from generation.finetune.registry import AdapterRegistry
-from graph import EntityView, GraphStats
-from ingest.extract.resolution import Merge
 from retrieval.query import Query
 from storage.metadata import DocumentRecord, StoredChunk
 
 from api.bootstrap import Parts, build
 
 if TYPE_CHECKING:
+    from graph import EntityView, GraphStats
+    from ingest.extract.resolution import Merge
     from generation.finetune.pipeline import FinetuneReport
     from generation.minutes import Minutes
     from ingest.pipeline import IngestPlan, IngestReport, ProgressCallback, ReconcileReport

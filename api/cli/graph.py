@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from api.cli.base import JsonOpt, app, console, err, load_settings, open_service, print_json, reports_errors
 from api.schemas import EntityDetail, GraphStatsOut
+
+if TYPE_CHECKING:
+    from graph import GraphStats
 
 graph_app = typer.Typer(help="Manage and inspect the knowledge graph.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
@@ -38,6 +41,16 @@ def graph_stop() -> None:
     console.print("graph server stopped" if stopped else "no local graph server was running")
 
 
+def _stats_unless_json(as_json: bool) -> GraphStats | None:
+    """The graph's counts, or None once they are printed as JSON (``--json``)."""
+    with open_service() as service:
+        stats = service.graph_stats()
+    if as_json:
+        print_json(GraphStatsOut.of(stats))
+        return None
+    return stats
+
+
 @graph_app.command("status")
 @reports_errors
 def graph_status(as_json: JsonOpt = False) -> None:
@@ -49,10 +62,7 @@ def graph_status(as_json: JsonOpt = False) -> None:
         if local_graph_server(settings).status() is None:
             console.print("local graph server: not running (start it with `lore graph start`)")
             raise typer.Exit(1)
-    with open_service() as service:
-        stats = service.graph_stats()
-    if as_json:
-        print_json(GraphStatsOut.of(stats))
+    if (stats := _stats_unless_json(as_json)) is None:
         return
     console.print(f"uri: {stats.uri}\nserver: {stats.server_agent}\nnodes: {stats.nodes}\nrelationships: {stats.relationships}")
     for label, count in sorted(stats.by_label.items()):
@@ -63,10 +73,7 @@ def graph_status(as_json: JsonOpt = False) -> None:
 @reports_errors
 def graph_stats_command(as_json: JsonOpt = False) -> None:
     """Count nodes by label and relationships by type."""
-    with open_service() as service:
-        stats = service.graph_stats()
-    if as_json:
-        print_json(GraphStatsOut.of(stats))
+    if (stats := _stats_unless_json(as_json)) is None:
         return
     console.print(f"{stats.nodes} nodes, {stats.relationships} relationships ({stats.server_agent})")
     for title, counts in (("label", stats.by_label), ("relationship type", stats.by_relation_type)):
