@@ -27,6 +27,8 @@ from storage.metadata import SqliteMetadataStore
 
 if TYPE_CHECKING:
     from api.meetings import MeetingService
+    from core.extraction import Extraction
+    from core.types import Chunk, Document
     from graph import GraphStore, LocalGraphServer
     from ingest.chunking import Chunker
     from ingest.extract import Extractor
@@ -67,7 +69,7 @@ class _LazyExtractor:
     def __init__(self, build: Lazy[Extractor]) -> None:
         self._extractor = build
 
-    def extract(self, document, chunks):
+    def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         return self._extractor.get().extract(document, chunks)
 
 

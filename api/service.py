@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def as_query(query: Query | str) -> Query:
+    """A plain string is a question with every search default."""
     return Query(text=query) if isinstance(query, str) else query
 
 
