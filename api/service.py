@@ -78,6 +78,8 @@ class LoreService:
     def open(self) -> "LoreService":
         """Make everything ready now (graph, index, embedding model, engine) and repair any
         interrupted ingest; otherwise the first search or write does it. Idempotent."""
+        if self._ready:  # every search passes here: no lock once the service is ready
+            return self
         with self._ready_lock:
             if not self._ready:
                 self.parts.embedder.get()
