@@ -78,7 +78,9 @@ class Parts:
 
     def __init__(self, settings: Settings) -> None:
         s = self.settings = settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        # Private when Lore creates it: the stores hold every collection's text, and a key's
+        # collection limit means nothing to a local user who can read the files.
+        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.metadata = SqliteMetadataStore(s.metadata_path).open()
         self.merges = MergeStore(s.merges_path).open()
         self.adapters = AdapterRegistry(s.adapters_dir)
@@ -179,6 +181,7 @@ class Parts:
             batch_chunks=s.ingest_batch_chunks,
             workers=s.ingest_workers,
             derived=MinutesDocuments(self.minutes_builder, at_ingest=s.minutes_at_ingest),
+            follow_symlinks=s.follow_symlinks,
         )
 
     def _load_reranker(self) -> Reranker | None:

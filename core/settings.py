@@ -92,6 +92,11 @@ class Settings(BaseSettings):
 
     # --- ingest ------------------------------------------------------------
     max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this many MiB are skipped and reported.")
+    follow_symlinks: bool = Field(
+        default=False,
+        description="Follow symbolic links found in ingested folders, when they point inside those folders "
+        "(links out of them are never followed).",
+    )
     ingest_workers: int = Field(
         default=1, ge=1, le=64, description="Processes that parse and chunk files in parallel (`lore ingest --workers`)."
     )

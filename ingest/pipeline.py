@@ -15,10 +15,12 @@ documents SQLite no longer knows.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
 import multiprocessing
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -111,29 +113,79 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     return False
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
+def discover(paths: Iterable[Path], *, follow_symlinks: bool = False) -> tuple[list[Path], list[FileFailure]]:
     """Supported files under ``paths`` (recursively, minus hidden files and ``.loreignore``
-    matches), in a stable order; missing paths are failures."""
+    matches), in a stable order; what cannot or must not be read comes back as failures.
+
+    Only regular files are read: a FIFO would block the read forever and a device (a link
+    to ``/dev/zero``) never ends, so both are reported instead. A symbolic link inside a
+    folder is not followed unless ``follow_symlinks``, and never to anything outside the
+    folders being ingested (a link to ``/etc/shadow`` must not become a document); a link
+    loop is reported. A file name that is not valid UTF-8 is reported for that file alone.
+    """
     suffixes = supported_suffixes()
     found: list[Path] = []
-    missing: list[FileFailure] = []
-    for root in paths:
-        root = Path(root)
-        if root.is_file():
-            found.append(root)
-        elif root.is_dir():
+    failed: list[FileFailure] = []
+    roots = [Path(r) for r in paths]
+    for root in roots:
+        if root.is_dir():
             patterns = _ignore_patterns(root)
+            inside = [root.resolve()]
             for dirpath, dirnames, filenames in os.walk(root):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     path = Path(dirpath) / name
                     if name.startswith(".") or path.suffix.lower() not in suffixes:
                         continue
-                    if not _ignored(path.relative_to(root).as_posix(), patterns):
+                    if _ignored(path.relative_to(root).as_posix(), patterns):
+                        continue
+                    refused = _refusal(path, follow_symlinks, inside)
+                    if refused:
+                        failed.append(FileFailure(printable_path(path), refused))
+                    else:
                         found.append(path)
+        elif root.exists() or root.is_symlink():
+            # A file named on the command line: its links are the user's own choice, but it must
+            # still be a regular file with a readable name.
+            refused = _refusal(root, follow_symlinks=True, inside=None)
+            if refused:
+                failed.append(FileFailure(printable_path(root), refused))
+            else:
+                found.append(root)
         else:
-            missing.append(FileFailure(str(root), "no such file or directory"))
-    return list(dict.fromkeys(found)), missing
+            failed.append(FileFailure(printable_path(root), "no such file or directory"))
+    return list(dict.fromkeys(found)), failed
+
+
+def printable_path(path: Path) -> str:
+    """The path as text that can be printed and stored: undecodable bytes of a name are escaped."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _refusal(path: Path, follow_symlinks: bool, inside: list[Path] | None) -> str | None:
+    """Why ``path`` must not be read (None: it may). ``inside``: the folders a followed link must stay in."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return "file name is not valid UTF-8"
+    try:
+        if path.is_symlink():
+            if not follow_symlinks:
+                return "symbolic link, not followed (LORE_FOLLOW_SYMLINKS=true follows links inside the ingested folders)"
+            target = path.resolve(strict=True)
+            if inside is not None and not any(target.is_relative_to(folder) for folder in inside):
+                return f"symbolic link to {printable_path(target)}, outside the folders being ingested"
+        mode = path.stat().st_mode
+    except RuntimeError:  # raised by resolve() on a loop
+        return "symbolic link loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"cannot read file: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        return f"not a regular file ({kind})"
+    return None
 
 
 @dataclass
@@ -214,6 +266,7 @@ class IngestPipeline:
         workers: int = 1,
         save_interval: float = 30.0,
         derived: DerivedDocuments | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -230,11 +283,12 @@ class IngestPipeline:
         self.save_interval = save_interval
         # Documents made from ingested ones (meeting minutes), built by whoever composes the pipeline.
         self.derived = derived
+        self.follow_symlinks = follow_symlinks
 
     # ---- plan -------------------------------------------------------------
     def plan(self, paths: Iterable[Path]) -> IngestPlan:
         """What ingest would do with each file: add, update (content changed) or leave unchanged."""
-        files, missing = discover(paths)
+        files, missing = discover(paths, follow_symlinks=self.follow_symlinks)
         plan = IngestPlan(failed=list(missing))
         for path in files:
             source = str(path.resolve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,8 +13,12 @@ def open_sqlite(path: Path, schema: str, *pragmas: str) -> sqlite3.Connection:
     """A connection for Lore's SQLite stores: shared across threads (each store serialises it
     with its own lock), autocommit unless a store opens a transaction, rows by name, WAL so
     readers never wait for the writer, and ``schema`` applied (idempotent DDL)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    created = not path.exists()
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    if created:
+        # Owner-only, like the data dir; SQLite gives its -wal and -shm files the same mode.
+        os.chmod(path, 0o600)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     for pragma in pragmas:

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from api.cli.base import app, console, display_path, err, open_service
+from api.cli.base import app, console, display_path, err, load_settings, open_service
 
 
 def _rate(task, field: str) -> str:
@@ -64,7 +64,7 @@ def ingest(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--collection") from None
 
-    files, _ = discover(paths)
+    files, _ = discover(paths, follow_symlinks=load_settings().follow_symlinks)
     with open_service() as service:
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[chunks]} chunks"), _RateColumn(), TimeElapsedColumn(),

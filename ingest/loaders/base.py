@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,20 +68,44 @@ def transcript(path: Path, turns: list[Turn], title: str, fmt: str, **metadata) 
                   metadata={"turns": spans, "attendees": speakers, "format": fmt, **metadata})
 
 
+# Byte-order marks, the longer first (UTF-32 LE starts with the UTF-16 LE mark).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(data: bytes) -> tuple[str, int]:
+    """The encoding a text file's byte-order mark names (UTF-8 without one) and the mark's length."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding, len(bom)
+    return "utf-8", 0
+
+
 def check_text_bytes(path: Path, data: bytes) -> None:
-    if not data.strip():
+    """Refuse an empty file (a byte-order mark alone is empty too) or one with NUL bytes anywhere;
+    UTF-16 and UTF-32 text, which is full of NUL bytes, is checked once decoded."""
+    encoding, bom = text_encoding(data)
+    if not data[bom:].strip():
         raise IngestError(path, "empty file")
-    if b"\x00" in data[:8192]:
+    if encoding in ("utf-8", "utf-8-sig") and b"\x00" in data:
         raise IngestError(path, "binary content (NUL bytes) in a text file")
 
 
 def decode(path: Path, data: bytes) -> str:
-    """UTF-8 text (a BOM is dropped, line ends normalised), or an IngestError saying why not."""
+    """Text (UTF-8, or UTF-8/16/32 named by a byte-order mark, which is dropped; line ends
+    normalised), or an IngestError saying why not."""
     check_text_bytes(path, data)
+    encoding, _ = text_encoding(data)
     try:
-        return data.decode("utf-8-sig").replace("\r\n", "\n")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise IngestError(path, f"not valid UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        label = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+        raise IngestError(path, f"not valid {label} text (byte {exc.start}: {exc.reason})") from None
+    if "\x00" in text:
+        raise IngestError(path, "binary content (NUL characters) in a text file")
+    if not text.strip():
+        raise IngestError(path, "empty file")
+    return text.replace("\r\n", "\n")
 
 
 def tidy(text: str) -> str:

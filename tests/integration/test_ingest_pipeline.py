@@ -75,7 +75,8 @@ def _write_bad_files(root: Path) -> dict[str, str]:
     for name, (content, _) in BAD_FILES.items():
         (root / name).write_bytes(content)
     (root / "unreadable.md").symlink_to(root / "missing-target.md")
-    return {**{name: reason for name, (_, reason) in BAD_FILES.items()}, "unreadable.md": "cannot read"}
+    # A dangling link is reported like any link: links are not followed by default.
+    return {**{name: reason for name, (_, reason) in BAD_FILES.items()}, "unreadable.md": "symbolic link, not followed"}
 
 
 def test_bad_files_are_reported_and_the_rest_lands(pipeline, tmp_path):
@@ -190,3 +191,27 @@ def test_cli_exit_code_report_and_documents_commands(tmp_path, graph_server, mon
     assert runner.invoke(app, ["documents", "show", vtt["id"]]).exit_code == 0
     assert runner.invoke(app, ["documents", "delete", vtt["id"]]).exit_code == 0
     assert runner.invoke(app, ["documents", "show", vtt["id"]]).exit_code == 1
+
+
+def test_links_out_of_the_folder_fifos_and_bad_names_are_reported_and_the_rest_lands(pipeline, tmp_path):
+    import os
+
+    corpus, outside = tmp_path / "drive", tmp_path / "host"
+    corpus.mkdir()
+    outside.mkdir()
+    (corpus / "leave.md").write_text("# Leave policy\n\nEmployees take 25 days of paid leave a year.\n")
+    (outside / "shadow.txt").write_text("root:$6$secret:19000:0:99999:7:::\n")
+    (corpus / "shadow.txt").symlink_to(outside / "shadow.txt")
+    (corpus / "zero.txt").symlink_to("/dev/zero")  # read without bound, were it followed
+    os.mkfifo(corpus / "pipe.txt")  # a read would block forever
+    (corpus / os.fsdecode(b"r\xe9sum\xe9.md")).write_text("# R\n\nA name in Latin-1 bytes.\n")
+    report = pipeline.ingest([corpus])
+    assert [Path(s).name for s in report.added] == ["leave.md"]
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert reasons["pipe.txt"] == "not a regular file (FIFO)"
+    assert reasons["shadow.txt"].startswith("symbolic link, not followed")
+    assert reasons["zero.txt"].startswith("symbolic link, not followed")
+    assert reasons["r\\xe9sum\\xe9.md"] == "file name is not valid UTF-8"
+    assert not report.ok and json.dumps(report.as_json())  # the report is writable as it is
+    assert all(str(outside) not in r.source for r in pipeline.metadata.documents())
+    assert_consistent(pipeline)

@@ -111,3 +111,66 @@ def test_unrecognised_or_broken_json_is_reported(tmp_path):
     other.write_text('42')
     with pytest.raises(IngestError, match="not a recognised document shape"):
         load_document(other)
+
+
+def test_discover_reads_only_regular_files_and_never_follows_a_link_out_of_the_folder(tmp_path):
+    import os
+
+    from ingest.pipeline import discover
+
+    root, outside = tmp_path / "drive", tmp_path / "elsewhere"
+    (root / "team").mkdir(parents=True)
+    outside.mkdir()
+    (root / "good.md").write_text("# Good\n\nA real note.\n")
+    (outside / "secret.txt").write_text("root:x:0:0\n")
+    (root / "shadow.txt").symlink_to(outside / "secret.txt")
+    (root / "zero.txt").symlink_to("/dev/zero")
+    (root / "loop.md").symlink_to(root / "loop.md")
+    (root / "team" / "alias.md").symlink_to(root / "good.md")
+    os.mkfifo(root / "pipe.txt")
+    undecodable = os.fsdecode(b"caf\xe9.md")
+    (root / undecodable).write_text("latin-1 name\n")
+
+    def outcome(follow: bool) -> tuple[list[str], dict[str, str]]:
+        files, failed = discover([root], follow_symlinks=follow)
+        return [p.relative_to(root).as_posix() for p in files], {f.path: f.reason for f in failed}
+
+    files, failed = outcome(follow=False)
+    assert files == ["good.md"]
+    assert failed[str(root / "pipe.txt")] == "not a regular file (FIFO)"
+    for name in ("shadow.txt", "zero.txt", "loop.md", "team/alias.md"):
+        assert failed[str(root / name)].startswith("symbolic link, not followed"), name
+    assert failed[str(root) + "/caf\\xe9.md"] == "file name is not valid UTF-8"  # printable, and per file
+
+    # Following links stays inside the folder: out of it, to a device, or round a loop, never.
+    files, failed = outcome(follow=True)
+    assert files == ["good.md", "team/alias.md"]
+    assert failed[str(root / "shadow.txt")] == f"symbolic link to {outside / 'secret.txt'}, outside the folders being ingested"
+    assert "outside the folders being ingested" in failed[str(root / "zero.txt")]
+    assert failed[str(root / "loop.md")] == "symbolic link loop"
+    assert failed[str(root / "pipe.txt")] == "not a regular file (FIFO)"
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ("Ünïcode handbook\n".encode("utf-16"), "Ünïcode handbook"),  # little-endian with its mark
+    (b"\xfe\xff" + "Hello from UTF-16BE\n".encode("utf-16-be"), "Hello from UTF-16BE"),
+    (b"\xef\xbb\xbfUTF-8 with a mark\r\n", "UTF-8 with a mark"),
+])
+def test_text_named_by_a_byte_order_mark_is_decoded(tmp_path, data, expected):
+    path = tmp_path / "note.txt"
+    path.write_bytes(data)
+    assert load_document(path).text.strip() == expected
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"\xef\xbb\xbf", "empty file"),  # a byte-order mark alone
+    (b"\xff\xfe", "empty file"),
+    (b"plain text\n" * 2000 + b"\x00tail", "binary content"),  # a NUL past the first 8 KiB
+    ("text\x00inside".encode("utf-16"), "binary content"),
+    (b"\xff\xfe\x00\xd8", "not valid UTF-16 text"),  # a lone surrogate
+])
+def test_empty_binary_or_broken_text_is_refused_with_its_reason(tmp_path, data, reason):
+    path = tmp_path / "note.txt"
+    path.write_bytes(data)
+    with pytest.raises(IngestError, match=reason):
+        load_document(path)

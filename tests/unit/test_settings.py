@@ -54,3 +54,18 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`LORE_{name.upper()}`" not in readme]
     assert not missing, f"settings missing from the README's configuration table: {missing}"
+
+
+def test_the_data_dir_and_its_databases_are_created_private(tmp_path, monkeypatch):
+    import stat
+
+    from api.bootstrap import build
+
+    monkeypatch.setenv("LORE_CONFIG", str(tmp_path / "absent.toml"))
+    parts = build(Settings(data_dir=tmp_path / "lore"))
+    try:
+        mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+        assert mode(tmp_path / "lore") == 0o700
+        assert mode(parts.settings.metadata_path) == mode(parts.settings.merges_path) == 0o600
+    finally:
+        parts.close()
