@@ -17,10 +17,6 @@ from core.extraction import Extraction
 
 
 class DerivedDocuments(Protocol):
-    def derives(self, kind: str) -> bool:
-        """Whether a document of ``kind`` gets a derived document when it is ingested."""
-        ...
-
     def derive(self, document: Document, chunks: Sequence[Chunk]) -> Document | None:
         """The document derived from a stored one (full text, original chunk offsets); None when it has none."""
         ...

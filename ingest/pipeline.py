@@ -89,7 +89,6 @@ class ReconcileReport:
     vectors_added: int = 0
     graph_rewritten: int = 0
     graph_removed: int = 0
-    derived_rebuilt: int = 0  # derived documents (minutes) a crash left unwritten, written now
 
 
 IGNORE_FILE = ".loreignore"
@@ -541,23 +540,4 @@ class IngestPipeline:
             report.graph_removed += 1
         if report.vectors_removed or report.vectors_added:
             self.vectors.save()
-        report.derived_rebuilt = self._rebuild_missing_derived()
         return report
-
-    def _rebuild_missing_derived(self) -> int:
-        """Write the derived documents whose source is stored but which are not: a run killed
-        between a meeting's write and its minutes would otherwise leave it without minutes for
-        good, since the next run sees the meeting's file as unchanged."""
-        if self.derived is None:
-            return 0
-        records = self.metadata.documents()
-        stored = {r.id for r in records}
-        rebuilt = 0
-        for record in records:
-            if not self.derived.derives(record.kind):
-                continue
-            derived_id = self.derived.derived_id(record.source, record.kind)
-            if derived_id is not None and derived_id not in stored and self.derive(record.id) is not None:
-                log.info("wrote the missing derived document of %s", record.source)
-                rebuilt += 1
-        return rebuilt

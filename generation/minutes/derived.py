@@ -106,11 +106,8 @@ class MinutesDocuments:
         self.builder = builder
         self.at_ingest = at_ingest
 
-    def derives(self, kind: str) -> bool:
-        return self.at_ingest and kind in MEETING_KINDS
-
     def derive(self, document: Document, chunks: Sequence[Chunk]) -> Document | None:
-        if not self.derives(document.kind):
+        if not self.at_ingest or document.kind not in MEETING_KINDS:
             return None
         return minutes_document(document, self.builder.build(document, chunks))
 
