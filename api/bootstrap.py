@@ -179,9 +179,12 @@ class Parts:
             chunker=self.chunker,
             max_file_bytes=int(s.max_file_mb * 1024 * 1024),
             batch_chunks=s.ingest_batch_chunks,
+            commit_interval=s.ingest_commit_seconds,
             workers=s.ingest_workers,
             derived=MinutesDocuments(self.minutes_builder, at_ingest=s.minutes_at_ingest),
             follow_symlinks=s.follow_symlinks,
+            parse_timeout=s.parse_timeout_s,
+            parse_memory_mb=s.parse_memory_mb,
         )
 
     def _load_reranker(self) -> Reranker | None:
@@ -215,6 +218,8 @@ class Parts:
         )
 
     def close(self) -> None:
+        if self._pipeline.loaded:
+            self.pipeline.close()
         if self._graph.loaded:
             self.graph.close()
         self.metadata.close()

@@ -166,10 +166,12 @@ class LoreService:
         with self._write_lock:
             if workers is not None:
                 self.pipeline.workers = workers
-            report = self.pipeline.ingest(paths, progress, collection=collection)
-            if sync:
-                report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
-            self.engine.refresh()
+            try:
+                report = self.pipeline.ingest(paths, progress, collection=collection)
+                if sync:
+                    report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
+            finally:  # what an interrupted run wrote is searchable too
+                self.engine.refresh()
         return report
 
     def plan_ingest(self, paths: Iterable[Path], *, workers: int | None = None) -> IngestPlan:

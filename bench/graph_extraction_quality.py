@@ -76,7 +76,7 @@ def run(resolution: bool = True) -> dict:
             store, extractor, chunker, merges = parts.graph, parts.extractor, parts.chunker, parts.merges
             info = local_graph_server(settings).start()  # already running: its address, for the checks below
             parts.embedder.get()  # entity resolution embeds: load the model before the clock starts
-            files, _ = discover([EXAMPLES / "docs", EXAMPLES / "meetings"])
+            files = discover([EXAMPLES / "docs", EXAMPLES / "meetings"]).files
             started = time.perf_counter()
             for path in files:
                 document = load_document(path)

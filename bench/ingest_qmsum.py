@@ -68,14 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     from api.service import LoreService
     from core.settings import Settings
     from graph import LocalGraphServer
-    from ingest.pipeline import discover, parse_file
+    from ingest.parsing import parse_file
+    from ingest.pipeline import discover
     from evaluation.retrieval import shared_data_dir
 
     folder = args.data or shared_data_dir() / "qmsum"
     if not folder.is_dir():
         print(f"QMSum data not found at {folder}", file=sys.stderr)
         return 2
-    files, _ = discover([folder])
+    files = discover([folder]).files
     if args.shortest:
         files = sorted(files, key=lambda f: (f.stat().st_size, str(f)))
     files = files[: args.limit] if args.limit else files

@@ -101,7 +101,22 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="Processes that parse and chunk files in parallel (`lore ingest --workers`)."
     )
     ingest_batch_chunks: int = Field(
-        default=1024, ge=1, description="Chunks gathered across files before one embedding call and one write round."
+        default=1024, ge=1, description="Most chunks gathered across files before one embedding call and one write round."
+    )
+    ingest_commit_seconds: float = Field(
+        default=5.0, gt=0,
+        description="Parsed documents are written, and searchable, within about this many seconds: batches are sized "
+        "by the measured write rate, and a slow file does not hold back those parsed before it.",
+    )
+    parse_timeout_s: float = Field(
+        default=60.0, ge=0,
+        description="Seconds one file may take to parse and chunk before its parser process is stopped and the file "
+        "reported; 0 parses in the ingesting process with no time or memory guard (debugging only).",
+    )
+    parse_memory_mb: int = Field(
+        default=2048, ge=0,
+        description="Address-space limit of each parser process, in MiB: a file whose parsing needs more is reported "
+        "instead of exhausting the machine; 0: unbounded.",
     )
     faiss_exact_max: int = Field(
         default=200_000,

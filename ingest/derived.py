@@ -17,6 +17,10 @@ from core.extraction import Extraction
 
 
 class DerivedDocuments(Protocol):
+    def expects(self, document: Document) -> bool:
+        """Whether ``derive`` builds a document from this one: the pipeline marks it pending until then."""
+        ...
+
     def derive(self, document: Document, chunks: Sequence[Chunk]) -> Document | None:
         """The document derived from a stored one (full text, original chunk offsets); None when it has none."""
         ...

@@ -18,14 +18,13 @@ from __future__ import annotations
 import errno
 import fnmatch
 import logging
-import multiprocessing
 import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,7 +34,8 @@ from ingest.chunking import Chunker
 from ingest.derived import DerivedDocuments
 from ingest.extract import Extractor
 from core.extraction import document_text
-from ingest.loaders import DEFAULT_MAX_BYTES, file_hash, load_document, supported_suffixes
+from ingest.loaders import DEFAULT_MAX_BYTES, file_hash, supported_suffixes
+from ingest.parsing import IDLE, FileFailure, ParseLimits, ParserPool
 from core.protocols import Embedder
 from storage.protocols import GraphWriter, MetadataStore, VectorStore
 
@@ -45,42 +45,69 @@ ProgressCallback = Callable[[str, int], None]  # (event, amount): "file", "chunk
 
 
 @dataclass
-class FileFailure:
-    path: str
-    reason: str
-
-
-@dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failed: list[FileFailure] = field(default_factory=list)
+    skipped: list[FileFailure] = field(default_factory=list)  # hidden names, not read on purpose
     chunks: int = 0
     seconds: float = 0.0
     # Seconds per stage: parse (waiting for parsed files), embed, store (SQLite + FAISS), extract, graph,
     # derive (derived documents: meeting minutes).
     timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # what stopped the run before its end, if anything did
 
     def _add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.error is None
+
+    @property
+    def status(self) -> str:
+        """complete: every file is in; partial: some files failed, the others are in; failed: the run
+        stopped early, or not one of the files it had to write could be written."""
+        if self.error is not None:
+            return "failed"
+        if not self.failed:
+            return "complete"
+        written = {*self.added, *self.updated} - {f.path for f in self.failed}
+        return "partial" if written or self.unchanged else "failed"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
 
     def as_json(self) -> dict:
-        """The ``--report`` file: every list, counts, and each failure with its file and reason."""
+        """The ``--report`` file: status, every list, counts, and each failure with its file and reason."""
+        lists = ("added", "updated", "unchanged", "deleted", "failed", "skipped")
         return {
+            "status": self.status,
             "ok": self.ok,
-            "counts": {k: len(getattr(self, k)) for k in ("added", "updated", "unchanged", "deleted", "failed")},
+            **({"error": self.error} if self.error is not None else {}),
+            "counts": {k: len(getattr(self, k)) for k in lists},
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged, "deleted": self.deleted,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+class IngestInterrupted(Exception):
+    """An ingest run stopped before its end; ``report`` says what it did and, in ``error``, why it stopped."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__(report.error)
+        self.report = report
+
+
+# `lore ingest` exit codes.
+EXIT_CODES = {"complete": 0, "partial": 1, "failed": 2}
 
 
 @dataclass
@@ -89,9 +116,12 @@ class ReconcileReport:
     vectors_added: int = 0
     graph_rewritten: int = 0
     graph_removed: int = 0
+    derived_rebuilt: int = 0
 
 
 IGNORE_FILE = ".loreignore"
+# The smallest batch a slow embedder is given: below it, per-call overhead eats the throughput.
+MIN_BATCH_CHUNKS = 32
 
 
 def _ignore_patterns(root: Path) -> list[str]:
@@ -113,8 +143,14 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     return False
 
 
-def discover(paths: Iterable[Path], *, follow_symlinks: bool = False) -> tuple[list[Path], list[FileFailure]]:
-    """Supported files under ``paths`` (recursively, minus hidden files and ``.loreignore``
+class Discovery(NamedTuple):
+    files: list[Path]  # to read
+    failed: list[FileFailure]  # must not or cannot be read, with the reason
+    skipped: list[FileFailure]  # hidden names, passed over on purpose and listed in the report
+
+
+def discover(paths: Iterable[Path], *, follow_symlinks: bool = False) -> Discovery:
+    """Supported files under ``paths`` (recursively, minus hidden names and ``.loreignore``
     matches), in a stable order; what cannot or must not be read comes back as failures.
 
     Only regular files are read: a FIFO would block the read forever and a device (a link
@@ -126,16 +162,22 @@ def discover(paths: Iterable[Path], *, follow_symlinks: bool = False) -> tuple[l
     suffixes = supported_suffixes()
     found: list[Path] = []
     failed: list[FileFailure] = []
+    skipped: list[FileFailure] = []
     roots = [Path(r) for r in paths]
     for root in roots:
         if root.is_dir():
             patterns = _ignore_patterns(root)
             inside = [root.resolve()]
             for dirpath, dirnames, filenames in os.walk(root):
+                hidden = sorted(d for d in dirnames if d.startswith("."))
+                skipped += [FileFailure(printable_path(Path(dirpath) / d), "hidden folder, not read") for d in hidden]
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     path = Path(dirpath) / name
-                    if name.startswith(".") or path.suffix.lower() not in suffixes:
+                    if path.suffix.lower() not in suffixes or name == IGNORE_FILE:
+                        continue
+                    if name.startswith("."):
+                        skipped.append(FileFailure(printable_path(path), "hidden file, not read"))
                         continue
                     if _ignored(path.relative_to(root).as_posix(), patterns):
                         continue
@@ -154,7 +196,7 @@ def discover(paths: Iterable[Path], *, follow_symlinks: bool = False) -> tuple[l
                 found.append(root)
         else:
             failed.append(FileFailure(printable_path(root), "no such file or directory"))
-    return list(dict.fromkeys(found)), failed
+    return Discovery(list(dict.fromkeys(found)), failed, skipped)
 
 
 def printable_path(path: Path) -> str:
@@ -202,35 +244,12 @@ class PlannedFile:
 class IngestPlan:
     files: list[PlannedFile] = field(default_factory=list)
     failed: list[FileFailure] = field(default_factory=list)
+    skipped: list[FileFailure] = field(default_factory=list)  # hidden names
     chunks: int = 0  # chunks the added and updated files split into
     estimated_seconds: float | None = None
 
     def of(self, action: str) -> list[PlannedFile]:
         return [f for f in self.files if f.action == action]
-
-
-# ---- parsing (runs in worker processes with --workers > 1) -------------------------------
-_CHUNKERS: dict[tuple[int, int], Chunker] = {}
-
-
-def parse_file(path: Path, max_bytes: int, chunk_size: int, chunk_overlap: int) -> tuple[Document, list[Chunk]] | FileFailure:
-    """Load and chunk one file. A module-level function, so a process pool can run it;
-    failures come back as values because an exception with extra fields does not survive pickling."""
-    chunker = _CHUNKERS.get((chunk_size, chunk_overlap))
-    if chunker is None:
-        chunker = _CHUNKERS[(chunk_size, chunk_overlap)] = Chunker(chunk_size, chunk_overlap)
-    try:
-        document = load_document(path, max_bytes=max_bytes)
-        chunks = chunker.split(document)
-        if not chunks:
-            raise IngestError(path, "no text to index after parsing")
-    except IngestError as exc:
-        return FileFailure(exc.path, exc.reason)
-    return document, chunks
-
-
-def _parse_star(args: tuple) -> tuple[Document, list[Chunk]] | FileFailure:
-    return parse_file(*args)
 
 
 def _in_collection(document: Document, chunks: list[Chunk], collection: str | None) -> tuple[Document, list[Chunk]]:
@@ -265,8 +284,11 @@ class IngestPipeline:
         batch_chunks: int = 1024,
         workers: int = 1,
         save_interval: float = 30.0,
+        commit_interval: float = 5.0,
         derived: DerivedDocuments | None = None,
         follow_symlinks: bool = False,
+        parse_timeout: float = 60.0,
+        parse_memory_mb: int = 2048,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -281,6 +303,12 @@ class IngestPipeline:
         # big index after every batch would make ingest quadratic, and a crash in between
         # only costs re-embedding the unsaved chunks, which reconcile() does from SQLite.
         self.save_interval = save_interval
+        # Parsed documents are written (and so searchable) within about this many seconds: a
+        # batch is cut short when the embedding rate says it would take longer, and a file that
+        # parses slowly does not hold back the ones already parsed.
+        self.commit_interval = commit_interval
+        self.parse_limits = ParseLimits(max_file_bytes, parse_timeout, parse_memory_mb)
+        self._parsers: ParserPool | None = None
         # Documents made from ingested ones (meeting minutes), built by whoever composes the pipeline.
         self.derived = derived
         self.follow_symlinks = follow_symlinks
@@ -288,8 +316,8 @@ class IngestPipeline:
     # ---- plan -------------------------------------------------------------
     def plan(self, paths: Iterable[Path]) -> IngestPlan:
         """What ingest would do with each file: add, update (content changed) or leave unchanged."""
-        files, missing = discover(paths, follow_symlinks=self.follow_symlinks)
-        plan = IngestPlan(failed=list(missing))
+        files, missing, skipped = discover(paths, follow_symlinks=self.follow_symlinks)
+        plan = IngestPlan(failed=list(missing), skipped=skipped)
         for path in files:
             source = str(path.resolve())
             try:
@@ -329,10 +357,25 @@ class IngestPipeline:
     def ingest(
         self, paths: Iterable[Path], progress: ProgressCallback | None = None, *, collection: str | None = None
     ) -> IngestReport:
-        """Ingest ``paths``; ``collection`` (stored in document and chunk metadata) groups documents for access control."""
+        """Ingest ``paths``; ``collection`` (stored in document and chunk metadata) groups documents for access control.
+
+        Raises ``IngestInterrupted``, holding the report of what was done, when something other than a
+        file (the graph server, the disk) stops the run; what was written stays consistent for reconcile().
+        """
         started = time.perf_counter()
+        report = IngestReport()
+        try:
+            return self._ingest(paths, progress, collection, report, started)
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.seconds = time.perf_counter() - started
+            raise IngestInterrupted(report) from exc
+
+    def _ingest(self, paths: Iterable[Path], progress: ProgressCallback | None, collection: str | None,
+                report: IngestReport, started: float) -> IngestReport:
         plan = self.plan(paths)
-        report = IngestReport(failed=list(plan.failed), timings={"plan": time.perf_counter() - started})
+        report.failed, report.skipped = list(plan.failed), plan.skipped
+        report.timings["plan"] = time.perf_counter() - started
         report.unchanged = [f.source for f in plan.of("unchanged")]
         if progress and report.unchanged:
             progress("file", len(report.unchanged))
@@ -340,7 +383,9 @@ class IngestPipeline:
         existed = {f.source for f in plan.of("update")}
         last_save = time.perf_counter()
         batch: list[tuple[Document, list[Chunk]]] = []
-        parsed = self._parsed(todo)
+        batch_started = time.perf_counter()
+        limit = min(self.batch_chunks, 4 * MIN_BATCH_CHUNKS)  # then sized by the measured write rate
+        parsed = self._parsed(todo, tick=self.commit_interval / 2)
         while True:
             waited = time.perf_counter()
             result = next(parsed, None)
@@ -352,10 +397,18 @@ class IngestPipeline:
                 log.warning("skipped %s: %s", result.path, result.reason)
                 if progress:
                     progress("file", 1)
-                continue
-            batch.append(_in_collection(*result, collection))
-            if sum(len(c) for _, c in batch) >= self.batch_chunks:
+            elif result is not IDLE:
+                if not batch:
+                    batch_started = time.perf_counter()
+                batch.append(_in_collection(*result, collection))
+            pending = sum(len(c) for _, c in batch)
+            # Write when the batch is full, or when what it holds has waited long enough.
+            if batch and (pending >= limit or time.perf_counter() - batch_started >= self.commit_interval):
+                written = time.perf_counter()
                 self._write_batch(batch, existed, report, progress)
+                # Size the next batch so that writing it takes about one commit interval.
+                rate = pending / max(time.perf_counter() - written, 1e-3)
+                limit = min(self.batch_chunks, max(MIN_BATCH_CHUNKS, int(rate * self.commit_interval)))
                 batch = []
                 if time.perf_counter() - last_save > self.save_interval:
                     self.vectors.save()
@@ -374,15 +427,18 @@ class IngestPipeline:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _parsed(self, files: list[PlannedFile]) -> Iterator[tuple[Document, list[Chunk]] | FileFailure]:
-        """Parsed files in input order: in this process, or in a pool of ``workers`` processes."""
-        args = [(f.path, self.max_file_bytes, self.chunker.chunk_size, self.chunker.chunk_overlap) for f in files]
-        if self.workers <= 1 or len(files) <= 1:
-            yield from (_parse_star(a) for a in args)
-            return
-        # "spawn": the parent holds torch's thread pools, which do not survive fork().
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            yield from pool.map(_parse_star, args, chunksize=max(1, min(8, len(args) // (4 * self.workers))))
+    def _parsed(self, files: list[PlannedFile], *, tick: float | None = None):
+        """Parsed files (or their failures) in input order, from the parser processes; ``IDLE``
+        whenever the next one has taken ``tick`` seconds."""
+        if self._parsers is None:
+            self._parsers = ParserPool(self.parse_limits, self.chunker, self.workers)
+        self._parsers.workers = self.workers
+        return self._parsers.parse([f.path for f in files], tick=tick)
+
+    def close(self) -> None:
+        """Stop the parser processes."""
+        if self._parsers is not None:
+            self._parsers.close()
 
     def _write_batch(
         self,
@@ -419,8 +475,10 @@ class IngestPipeline:
                 progress("file", 1)
 
     def _store(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """SQLite first (the source of truth, graph marked unsynced), then FAISS in place of the old vectors."""
-        old_ids, new_ids = self.metadata.replace_document(document, chunks)
+        """SQLite first (the source of truth, graph marked unsynced, a derived document marked
+        pending), then FAISS in place of the old vectors."""
+        pending = self.derived is not None and self.derived.expects(document)
+        old_ids, new_ids = self.metadata.replace_document(document, chunks, derived_pending=pending)
         self.vectors.delete(np.array(old_ids, dtype=np.int64))
         self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
 
@@ -456,6 +514,8 @@ class IngestPipeline:
         derived = self.derived.derive(*stored) if stored is not None else None
         if derived is not None:
             self.write_derived(derived)
+        if stored is not None:
+            self.metadata.mark_derived(document_id)
         return derived
 
     def write_derived(self, document: Document) -> int:
@@ -534,6 +594,13 @@ class IngestPipeline:
             self.vectors.upsert(ids, self.embedder.embed([s.chunk.text for s in stored.values()]))
             report.vectors_added = len(ids)
         report.graph_rewritten = self.rewrite_graph(self.metadata.unsynced_document_ids())
+        # Minutes a crash left out: their meeting was stored but its derived document never written.
+        for document_id in self.metadata.derived_pending_ids() if self.derived is not None else ():
+            try:
+                self.derive(document_id)
+                report.derived_rebuilt += 1
+            except Exception as exc:  # stays pending; the next reconcile tries again
+                log.warning("derived document for %s not rebuilt: %s", document_id, exc)
         known_documents = {r.id for r in self.metadata.documents()}
         for stale in self.graph.document_ids() - known_documents:
             self.graph.delete_document(stale)

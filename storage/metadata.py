@@ -2,8 +2,9 @@
 
 SQLite is the source of truth. The FAISS index and the graph are derived from it
 and reconciled against it after a crash: a chunk's ``vector_id`` is its row id,
-and a document's ``graph_synced`` flag says whether its graph contribution has
-been written since its chunks last changed.
+a document's ``graph_synced`` flag says whether its graph contribution has
+been written since its chunks last changed, and ``derived_pending`` whether a
+document made from it (a meeting's minutes) is still to be written.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS documents (
     text          TEXT NOT NULL DEFAULT '',
     graph_synced  INTEGER NOT NULL DEFAULT 0,
     ingested_at   TEXT NOT NULL,
-    collection    TEXT NOT NULL DEFAULT 'default'
+    collection    TEXT NOT NULL DEFAULT 'default',
+    derived_pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS chunks (
     vector_id    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,6 +52,7 @@ DEFAULT_COLLECTION = "default"
 # Columns added after the first release, created on open() in databases that predate them.
 MIGRATIONS = {
     ("documents", "collection"): "ALTER TABLE documents ADD COLUMN collection TEXT NOT NULL DEFAULT 'default'",
+    ("documents", "derived_pending"): "ALTER TABLE documents ADD COLUMN derived_pending INTEGER NOT NULL DEFAULT 0",
 }
 POST_MIGRATION = "CREATE INDEX IF NOT EXISTS documents_by_collection ON documents(collection)"
 
@@ -113,8 +116,11 @@ class SqliteMetadataStore(SqliteStore):
             self.conn.execute("COMMIT")
 
     # ---- writes -----------------------------------------------------------
-    def replace_document(self, document: Document, chunks: list[Chunk]) -> tuple[list[int], list[int]]:
-        """Store ``document`` and its chunks in place of any previous version.
+    def replace_document(
+        self, document: Document, chunks: list[Chunk], *, derived_pending: bool = False
+    ) -> tuple[list[int], list[int]]:
+        """Store ``document`` and its chunks in place of any previous version; ``derived_pending``
+        marks, in the same transaction, that a document derived from it is still to be written.
 
         Returns (vector ids that were removed, vector ids of the new chunks).
         """
@@ -127,16 +133,16 @@ class SqliteMetadataStore(SqliteStore):
             conn.execute("DELETE FROM documents WHERE source = ? AND id != ?", (document.source, document.id))
             conn.execute(
                 """INSERT INTO documents (id, source, title, kind, language, content_hash, metadata, text,
-                                          graph_synced, ingested_at, collection)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                                          graph_synced, ingested_at, collection, derived_pending)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET source=excluded.source, title=excluded.title, kind=excluded.kind,
                        language=excluded.language, content_hash=excluded.content_hash, metadata=excluded.metadata,
                        text=excluded.text, graph_synced=0, ingested_at=excluded.ingested_at,
-                       collection=excluded.collection""",
+                       collection=excluded.collection, derived_pending=excluded.derived_pending""",
                 (
                     document.id, document.source, document.title, document.kind, document.language,
                     document.content_hash, json.dumps(document.metadata, default=str), document.text, now,
-                    collection_of(document),
+                    collection_of(document), int(derived_pending),
                 ),
             )
             new = []
@@ -153,6 +159,11 @@ class SqliteMetadataStore(SqliteStore):
     def mark_graph_synced(self, document_id: str) -> None:
         with self._lock:
             self.conn.execute("UPDATE documents SET graph_synced = 1 WHERE id = ?", (document_id,))
+
+    def mark_derived(self, document_id: str) -> None:
+        """The document derived from this one has been written."""
+        with self._lock:
+            self.conn.execute("UPDATE documents SET derived_pending = 0 WHERE id = ?", (document_id,))
 
     def delete_document(self, document_id: str) -> list[int]:
         """Remove a document and its chunks; returns the vector ids to drop from the index."""
@@ -220,6 +231,10 @@ class SqliteMetadataStore(SqliteStore):
     def unsynced_document_ids(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self.conn.execute("SELECT id FROM documents WHERE graph_synced = 0")]
+
+    def derived_pending_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self.conn.execute("SELECT id FROM documents WHERE derived_pending = 1")]
 
     def chunks_by_vector_ids(self, vector_ids: Iterable[int]) -> dict[int, StoredChunk]:
         return {c.vector_id: c for c in self._chunks_where("vector_id", list(vector_ids))}

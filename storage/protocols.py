@@ -41,11 +41,16 @@ class MetadataStore(Protocol):
     """Documents and chunks, the source of truth the vector index and the graph derive from."""
 
     # ---- writes
-    def replace_document(self, document: Document, chunks: list[Chunk]) -> tuple[list[int], list[int]]:
-        """Store ``document`` and its chunks in place of any previous version: (removed ids, new ids)."""
+    def replace_document(
+        self, document: Document, chunks: list[Chunk], *, derived_pending: bool = False
+    ) -> tuple[list[int], list[int]]:
+        """Store ``document`` and its chunks in place of any previous version: (removed ids, new ids).
+        ``derived_pending``: a document derived from it (its minutes) is still to be written."""
         ...
 
     def mark_graph_synced(self, document_id: str) -> None: ...
+
+    def mark_derived(self, document_id: str) -> None: ...
 
     def delete_document(self, document_id: str) -> list[int]: ...
 
@@ -57,6 +62,8 @@ class MetadataStore(Protocol):
     def document(self, document_id: str) -> DocumentRecord | None: ...
 
     def unsynced_document_ids(self) -> list[str]: ...
+
+    def derived_pending_ids(self) -> list[str]: ...
 
     def document_count(self) -> int: ...
 

@@ -64,6 +64,7 @@ class IndexManifest:
 def _write_atomically(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
+    os.chmod(tmp, 0o600)  # vectors can be inverted back to text: as private as the text itself
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -271,7 +272,7 @@ class FaissVectorStore:
             return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
     def save(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._lock:
             manifest = IndexManifest(self.embedding_model, self.dimension, index_type=self.index_type,
                                      count=len(self), trained_on=self._trained_on)

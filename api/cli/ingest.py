@@ -50,21 +50,49 @@ def ingest(
         Optional[str], typer.Option("--collection", help="Collection the documents join (API keys can be limited to collections).")
     ] = None,
 ) -> None:
-    """Parse, chunk, embed and graph every supported file under PATHS. Exits 1 if any file failed."""
+    """Parse, chunk, embed and graph every supported file under PATHS.
+
+    Exit code: 0 every file is in; 1 partial (some files failed, each reported with its reason);
+    2 failed (the run stopped early, or no file could be written). The --report file is written in
+    every case.
+    """
     from api.keys import validate_collection
+    from ingest.pipeline import IngestInterrupted, IngestReport
 
     if dry_run:
         _ingest_dry_run(paths, workers, report)
         return
-    from ingest.pipeline import discover
-
     if collection is not None:
         try:
             validate_collection(collection)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--collection") from None
 
-    files, _ = discover(paths, follow_symlinks=load_settings().follow_symlinks)
+    try:
+        result = _run_ingest(paths, sync=sync, workers=workers, collection=collection, follow=load_settings().follow_symlinks)
+    except IngestInterrupted as exc:
+        result = exc.report
+    except (Exception, typer.Exit) as exc:  # the knowledge base could not even be opened
+        result = IngestReport(error=_reason(exc))
+    rate = result.chunks / result.seconds if result.seconds else 0.0
+    console.print(
+        f"{result.status}: added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}, "
+        f"deleted {len(result.deleted)}, failed {len(result.failed)}, skipped {len(result.skipped)}; "
+        f"{result.chunks} chunks in {result.seconds:.1f}s ({rate:.1f} chunks/s)"
+    )
+    for failure in result.failed:
+        err.print(f"[yellow]failed[/yellow] {failure.path}: {failure.reason}", markup=True, highlight=False)
+    if result.error:
+        err.print(f"[red]error:[/red] the run stopped: {result.error}", highlight=False)
+    if report:
+        report.write_text(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    raise typer.Exit(result.exit_code)
+
+
+def _run_ingest(paths: list[Path], *, sync: bool, workers: int | None, collection: str | None, follow: bool):
+    from ingest.pipeline import discover
+
+    files = discover(paths, follow_symlinks=follow).files
     with open_service() as service:
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[chunks]} chunks"), _RateColumn(), TimeElapsedColumn(),
@@ -78,18 +106,13 @@ def ingest(
                 else:
                     progress.update(task, chunks=progress.tasks[task].fields["chunks"] + amount)
 
-            result = service.ingest(paths, sync=sync, progress=on_progress, workers=workers, collection=collection)
-    rate = result.chunks / result.seconds if result.seconds else 0.0
-    console.print(
-        f"added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}, "
-        f"deleted {len(result.deleted)}, failed {len(result.failed)}; {result.chunks} chunks in {result.seconds:.1f}s "
-        f"({rate:.1f} chunks/s)"
-    )
-    for failure in result.failed:
-        err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}", markup=True, highlight=False)
-    if report:
-        report.write_text(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
-    raise typer.Exit(0 if result.ok else 1)
+            return service.ingest(paths, sync=sync, progress=on_progress, workers=workers, collection=collection)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, typer.Exit):  # open_service already printed the error
+        return "the knowledge base could not be opened (see the error above)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _ingest_dry_run(paths: list[Path], workers: int | None, report: Optional[Path]) -> None:

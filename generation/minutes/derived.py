@@ -106,8 +106,11 @@ class MinutesDocuments:
         self.builder = builder
         self.at_ingest = at_ingest
 
+    def expects(self, document: Document) -> bool:
+        return self.at_ingest and document.kind in MEETING_KINDS
+
     def derive(self, document: Document, chunks: Sequence[Chunk]) -> Document | None:
-        if not self.at_ingest or document.kind not in MEETING_KINDS:
+        if not self.expects(document):
             return None
         return minutes_document(document, self.builder.build(document, chunks))
 

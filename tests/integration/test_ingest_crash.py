@@ -24,13 +24,21 @@ WORDS = ("Ana Ruiz reviewed the Kestrel launch with Bo Chen in Lisbon. The Platf
          "Cleo Park asked Fernhill Robotics to move the Tern budget to June. ").split()
 
 
-def _write_corpus(root: Path, files: int, seed: int) -> None:
+SPEAKERS = ("Ana Ruiz", "Bo Chen", "Cleo Park")
+MEETINGS = 8
+
+
+def _write_corpus(root: Path, files: int, seed: int, meetings: int = 0) -> None:
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     for i in range(files):
         sections = [f"## Part {s}\n\n" + " ".join(rng.choice(WORDS) for _ in range(rng.randint(120, 260)))
                     for s in range(rng.randint(2, 5))]
         (root / f"doc-{i:03d}.md").write_text(f"# Document {i}\n\n" + "\n\n".join(sections))
+    for i in range(meetings):  # transcripts: each gets minutes, a second document written after it
+        turns = [f"{rng.choice(SPEAKERS)}: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60)))
+                 for _ in range(rng.randint(8, 16))]
+        (root / f"meeting-{i:02d}.txt").write_text("\n".join(turns) + "\n")
 
 
 def _documents_in_sqlite(data: Path) -> int:
@@ -67,14 +75,15 @@ def test_kill_9_during_ingest_then_rerun_is_consistent(tmp_path, graph_server):
         store.ensure_schema()
         store.clear()
     corpus = tmp_path / "corpus"
-    _write_corpus(corpus, files=40, seed=1)
+    _write_corpus(corpus, files=40, seed=1, meetings=MEETINGS)
     env = {**os.environ, "LORE_DATA_DIR": str(tmp_path / "lore"), "LORE_GRAPH_URI": info.uri,
            "LORE_GRAPH_USER": info.user, "LORE_GRAPH_PASSWORD": info.password,
            "LORE_GRAPH_DATABASE": info.database or "", "LORE_CONFIG": str(tmp_path / "none.toml"),
            "LORE_CHUNK_SIZE": "400", "LORE_CHUNK_OVERLAP": "50", "LORE_INGEST_BATCH_CHUNKS": "16"}
     rng = random.Random(7)
     killed = 0
-    for round_, kill_at in enumerate((1, 12, 25)):
+    # The last kill comes once every file is stored: while the minutes are being written.
+    for round_, kill_at in enumerate((1, 12, 25, 40 + MEETINGS)):
         if _ingest(corpus, env, kill_after_documents=kill_at, extra_delay=rng.uniform(0.0, 0.8)) is None:
             killed += 1
         if round_ == 1:  # change files between crashes so updates are interrupted too
@@ -87,7 +96,9 @@ def test_kill_9_during_ingest_then_rerun_is_consistent(tmp_path, graph_server):
         vectors = FaissVectorStore.open(tmp_path / "lore" / "index", embedding_model=MODEL, dimension=384)
         ids = vectors.ids().tolist()
         documents = metadata.documents()
-        assert len(documents) == 40
+        assert len(documents) == 40 + 2 * MEETINGS  # every meeting has its minutes
+        assert sum(d.source.endswith("#minutes") for d in documents) == MEETINGS
+        assert metadata.derived_pending_ids() == []
         assert len(ids) == len(set(ids)), "duplicated vectors"
         assert set(ids) == metadata.vector_ids(), "FAISS and SQLite disagree"
         chunk_ids = [s.chunk.id for d in documents for s in metadata.chunks_for_document(d.id)]

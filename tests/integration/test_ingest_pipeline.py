@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.types import Document
 from ingest.chunking import Chunker
 from ingest.extract import SpacyExtractor
 from ingest.pipeline import IngestPipeline
@@ -32,8 +33,10 @@ def extractor():
 def pipeline(tmp_path, graph_store, embedder, extractor):
     metadata = SqliteMetadataStore(tmp_path / "data" / "lore.sqlite3").open()
     vectors = FaissVectorStore.open(tmp_path / "data" / "index", embedding_model=MODEL, dimension=embedder.dimension)
-    yield IngestPipeline(embedder=embedder, vectors=vectors, metadata=metadata, graph=graph_store, extractor=extractor,
-                         chunker=Chunker(300, 40), max_file_bytes=20_000, batch_chunks=8)
+    pipeline = IngestPipeline(embedder=embedder, vectors=vectors, metadata=metadata, graph=graph_store,
+                              extractor=extractor, chunker=Chunker(300, 40), max_file_bytes=20_000, batch_chunks=8)
+    yield pipeline
+    pipeline.close()
     metadata.close()
 
 
@@ -147,7 +150,7 @@ def test_parallel_workers_give_the_same_chunks(pipeline, tmp_path):
     assert report.ok and len(report.added) == 3
     serial = {}
     for path in sorted(corpus.iterdir()):
-        from ingest.pipeline import parse_file
+        from ingest.parsing import parse_file
 
         document, chunks = parse_file(path, 20_000, 300, 40)
         serial[document.id] = [c.id for c in chunks]
@@ -183,6 +186,24 @@ def test_cli_exit_code_report_and_documents_commands(tmp_path, graph_server, mon
     failed = json.loads((tmp_path / "bad.json").read_text())["failed"]
     assert [Path(f["path"]).name for f in failed] == ["empty.md"] and failed[0]["reason"] == "empty file"
 
+    bad_report = json.loads((tmp_path / "bad.json").read_text())
+    assert bad_report["status"] == "partial" and bad_report["counts"]["unchanged"] == 3
+
+    # The graph server unreachable: the run fails as a whole, and still writes its report.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"bolt://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("LORE_GRAPH_URI", dead)
+    (corpus / "new.md").write_text("# New\n\nA file the dead graph server keeps out.\n")
+    down = runner.invoke(app, ["ingest", str(corpus), "--report", str(tmp_path / "down.json")])
+    assert down.exit_code == 2, down.output
+    down_report = json.loads((tmp_path / "down.json").read_text())
+    assert down_report["status"] == "failed" and down_report["error"]
+    monkeypatch.setenv("LORE_GRAPH_URI", info.uri)
+    (corpus / "new.md").unlink()
+
     listed = json.loads(runner.invoke(app, ["documents", "list", "--json"]).stdout)
     vtt = next(d for d in listed if d["source"].endswith("standup.vtt"))
     shown = runner.invoke(app, ["documents", "show", vtt["id"], "--json"])
@@ -215,3 +236,51 @@ def test_links_out_of_the_folder_fifos_and_bad_names_are_reported_and_the_rest_l
     assert not report.ok and json.dumps(report.as_json())  # the report is writable as it is
     assert all(str(outside) not in r.source for r in pipeline.metadata.documents())
     assert_consistent(pipeline)
+
+
+def test_minutes_a_kill_left_out_are_written_by_reconcile(pipeline, embedder, tmp_path):
+    """A kill between a meeting's write and its minutes: the file is stored and unchanged on disk, so a
+    re-run skips it; the pending mark written with the meeting is what lets reconcile() finish the job."""
+    from generation.minutes import MinutesBuilder
+    from generation.minutes.derived import MinutesDocuments, minutes_document_id
+
+    class KilledBeforeMinutes(MinutesDocuments):
+        def derive(self, document, chunks):
+            raise KeyboardInterrupt  # as a kill would: nothing after this point runs
+
+    meeting = tmp_path / "standup.txt"
+    meeting.write_text("Ana Ruiz: We decided to move the Kestrel launch to June.\n"
+                       "Bo Chen: I will update the launch plan by Friday.\n"
+                       "Ana Ruiz: Cleo owns the customer announcement.\n")
+    builder = MinutesBuilder(embedder)
+    pipeline.derived = KilledBeforeMinutes(builder)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.ingest([meeting])
+    meeting_id = Document.make_id(str(meeting.resolve()))
+    minutes_id = minutes_document_id(str(meeting.resolve()))
+    assert pipeline.metadata.document(meeting_id) is not None
+    assert pipeline.metadata.derived_pending_ids() == [meeting_id]
+
+    pipeline.derived = MinutesDocuments(builder)
+    assert pipeline.ingest([meeting]).unchanged == [str(meeting.resolve())]  # a re-run alone never repairs it
+    assert pipeline.metadata.document(minutes_id) is None
+    repaired = pipeline.reconcile()
+    assert repaired.derived_rebuilt == 1
+    minutes = pipeline.metadata.document(minutes_id)
+    assert minutes is not None and minutes.chunk_count > 0
+    assert pipeline.metadata.derived_pending_ids() == []
+    assert pipeline.reconcile().derived_rebuilt == 0  # done once, not at every open
+    assert_consistent(pipeline)
+
+
+def test_a_knowledge_base_ingested_without_minutes_is_not_given_them_by_reconcile(pipeline, embedder, tmp_path):
+    from generation.minutes import MinutesBuilder
+    from generation.minutes.derived import MinutesDocuments, minutes_document_id
+
+    meeting = tmp_path / "standup.txt"
+    meeting.write_text("Ana Ruiz: The build is green.\nBo Chen: Ship it on Monday.\nAna Ruiz: Agreed, Monday.\n")
+    pipeline.derived = MinutesDocuments(MinutesBuilder(embedder), at_ingest=False)
+    assert pipeline.ingest([meeting]).ok
+    pipeline.derived = MinutesDocuments(MinutesBuilder(embedder), at_ingest=True)
+    assert pipeline.reconcile().derived_rebuilt == 0
+    assert pipeline.metadata.document(minutes_document_id(str(meeting.resolve()))) is None

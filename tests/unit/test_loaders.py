@@ -82,7 +82,7 @@ def test_discover_honours_loreignore_and_hidden_files(tmp_path):
     for name in ("docs/a.md", "docs/b.txt", "docs/gold/g.md", "README.md", "docs/.hidden.md", "docs/c.png"):
         (tmp_path / name).write_text("x")
     (tmp_path / ".loreignore").write_text("# comment\nREADME.md\ndocs/gold/\n")
-    files, missing = discover([tmp_path, tmp_path / "nope"])
+    files, missing, _ = discover([tmp_path, tmp_path / "nope"])
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["docs/a.md", "docs/b.txt"]
     assert missing[0].path.endswith("nope") and "no such file" in missing[0].reason
 
@@ -132,7 +132,7 @@ def test_discover_reads_only_regular_files_and_never_follows_a_link_out_of_the_f
     (root / undecodable).write_text("latin-1 name\n")
 
     def outcome(follow: bool) -> tuple[list[str], dict[str, str]]:
-        files, failed = discover([root], follow_symlinks=follow)
+        files, failed, _ = discover([root], follow_symlinks=follow)
         return [p.relative_to(root).as_posix() for p in files], {f.path: f.reason for f in failed}
 
     files, failed = outcome(follow=False)

@@ -67,5 +67,9 @@ def test_the_data_dir_and_its_databases_are_created_private(tmp_path, monkeypatc
         mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
         assert mode(tmp_path / "lore") == 0o700
         assert mode(parts.settings.metadata_path) == mode(parts.settings.merges_path) == 0o600
+        parts.vectors.save()  # vectors can be turned back into text: as private as the text
+        index = parts.vectors.directory
+        assert mode(index) == 0o700
+        assert {mode(f) for f in index.iterdir()} == {0o600}
     finally:
         parts.close()
