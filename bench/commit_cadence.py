@@ -27,13 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import load_average
+
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = {"batched": {"ingest_batch_chunks": 1024, "ingest_commit_seconds": 1e9},
             "cadence": {}}
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                     parts.extractor  # spaCy loaded before the clock starts, as the embedder is
                     embedder = parts.embedder
                     writes: list[float] = []
-                    load = _load()
+                    load = load_average()
                     started = time.perf_counter()
                     report = service.ingest(files, progress=lambda event, n: event == "chunks" and writes.append(
                         time.perf_counter()))
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                     run = {"seconds": round(seconds, 2), "chunks": report.chunks,
                            "chunks_per_s": round(report.chunks / seconds, 2),
                            "first_write_s": round(writes[0] - started, 2), "longest_gap_s": round(max(gaps), 2),
-                           "load_before": load, "load_after": _load()}
+                           "load_before": load, "load_after": load_average()}
                     results[name].append(run)
                     print(f"{name:>8} run {attempt + 1}: {run}", flush=True)
         finally:

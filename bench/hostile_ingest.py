@@ -30,13 +30,11 @@ from pathlib import Path
 
 import psutil
 
+from bench import load_average
+
 ROOT = Path(__file__).resolve().parents[1]
 _SCRIPT = Path(sys.executable).parent / "lore"
 LORE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "api.cli"]
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _peak_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
@@ -62,7 +60,7 @@ def _peak_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
 
 def run_ingest(folder: Path, data_dir: Path, env: dict[str, str]) -> dict:
     report_path = data_dir.parent / f"{data_dir.name}-report.json"
-    load = _load()
+    load = load_average()
     started = time.perf_counter()
     process = subprocess.Popen([*LORE, "ingest", str(folder), "--report", str(report_path)], cwd=ROOT,
                                env={**env, "LORE_DATA_DIR": str(data_dir)},
@@ -78,7 +76,7 @@ def run_ingest(folder: Path, data_dir: Path, env: dict[str, str]) -> dict:
         raise SystemExit(f"no report written (exit {process.returncode}):\n{stderr[-3000:]}")
     report = json.loads(report_path.read_text())
     return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak[0] / 2**20), "exit_code": process.returncode,
-            "load_before": load, "load_after": _load(), "report": report}
+            "load_before": load, "load_after": load_average(), "report": report}
 
 
 def main(argv: list[str] | None = None) -> int:
