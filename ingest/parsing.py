@@ -87,11 +87,20 @@ def parse_file(path: Path, max_bytes: int, chunk_size: int, chunk_overlap: int) 
     return document, chunks
 
 
-def _limit_memory(memory_mb: int) -> None:
-    """Worker initializer: cap the address space, so a runaway parser gets MemoryError."""
+def _start_worker(memory_mb: int) -> None:
+    """Worker initializer: cap the address space, so a runaway parser gets MemoryError, and load
+    what parsing needs now (the Office and PDF libraries, the language model), so those seconds
+    are not charged to the time limit of the first file a new worker parses."""
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    import docx  # noqa: F401
+    import pptx  # noqa: F401
+    import pypdf  # noqa: F401
+
+    from core.language import detect_language
+
+    detect_language("A sentence to load the language model.")
 
 
 # ---- in the ingesting process ---------------------------------------------------------
@@ -112,7 +121,7 @@ class ParserPool:
         if self._pool is None or self._pool_workers != self.workers or not self._pool.active:
             self.close()
             # "spawn": the parent holds torch's thread pools, which do not survive fork().
-            self._pool = ProcessPool(max_workers=self.workers, initializer=_limit_memory,
+            self._pool = ProcessPool(max_workers=self.workers, initializer=_start_worker,
                                      initargs=(self.limits.memory_mb,), context=multiprocessing.get_context("spawn"))
             self._pool_workers = self.workers
         return self._pool
