@@ -189,6 +189,11 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     facts: list[FactOut]
     timings: dict[str, float]
+    abstained: bool = False
+    abstention_rule: str | None = Field(
+        default=None, description="Which rule made the answer an abstention: no-sources, low-relevance, "
+                                  "model-declined or specifics-not-in-sources.")
+    unsupported: list[str] = Field(default_factory=list, description="Answer sentences that no source supports.")
 
     @classmethod
     def of(cls, answer: Answer) -> "AskResponse":
@@ -199,6 +204,9 @@ class AskResponse(BaseModel):
             passages=[PassageOut.of(p) for p in answer.passages],
             facts=[FactOut.of(f) for f in answer.facts],
             timings=answer.timings,
+            abstained=answer.abstained,
+            abstention_rule=answer.abstention_rule,
+            unsupported=list(answer.unsupported),
         )
 
 

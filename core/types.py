@@ -172,3 +172,8 @@ class Answer(_Frozen):
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per stage.")
     created_at: datetime = Field(default_factory=datetime.now)
     abstained: bool = Field(default=False, description="The answer is the fixed 'I don't know' sentence (no sources, or the model declined).")
+    abstention_rule: str | None = Field(
+        default=None,
+        description="Why it abstained: no-sources, low-relevance, model-declined or specifics-not-in-sources.",
+    )
+    unsupported: tuple[str, ...] = Field(default=(), description="Answer sentences no source supports (no marker, too little overlap).")

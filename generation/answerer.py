@@ -11,6 +11,7 @@ from core.settings import Settings
 from core.types import Answer, Fact, Passage
 from generation.backends.base import LLMBackend
 from generation.citations import clean_citations, map_citations, parse_markers
+from generation.grounding import end_at_sentence, ground, invented
 from core.language import script_language
 from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, build_prompt
 
@@ -109,8 +110,8 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if self._unsupported(prompt, passages):
-            return self._finish(question, prompt, ABSTENTIONS[prompt.language], timings)
+        if rule := self._unsupported(prompt, passages):
+            return self._finish(question, prompt, ABSTENTIONS[prompt.language], timings, rule=rule)
         generate_started = time.perf_counter()
         raw = self.backend.generate(
             prompt.messages, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timeout=self.timeout
@@ -129,10 +130,10 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if self._unsupported(prompt, passages):
+        if rule := self._unsupported(prompt, passages):
             text = ABSTENTIONS[prompt.language]
             yield text
-            yield self._finish(question, prompt, text, timings)
+            yield self._finish(question, prompt, text, timings, rule=rule)
             return
         generate_started = time.perf_counter()
         pieces: list[str] = []
@@ -150,21 +151,33 @@ class Answerer:
         timings["generate"] = time.perf_counter() - generate_started
         yield self._finish(question, prompt, "".join(pieces), timings)
 
-    def _unsupported(self, prompt: Prompt, passages: Sequence[Passage]) -> bool:
-        """Nothing to answer from: no sources or facts fit, or the best passage is below ``min_relevance``."""
+    def _unsupported(self, prompt: Prompt, passages: Sequence[Passage]) -> str | None:
+        """The rule that says there is nothing to answer from, if one does: no sources or facts fit
+        (``no-sources``), or the best passage is below ``min_relevance`` (``low-relevance``)."""
         if not prompt.sources and not prompt.facts:
-            return True
+            return "no-sources"
         best = relevance(passages)
-        return best is not None and best < self.min_relevance
+        return "low-relevance" if best is not None and best < self.min_relevance else None
 
-    def _finish(self, question: str, prompt: Prompt, raw: str, timings: dict[str, float]) -> Answer:
+    def _finish(self, question: str, prompt: Prompt, raw: str, timings: dict[str, float],
+                rule: str | None = None) -> Answer:
+        completion = self.backend.count_tokens(raw) if "generate" in timings else 0
         text, numbers = clean_citations(raw, len(prompt.sources))
-        text = text.strip()
+        # An answer cut off by the token limit ends at its last whole sentence.
+        text = end_at_sentence(text) if completion >= self.max_new_tokens else text.strip()
+        unsupported: tuple[str, ...] = ()
         # An abstention that cites sources contradicts itself; show it without any.
         abstained = is_abstention(text)
+        if abstained and rule is None:
+            rule = "model-declined"
+        if not abstained and prompt.sources:
+            grounding = ground(text, prompt.sources)
+            if invented(grounding, text):
+                text, abstained, rule = ABSTENTIONS[prompt.language], True, "specifics-not-in-sources"
+            else:
+                text, numbers, unsupported = grounding.text, grounding.cited, tuple(grounding.unsupported)
         citations = () if abstained else map_citations(numbers, prompt.sources)
         if "generate" in timings:
-            completion = self.backend.count_tokens(raw)
             timings["prompt_tokens"] = float(prompt.tokens)
             timings["completion_tokens"] = float(completion)
             if timings["generate"] > 0:
@@ -179,4 +192,6 @@ class Answerer:
             facts=tuple(prompt.facts),
             timings=timings,
             abstained=abstained,
+            abstention_rule=rule if abstained else None,
+            unsupported=unsupported,
         )

@@ -152,19 +152,31 @@ def test_answer_keeps_valid_citations_and_drops_the_rest():
     assert answer.timings["timed_out"] == 0.0
 
 
-def test_answer_without_markers_has_no_citations_but_lists_passages():
+def test_an_unmarked_sentence_is_attributed_to_the_passage_that_supports_it():
     answerer, _ = make_answerer("Topic 2 is specific.")
     answer = answerer.answer("What about topic 2?", [passage(1), passage(2)], [])
-    assert answer.citations == ()
-    assert len(answer.passages) == 2
+    assert [c.chunk_id for c in answer.citations] == ["chk_2"] and answer.text == "Topic 2 is specific [2]."
+    assert len(answer.passages) == 2 and answer.unsupported == ()
     assert not answer.abstained
+
+
+def test_an_unmarked_sentence_no_passage_supports_gets_no_citation():
+    answerer, _ = make_answerer("Lunch is served at noon.")
+    answer = answerer.answer("What about lunch?", [passage(1), passage(2)], [])
+    assert answer.citations == () and answer.unsupported == ("Lunch is served at noon.",)
+
+
+def test_an_answer_of_invented_specifics_becomes_the_abstention_and_says_why():
+    answerer, _ = make_answerer("Marcus Webb pays 10% of salary in March [1].")
+    answer = answerer.answer("Who pays the bonus?", [passage(1), passage(2)], [])
+    assert answer.abstained and answer.abstention_rule == "specifics-not-in-sources" and answer.citations == ()
 
 
 def test_abstention_carries_no_citations():
     answerer, _ = make_answerer("I don't know based on the available documents. [1]")
     answer = answerer.answer("Who funds Apollo?", [passage(1)], [])
     assert is_abstention(answer.text) and answer.abstained
-    assert answer.citations == ()
+    assert answer.citations == () and answer.abstention_rule == "model-declined"
 
 
 def test_nothing_retrieved_abstains_without_calling_the_model():
@@ -204,6 +216,7 @@ def test_passages_below_the_relevance_cut_off_abstain_without_calling_the_model(
     else:
         answer = answerer.answer("Who founded Rome?", passages, [])
     assert answer.abstained and answer.text == ABSTENTIONS["en"] and answer.citations == ()
+    assert answer.abstention_rule == "low-relevance"
     assert backend.calls == []
 
 
