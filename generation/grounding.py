@@ -115,7 +115,8 @@ def ground(text: str, sources: Sequence[Passage]) -> Grounding:
             pieces.append(sentence)
             if words:
                 unsupported.append(sentence)
-    haystack = " ".join(p.text for p in sources).casefold()
+    # What the model was shown: each source's heading (title, file) as well as its text.
+    haystack = " ".join(f"{p.title} {p.source} {p.text}" for p in sources).casefold()
     missing = [s for s in specifics(text) if s.casefold() not in haystack]
     return Grounding(" ".join(pieces), list(dict.fromkeys(cited)), list(dict.fromkeys(attributed)),
                      unsupported, missing)

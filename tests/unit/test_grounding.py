@@ -37,6 +37,12 @@ def test_invented_specifics_are_caught_and_supported_ones_are_not():
     assert not invented(ground(honest, SOURCES), honest)
 
 
+def test_a_name_from_a_source_title_is_not_invented():
+    titled = [SOURCES[0].model_copy(update={"title": "Expenses Policy"})]
+    text = "Receipts over $75 must be attached, says the Expenses Policy [1]."
+    assert ground(text, titled).missing_specifics == []
+
+
 def test_specifics_skip_the_capital_that_starts_a_sentence():
     assert specifics("Receipts are due. Dana Reyes signs them in 2026.") == ["2026", "Dana Reyes"]
 
