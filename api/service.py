@@ -104,6 +104,13 @@ class LoreService:
             except Exception as exc:  # reported by /readyz and the log; the next request retries
                 self.open_error = exc
                 log.exception("opening the knowledge base failed")
+                return
+            # Then the LLM (seconds with llama.cpp), so the first question does not wait for it. A
+            # model that fails to load fails that question with its reason; search is unaffected.
+            try:
+                self.llm.get()
+            except Exception:
+                log.exception("loading the LLM failed; questions will report why")
 
         thread = threading.Thread(target=run, name="lore-open", daemon=True)
         thread.start()

@@ -194,6 +194,11 @@ def _wait_until_ready(own_settings: Settings) -> None:
             time.sleep(0.05)
         assert ready.json()["status"] == "ready" and ready.json()["graph"] is True
         assert lone_client.post("/v1/search", json={"question": "anything", "top_k": 3}).status_code == 200
+        # Then the LLM loads in the background too: the first question does not pay for it.
+        llm = lone_client.app.state.service.llm
+        while not llm.loaded:
+            assert time.monotonic() < deadline, "the LLM was never loaded in the background"
+            time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
