@@ -47,6 +47,7 @@ from transformers import (
 
 from core.errors import ModelLoadError
 from core.packaged_models import packaged_model_path
+from generation.backends import gguf_file_for
 from generation.backends.base import GenerationError, Message
 
 log = logging.getLogger(__name__)
@@ -314,9 +315,9 @@ def _resolve(model: str, cache_dir: Path, *, allow_downloads: bool) -> tuple[Pat
             return target, "converted-cache"
         return convert_gguf(local, target, source=str(local.resolve())), "converted-gguf"
     if local.is_dir():
-        ggufs = sorted(local.glob("*.gguf"))
-        if not (local / "config.json").is_file() and len(ggufs) == 1:
-            return _resolve(str(ggufs[0]), cache_dir, allow_downloads=allow_downloads)  # a folder holding one GGUF
+        single = gguf_file_for(model, cache_dir)  # a folder holding one GGUF and no config.json
+        if single is not None:
+            return _resolve(str(single), cache_dir, allow_downloads=allow_downloads)
         return local, "local"
     if _looks_like_path(model):
         raise ModelLoadError(f"LLM path {model!r} does not exist")
