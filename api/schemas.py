@@ -192,7 +192,7 @@ class AskResponse(BaseModel):
     abstained: bool = False
     abstention_rule: str | None = Field(
         default=None, description="Which rule made the answer an abstention: no-sources, low-relevance, "
-                                  "model-declined or specifics-not-in-sources.")
+                                  "not-in-knowledge-base, model-declined, empty-answer or specifics-not-in-sources.")
     unsupported: list[str] = Field(default_factory=list, description="Answer sentences that no source supports.")
 
     @classmethod

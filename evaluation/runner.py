@@ -228,12 +228,13 @@ def _score_generator(service: LoreService, generator: str, items: Sequence[EvalI
         result.skipped = skip
         return result
     log(f"answers: {label} on {len(items)} questions ({mode} retrieval)")
-    answerer = Answerer.from_settings(load_backend(settings.model_copy(update={"adapter_path": adapter})), settings)
+    answerer = Answerer.from_settings(load_backend(settings.model_copy(update={"adapter_path": adapter})), settings,
+                                      embedder=service.parts.embedder)
     answers: list[tuple[EvalItem, Answer, float]] = []
     for item in items:
         t = time.perf_counter()
-        found = service.search(Query(text=item.question, mode=mode, filters=_filters(item, scope)))
-        answer = answerer.answer(item.question, found.passages, found.facts)
+        found = service.search_for_answer(Query(text=item.question, mode=mode, filters=_filters(item, scope)))
+        answer = answerer.answer(item.question, found.passages, found.facts, unseen_terms=found.unseen_terms)
         answers.append((item, answer, time.perf_counter() - t))
     return _score_answers(result, answers)
 

@@ -7,13 +7,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 
+from core.language import script_language
+from core.protocols import Embedder
 from core.settings import Settings
 from core.types import Answer, Fact, Passage
 from generation.backends.base import LLMBackend
 from generation.citations import clean_citations, map_citations, parse_markers
 from generation.grounding import end_at_sentence, ground, invented
-from core.language import script_language
-from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, build_prompt
+from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, PromptUnits, build_prompt
 
 
 def _normalise(text: str) -> str:
@@ -22,6 +23,9 @@ def _normalise(text: str) -> str:
     text = text.replace("’", "'").casefold()
     return re.sub(r"[\s\.\!。！,，:：;；]+", " ", text).strip()
 
+
+# Prompt budget of a Chinese question, which keeps whole passages (see ``prepare``).
+CHINESE_PASSAGE_TOKENS = 512
 
 _ABSTENTION_KEYS = tuple(_normalise(sentence) for sentence in ABSTENTIONS.values())
 
@@ -38,6 +42,12 @@ def is_abstention(text: str) -> bool:
         without_markers = without_markers[: marker.start] + without_markers[marker.end :]
     normalised = _normalise(without_markers)
     return any(normalised.startswith(key) for key in _ABSTENTION_KEYS)
+
+
+def _has_words(text: str) -> bool:
+    for marker in reversed(parse_markers(text)):
+        text = text[: marker.start] + text[marker.end :]
+    return re.search(r"\w", text) is not None
 
 
 def relevance(passages: Sequence[Passage]) -> float | None:
@@ -69,8 +79,13 @@ class Answerer:
         timeout: float,
         temperature: float = 0.0,
         min_relevance: float = 0.0,
+        units: PromptUnits = "passages",
+        embedder: Embedder | None = None,
     ) -> None:
         self.backend = backend
+        self.units = units
+        # Scores sentences against the question (units="sentences"); the retrieval embedder.
+        self.embedder = embedder
         # Below this best-passage relevance the answer is the abstention sentence,
         # without asking the model: small models answer anything they are shown.
         self.min_relevance = min_relevance
@@ -80,37 +95,50 @@ class Answerer:
         self.temperature = temperature
 
     @classmethod
-    def from_settings(cls, backend: LLMBackend, settings: Settings) -> Answerer:
+    def from_settings(cls, backend: LLMBackend, settings: Settings, embedder: Embedder | None = None) -> Answerer:
         return cls(
             backend,
             context_tokens=settings.context_tokens,
             max_new_tokens=settings.max_new_tokens,
             timeout=settings.generation_timeout,
             min_relevance=settings.answer_min_relevance,
+            units=settings.answer_units,
+            embedder=embedder,
         )
 
     def prepare(
         self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None
     ) -> Prompt:
         """The prompt ``answer`` would send (useful for debugging and ``--show-prompt``)."""
+        language = language or script_language(question)
+        units, budget = self.units, self.context_tokens
+        if language == "zh" and units == "sentences":
+            # Chinese sentences are scored by shared characters only (the embedder is English-only):
+            # on the CMRC 2018 slice whole passages answered 18 of 24, selected sentences 13.
+            units, budget = "passages", max(budget, CHINESE_PASSAGE_TOKENS)
         return build_prompt(
             question,
             list(passages),
             list(facts),
             count_tokens=self.backend.count_tokens,
-            budget=self.context_tokens,
-            language=language or script_language(question),
+            budget=budget,
+            language=language,
             # Optional capability: a local backend knows its chat template's exact cost.
             overhead=getattr(self.backend, "chat_overhead_tokens", TEMPLATE_OVERHEAD_TOKENS),
+            units=units,
+            embedder=self.embedder,
         )
 
     def answer(
-        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None
+        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None,
+        unseen_terms: Sequence[str] = (),
     ) -> Answer:
+        """``unseen_terms``: words of the question that no chunk of the knowledge base holds; any makes
+        the answer an abstention (``not-in-knowledge-base``) without asking the model."""
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if rule := self._unsupported(prompt, passages):
+        if rule := self._unsupported(prompt, passages, unseen_terms):
             return self._finish(question, prompt, ABSTENTIONS[prompt.language], timings, rule=rule)
         generate_started = time.perf_counter()
         raw = self.backend.generate(
@@ -120,7 +148,8 @@ class Answerer:
         return self._finish(question, prompt, raw, timings)
 
     def stream(
-        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None
+        self, question: str, passages: Sequence[Passage], facts: Sequence[Fact], *, language: str | None = None,
+        unseen_terms: Sequence[str] = (),
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the final ``Answer``.
 
@@ -130,7 +159,7 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if rule := self._unsupported(prompt, passages):
+        if rule := self._unsupported(prompt, passages, unseen_terms):
             text = ABSTENTIONS[prompt.language]
             yield text
             yield self._finish(question, prompt, text, timings, rule=rule)
@@ -151,11 +180,15 @@ class Answerer:
         timings["generate"] = time.perf_counter() - generate_started
         yield self._finish(question, prompt, "".join(pieces), timings)
 
-    def _unsupported(self, prompt: Prompt, passages: Sequence[Passage]) -> str | None:
+    def _unsupported(self, prompt: Prompt, passages: Sequence[Passage], unseen_terms: Sequence[str] = ()) -> str | None:
         """The rule that says there is nothing to answer from, if one does: no sources or facts fit
-        (``no-sources``), or the best passage is below ``min_relevance`` (``low-relevance``)."""
+        (``no-sources``), the question names what the knowledge base never mentions
+        (``not-in-knowledge-base``: a model shown the nearest passages answers with their figures),
+        or the best passage is below ``min_relevance`` (``low-relevance``)."""
         if not prompt.sources and not prompt.facts:
             return "no-sources"
+        if unseen_terms:
+            return "not-in-knowledge-base"
         best = relevance(passages)
         return "low-relevance" if best is not None and best < self.min_relevance else None
 
@@ -170,6 +203,9 @@ class Answerer:
         abstained = is_abstention(text)
         if abstained and rule is None:
             rule = "model-declined"
+        if not abstained and not _has_words(text):
+            # A reply that is only a marker ("[1]") or nothing at all answers nothing.
+            text, abstained, rule = ABSTENTIONS[prompt.language], True, "empty-answer"
         if not abstained and prompt.sources:
             grounding = ground(text, prompt.sources)
             if invented(grounding, text):

@@ -1,10 +1,15 @@
 """Checks an answer against the sources it was given: every sentence cited, its facts in the sources.
 
-Small models forget markers and invent specifics. Two rules, applied after generation:
+Small models forget markers, pad them ("[1][2][3]") and invent specifics. Three rules, applied
+after generation:
 
 * **Attribution.** A sentence without a marker is given the source whose words it shares most
   (content words, case-folded), when it shares at least ``ATTRIBUTION_OVERLAP`` of them;
   otherwise it is listed as unsupported.
+* **Precision.** A marker stays only on a sentence its source supports: the source holds one of
+  the sentence's specifics (numbers, names) or, for a sentence without any, ``SUPPORT_OVERLAP``
+  of its content words. When no cited source passes, the first one cited stays. A stray marker
+  after the last sentence joins the sentence before it.
 * **Specifics.** Numbers and capitalised names in the answer must occur in the sources the
   model was shown. An answer whose specifics are mostly absent made them up: it is replaced by
   the abstention sentence, and the rule that fired is reported.
@@ -16,15 +21,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.sentences import sentences
 from core.types import Passage
 from generation.citations import parse_markers
 
 # Share of a sentence's content words one source must hold for the sentence to be attributed to it.
 ATTRIBUTION_OVERLAP = 0.5
+# Share of a sentence's content words a cited source must hold when the sentence states no specifics.
+SUPPORT_OVERLAP = 0.3
 # Share of the answer's specifics (numbers, names) that may be missing from every source.
 MISSING_SPECIFICS_ALLOWED = 0.5
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*\b")
@@ -43,11 +50,6 @@ class Grounding:
     attributed: list[int] = field(default_factory=list)  # numbers added by attribution, not by the model
     unsupported: list[str] = field(default_factory=list)  # sentences no source supports
     missing_specifics: list[str] = field(default_factory=list)  # numbers and names found in no source
-
-
-def sentences(text: str) -> list[str]:
-    """``text`` split after sentence-ending punctuation (Latin and CJK)."""
-    return [part for part in _SENTENCE_END.split(text.strip()) if part.strip()]
 
 
 def end_at_sentence(text: str) -> str:
@@ -90,7 +92,8 @@ def specifics(text: str) -> list[str]:
 def ground(text: str, sources: Sequence[Passage]) -> Grounding:
     """Attribute unmarked sentences of ``text`` to ``sources`` (numbered from 1) and find the
     specifics no source holds."""
-    source_words = [_content_words(p.text) for p in sources]
+    # A source is read with the headings it stands under ("Annual leave": "15+ years: 8 hours").
+    source_words = [_content_words(f"{p.title} {p.metadata.get('context', '')} {p.text}") for p in sources]
     pieces: list[str] = []
     cited: list[int] = []
     attributed: list[int] = []
@@ -98,16 +101,31 @@ def ground(text: str, sources: Sequence[Passage]) -> Grounding:
     for sentence in sentences(text):
         markers = parse_markers(sentence)
         if markers:
-            cited.extend(n for m in markers for n in m.numbers if 1 <= n <= len(sources))
+            numbers = [n for m in markers for n in dict.fromkeys(m.numbers) if 1 <= n <= len(sources)]
+            if _says_nothing(sentence) and pieces:
+                # "… per pay period [4]. [4]" or "… [4]. This is stated in [4].": a marker left on its
+                # own, or on a sentence that only says where the answer came from, belongs to the one before.
+                previous = _strip_markers(pieces[-1])
+                extra = [n for n in numbers if n not in cited and _supports(previous, sources[n - 1])]
+                if extra:
+                    pieces[-1] = _with_markers(_strip_markers(pieces[-1]), list(dict.fromkeys(
+                        [n for m in parse_markers(pieces[-1]) for n in m.numbers] + extra)))
+                    cited.extend(extra)
+                continue
+            kept = [n for n in dict.fromkeys(numbers) if _supports(sentence, sources[n - 1])]
+            if not kept:  # the model named the wrong source: the one that holds the sentence, else its first
+                best = _best_source(_content_words(_strip_markers(sentence)), source_words)
+                kept = [best] if best and _supports(sentence, sources[best - 1]) else numbers[:1]
+            if kept != list(dict.fromkeys(numbers)):
+                sentence = _keep_markers(sentence, kept)
+            cited.extend(kept)
             pieces.append(sentence)
             continue
-        words = _content_words(sentence)
-        best, share = 0, 0.0
-        for number, held in enumerate(source_words, 1):
-            overlap = len(words & held) / len(words) if words else 0.0
-            if overlap > share:
-                best, share = number, overlap
-        if best and share >= ATTRIBUTION_OVERLAP:
+        words = _content_words(sentence) - _META_WORDS  # "Based on the available documents, ..." is framing
+        if _says_nothing(sentence) and pieces:
+            continue  # "This information is provided in the sources." with nothing cited: noise
+        best = _best_source(words, source_words)
+        if best:
             pieces.append(_with_marker(sentence, best))
             cited.append(best)
             attributed.append(best)
@@ -116,20 +134,90 @@ def ground(text: str, sources: Sequence[Passage]) -> Grounding:
             if words:
                 unsupported.append(sentence)
     # What the model was shown: each source's heading (title, file) as well as its text.
-    haystack = " ".join(f"{p.title} {p.source} {p.text}" for p in sources).casefold()
-    missing = [s for s in specifics(text) if s.casefold() not in haystack]
+    haystack = " ".join(f"{p.title} {p.source} {p.text} {p.metadata.get('context', '')}" for p in sources)
+    missing = [s for s in specifics(text) if not _holds(s, haystack)]
     return Grounding(" ".join(pieces), list(dict.fromkeys(cited)), list(dict.fromkeys(attributed)),
                      unsupported, missing)
 
 
 def invented(grounding: Grounding, text: str) -> bool:
-    """Whether the answer's specifics are mostly absent from the sources (at least two missing)."""
-    total = len(specifics(text))
-    return len(grounding.missing_specifics) >= 2 and len(grounding.missing_specifics) > MISSING_SPECIFICS_ALLOWED * total
+    """Whether the answer made up what it states: most of its numbers are in no source (one is enough
+    when it states one: "$195 per person"), or most of its specifics are, at least two of them."""
+    stated = specifics(text)
+    numbers = [s for s in stated if _NUMBER.fullmatch(s)]
+    missing_numbers = [s for s in grounding.missing_specifics if _NUMBER.fullmatch(s)]
+    if numbers and len(missing_numbers) > MISSING_SPECIFICS_ALLOWED * len(numbers):
+        return True
+    return len(grounding.missing_specifics) >= 2 and len(grounding.missing_specifics) > MISSING_SPECIFICS_ALLOWED * len(stated)
+
+
+# Words of a sentence that only says where the answer came from ("This is stated in [3].").
+_META_WORDS = frozenset(
+    "information info stated state states source sources supported support supports provided provides provide "
+    "based according mentioned mention given found document documents above below second first third fourth "
+    "specifically passage passages context cited shown listed answer reference references per available "
+    "knowledge graph facts".split()
+)
+_DANGLING = [(re.compile(r"\s+(?:and|or|&)\s*(?=[,.;:!?]|$)"), ""), (re.compile(r"\b(in|from|by|see)\s+(?:and|or)\b"), r"\1"),
+             (re.compile(r"\s+([,.;:!?])"), r"\1"), (re.compile(r",\s*,"), ","), (re.compile(r"\s{2,}"), " ")]
+
+
+def _says_nothing(sentence: str) -> bool:
+    return _content_words(_strip_markers(sentence)) <= _META_WORDS
+
+
+def _keep_markers(sentence: str, kept: Sequence[int]) -> str:
+    """``sentence`` with each marker narrowed to the ``kept`` numbers where it stands (markers left with
+    none removed, and the "and" they leave behind); ``kept`` appended when no marker named them."""
+    pieces, position, placed = [], 0, []
+    for marker in parse_markers(sentence):
+        mine = [n for n in marker.numbers if n in kept and n not in placed]
+        before = sentence[position:marker.start]
+        pieces.append(before + "".join(f"[{n}]" for n in mine) if mine else before.rstrip())
+        placed.extend(mine)
+        position = marker.end
+    pieces.append(sentence[position:])
+    text = "".join(pieces)
+    for pattern, replacement in _DANGLING:
+        text = pattern.sub(replacement, text)
+    missing = [n for n in kept if n not in placed]
+    return _with_markers(text, missing) if missing else text.strip()
+
+
+def _best_source(words: set[str], source_words: list[set[str]]) -> int:
+    """The number of the source sharing most of ``words``, when it shares ``ATTRIBUTION_OVERLAP``; else 0."""
+    best, share = 0, 0.0
+    for number, held in enumerate(source_words, 1):
+        overlap = len(words & held) / len(words) if words else 0.0
+        if overlap > share:
+            best, share = number, overlap
+    return best if share >= ATTRIBUTION_OVERLAP else 0
+
+
+def _holds(specific: str, text: str) -> bool:
+    # Whole tokens only: "4" is not held by "14 characters". Only Latin letters and digits bound a
+    # token: Chinese writes "1963年" with no space.
+    return re.search(rf"(?<![0-9A-Za-z]){re.escape(specific)}(?![0-9A-Za-z])", text, re.IGNORECASE) is not None
+
+
+def _supports(sentence: str, source: Passage) -> bool:
+    """Whether ``source`` holds what ``sentence`` states: one of its specifics, or failing any, enough of its words."""
+    text = f"{source.title} {source.text}"
+    stated = specifics(sentence)
+    if stated:
+        return any(_holds(specific, text) for specific in stated)
+    words = _content_words(_strip_markers(sentence))
+    return not words or len(words & _content_words(text)) / len(words) >= SUPPORT_OVERLAP
 
 
 def _with_marker(sentence: str, number: int) -> str:
-    body = sentence.rstrip()
+    return _with_markers(sentence, [number])
+
+
+def _with_markers(sentence: str, numbers: Sequence[int]) -> str:
+    body = " ".join(sentence.split())
+    body = re.sub(r"\s+([.!?。！？])$", r"\1", body)
+    markers = "".join(f"[{n}]" for n in numbers)
     if body and body[-1] in ".!?。！？":
-        return f"{body[:-1]} [{number}]{body[-1]}"
-    return f"{body} [{number}]"
+        return f"{body[:-1]} {markers}{body[-1]}"
+    return f"{body} {markers}"

@@ -1,5 +1,9 @@
 """Prompt assembly: numbered sources and graph facts fitted into a token budget, question last.
 
+Sources are either the best sentences of the retrieved passages (``units="sentences"``, see
+``generation.selection``: each sentence numbered, so citations point at sentences) or whole
+passages in rank order (``units="passages"``).
+
 The budget is measured with the backend's own ``count_tokens`` (the model
 tokenizer for local models), so "fits" means fits for the model that will read it.
 What does not fit goes in rank order: the lowest-ranked passages are dropped
@@ -11,11 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+from core.protocols import Embedder
 
 from core.types import Fact, Passage
 from generation.backends.base import Message
+from generation.selection import is_sentence, render_sentences, select_facts, select_sentences
 
 TokenCounter = Callable[[str], int]
+PromptUnits = Literal["sentences", "passages"]
 
 # Chat templates wrap each message in role markers and append the assistant
 # header: tokens that count_tokens on the contents never sees. ChatML (SmolLM2,
@@ -95,19 +104,22 @@ def build_prompt(
     budget: int,
     language: str = "en",
     overhead: int = TEMPLATE_OVERHEAD_TOKENS,
+    units: PromptUnits = "passages",
+    embedder: Embedder | None = None,
 ) -> Prompt:
     """Fit ``passages`` (best first) and ``facts`` around ``question`` in ``budget`` tokens.
 
     If the instructions and the question alone exceed the budget, the prompt holds
     no sources and exceeds the budget; callers cap question length. ``overhead``
-    is what the chat template adds around the message contents.
+    is what the chat template adds around the message contents. With ``units="sentences"``
+    the sources are the passages' best sentences, scored with ``embedder`` when given.
     """
     if language not in TEMPLATES:
         raise ValueError(f"no prompt template for language {language!r}; have {sorted(TEMPLATES)}")
     template = TEMPLATES[language]
     question = question.strip()
     candidates = _dedupe_passages(passages)
-    fact_list = _dedupe_facts(facts)
+    fact_list = _dedupe_facts(select_facts(question, facts) if units == "sentences" else facts)
 
     fixed = (
         count_tokens(template.system)
@@ -126,7 +138,12 @@ def build_prompt(
         fact_reserve = 0
 
     originals = {passage.chunk_id: passage for passage in candidates}
-    sources, used = _fit_sources(candidates, count_tokens, available - fact_reserve)
+    if units == "sentences":
+        sources = select_sentences(question, candidates, count_tokens=count_tokens,
+                                   budget=available - fact_reserve, embedder=embedder)
+        used = sum(count_tokens(block) + 1 for block in render_sentences(sources))
+    else:
+        sources, used = _fit_sources(candidates, count_tokens, available - fact_reserve)
     fact_lines = _fit_facts(fact_list, sources, count_tokens, available - used, template)
 
     # Token counts of parts do not add up exactly to the count of the joined text
@@ -140,7 +157,7 @@ def build_prompt(
         # The overflow is usually a few tokens: shave them off the last source when
         # it stays useful, rather than lose a whole fact or passage.
         keep = count_tokens(sources[-1].text) - overflow - 4 if sources else 0
-        if keep >= MIN_TRUNCATED_TOKENS:  # cut the original again, not the cut copy
+        if keep >= MIN_TRUNCATED_TOKENS and not is_sentence(sources[-1]):  # cut the original again, not the cut copy
             sources[-1] = _truncate_passage(originals[sources[-1].chunk_id], keep, count_tokens)
         elif fact_lines:
             fact_lines.pop()
@@ -246,7 +263,9 @@ def _fit_facts(
 
 def _messages(template: PromptTemplate, question: str, sources: list[Passage], fact_lines: list[str]) -> list[Message]:
     parts = [template.sources_header]
-    if sources:
+    if sources and is_sentence(sources[0]):
+        parts.extend(render_sentences(sources))
+    elif sources:
         parts.extend(_source_block(i + 1, passage) for i, passage in enumerate(sources))
     else:
         parts.append(template.no_sources)

@@ -57,6 +57,13 @@ class BM25Matrix:
         values = idf[cols] * tf * (self.k1 + 1.0) / (tf + norm)
         self._weights = sp.csr_matrix((values, cols, indptr), shape=(n, vocab)).tocsc()
 
+    def document_frequency(self, token: str) -> int:
+        """How many rows hold ``token`` (0 for a token no row holds, or only deleted ones held)."""
+        column = self.vocabulary.get(token)
+        if column is None or column >= self._weights.shape[1]:
+            return 0
+        return int(self._weights.indptr[column + 1] - self._weights.indptr[column])
+
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every row for a tokenised query (zeros where no term matches)."""
         counts = Counter(t for t in tokens if t in self.vocabulary)

@@ -7,11 +7,17 @@ every test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from graph import GraphStore, LocalGraphServer
+
+# The default suite answers with the light packaged model (SmolLM2-135M: a second or two per
+# answer on 2 cores); the default model (Qwen2.5-Coder-1.5B, 5-10 s per answer) has its own slow
+# tests (`pytest -m slow`). A test that means the default names it.
+os.environ.setdefault("LORE_LLM_MODEL", "HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from core.errors import ConfigurationError
 from core.packaged_models import packaged_model_path
 from core.settings import Settings
 from generation.backends.base import GenerationError, LLMBackend, Message
+from generation.finetune.gguf_lora import GGUF_ADAPTER
 
 __all__ = ["GenerationError", "LLMBackend", "Message", "gguf_file_for", "load_backend"]
 
@@ -38,6 +39,8 @@ def _llamacpp_plan(settings: Settings) -> tuple[Path, list[Path]] | None:
     if settings.llm_engine == "transformers":
         return None
     adapter = settings.adapter_path
+    if adapter is not None and Path(adapter).is_dir() and (Path(adapter) / GGUF_ADAPTER).is_file():
+        adapter = Path(adapter) / GGUF_ADAPTER  # a `lore finetune` version: its engine copy
     gguf_adapter = adapter is not None and Path(adapter).suffix == ".gguf"
     usable = importlib.util.find_spec("xllamacpp") is not None
     gguf = gguf_file_for(settings.llm_model, settings.shared_model_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +16,9 @@ from core.types import Fact, Passage
 from generation.answerer import Answerer
 from generation.finetune.data import Example, RaftBuilder, data_hash, read_jsonl, split_examples, write_jsonl
 from generation.finetune.questions import QAPair, chunk_pairs, fact_pairs, llm_pairs, load_user_pairs
+from generation.finetune.estimate import TrainingEstimate, measured_flops_per_second
 from generation.finetune.evaluate import EvalReport, evaluate
+from generation.finetune.gguf_lora import convert_adapter
 from generation.finetune.registry import AdapterRegistry, Manifest
 from retrieval.query import Query
 
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 
 DATA_FILE = "finetune_data.jsonl"
 EVAL_MAX_NEW_TOKENS = 48  # the targets are short spans; a longer reply only lowers precision
+# The light model offered when the configured one would train for hours on a CPU.
+SMALL_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMALL_MODEL_PARAMETERS = 134_515_008
 
 
 class KnowledgeBase(Protocol):
@@ -216,17 +221,26 @@ def finetune(
     before = None
     if run_eval and dataset.validation:
         log_line("scoring the base model on the validation split ...")
-        before, _ = evaluate(base, dataset.validation, max_new_tokens=EVAL_MAX_NEW_TOKENS, timeout=s.generation_timeout)
+        before = evaluate_version(s, None, dataset.validation)
 
     from generation.finetune.train import train_adapter
 
     config = train_config(s, max_steps)
+    estimate = estimate_training(base, dataset.train, config)
+    log_line(f"training: {estimate.describe(s.llm_model)}")
+    if estimate.long and s.llm_model != SMALL_MODEL:
+        small = replace(estimate, parameters=SMALL_MODEL_PARAMETERS, trained_share=min(1.0, config.layers / 30 or 1.0))
+        log_line(f"that is hours on a CPU: LORE_LLM_MODEL={SMALL_MODEL} trains in about "
+                 f"{small.seconds / 60:.0f} min here, or run this on a machine with a GPU")
     digest = data_hash(dataset.examples)
     version = registry.next_version()
     output = registry.path(version)
     work = registry.root / ".runs" / f"{digest[:12]}-{config.key()}"
     result = train_adapter(base, dataset.train, dataset.validation, config, output_dir=output, work_dir=work, progress=progress)
     write_jsonl(dataset.examples, output / DATA_FILE)
+    engine_file = engine_adapter(s, output)
+    if engine_file is not None:
+        log_line(f"adapter converted for the llama.cpp engine: {engine_file}")
 
     after = None
     if run_eval and dataset.validation:
@@ -245,8 +259,9 @@ def finetune(
             "by_origin": dict(Counter(e.origin for e in dataset.examples)),
             "context_tokens": s.context_tokens,
         },
+        engine="llamacpp" if engine_file is not None else "transformers",
         metrics={
-            "training": result.summary(),
+            "training": {**result.summary(), "estimated_seconds": round(estimate.seconds, 1)},
             **({"before": before.to_dict()} if before else {}),
             **({"after": after.to_dict()} if after else {}),
         },
@@ -265,15 +280,42 @@ def finetune(
     )
 
 
-def evaluate_version(settings: Settings, adapter: Path, examples: Sequence[Example]) -> EvalReport:
-    """Scores the base model with ``adapter`` merged on ``examples``."""
-    from generation.backends.local import LocalLLM
+def evaluate_version(settings: Settings, adapter: Path | None, examples: Sequence[Example]) -> EvalReport:
+    """Scores the base model (with ``adapter``, None: without) on ``examples``, on the engine that serves it:
+    llama.cpp with the adapter's GGUF file when the base is a GGUF model, else transformers."""
+    from generation.backends import load_backend
 
-    tuned = LocalLLM.from_pretrained(
-        settings.llm_model, cache_dir=settings.model_cache_dir, adapter_path=adapter, device=settings.llm_device
-    )
-    report, _ = evaluate(tuned, examples, max_new_tokens=EVAL_MAX_NEW_TOKENS, timeout=settings.generation_timeout)
+    backend = load_backend(settings.model_copy(update={"adapter_path": adapter}))
+    try:
+        report, _ = evaluate(backend, examples, max_new_tokens=EVAL_MAX_NEW_TOKENS, timeout=settings.generation_timeout)
+    finally:
+        getattr(backend, "close", lambda: None)()
     return report
+
+
+def engine_adapter(settings: Settings, adapter: Path) -> Path | None:
+    """Write ``adapter`` as a GGUF LoRA beside it when the base model is served by llama.cpp; its path, else None."""
+    from generation.backends import gguf_file_for
+
+    base = gguf_file_for(settings.llm_model, settings.shared_model_dir)
+    return convert_adapter(adapter, base) if base is not None else None
+
+
+def estimate_training(base: Any, train: Sequence[Example], config: Any) -> TrainingEstimate:
+    """What training ``train`` with ``config`` costs on the device ``base`` sits on (see estimate.py)."""
+    from generation.finetune.train import encode_example
+
+    sample = list(train[:20])
+    tokens = sum(len(encode_example(base, e)["input_ids"]) for e in sample) // max(1, len(sample))
+    layers = getattr(base.model.config, "num_hidden_layers", 0) or 1
+    device = next(base.model.parameters()).device.type
+    passes = (config.max_steps * config.batch_size / len(train)) if config.max_steps > 0 else config.epochs
+    return TrainingEstimate(
+        examples=len(train), tokens_per_example=tokens, passes=passes,
+        parameters=sum(p.numel() for p in base.model.parameters()),
+        trained_share=min(1.0, config.layers / layers) if config.layers > 0 else 1.0,
+        flops_per_second=measured_flops_per_second(device), device=device,
+    )
 
 
 def reevaluate(settings: Settings, version: str) -> tuple[EvalReport, EvalReport]:
@@ -286,8 +328,6 @@ def reevaluate(settings: Settings, version: str) -> tuple[EvalReport, EvalReport
     validation = [e for e in read_jsonl(data) if e.split == "validation"]
     if not validation:
         raise ConfigurationError(f"{data} has no validation examples")
-    base = load_base_llm(settings)
-    before, _ = evaluate(base, validation, max_new_tokens=EVAL_MAX_NEW_TOKENS, timeout=settings.generation_timeout)
-    del base
+    before = evaluate_version(settings, None, validation)
     after = evaluate_version(settings, path, validation)
     return before, after

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from core.language import script_language
+from core.sentences import sentences
 from core.types import Fact
 from generation.backends.base import LLMBackend
 from generation.metrics import normalize_answer
-from generation.minutes.cues import sentences
-from core.language import script_language
 
 
 class FactQuestion(NamedTuple):

@@ -3,7 +3,7 @@
 ::
 
     adapters/
-      v1/  adapter_config.json  adapter_model.safetensors  manifest.json
+      v1/  adapter_config.json  adapter_model.safetensors  adapter.gguf  manifest.json
       v2/  ...
       active            <- the text "v2"
 
@@ -41,6 +41,8 @@ class Manifest:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # counts by split and origin
     metrics: dict[str, Any] = field(default_factory=dict)
+    # The engine that serves it: "llamacpp" (adapter.gguf beside the peft files) or "transformers".
+    engine: str = "transformers"
 
     def save(self, directory: Path) -> None:
         (directory / MANIFEST).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from core.sentences import sentences
+
 _DECISION_EN = re.compile(
     r"\b(?:we(?:'ve| have)? (?:decided|agreed|settled)|(?:I|we)(?:'ll| will) go with|let's (?:go with|fix|do|keep|use|move|make|stick|drop|defer|fold|start)"
     r"|decided|decision is|declared?\b|agreed\b|we agree|settled on|approved?|go ahead with|fold it into|is in scope|is out of scope"
@@ -179,14 +181,6 @@ def is_question(text: str, language: str) -> bool:
     if language == "zh":
         return text.endswith(("？", "?", "吗", "呢")) or "吗？" in text
     return text.endswith("?")
-
-
-# Sentence ends need a following space in English ("Loomline 3.1" stays whole); list lines are sentences too.
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\s*\n+\s*")
-
-
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
 def cue_sentence(text: str, language: str, kind: str) -> str:

@@ -12,7 +12,9 @@ import torch
 from api.service import LoreService
 from core.settings import Settings
 from generation.answerer import Answerer
+from generation.backends.llamacpp import LlamaCppLLM
 from generation.finetune.data import read_jsonl
+from generation.finetune.gguf_lora import GGUF_ADAPTER
 from generation.finetune.pipeline import build_dataset
 from generation.finetune.train import answer_loss
 from generation.finetune.registry import AdapterRegistry, Manifest
@@ -97,7 +99,7 @@ def test_raft_examples_from_the_knowledge_base_cite_their_oracle(service, settin
     assert [e.to_json() for e in again.examples] == [e.to_json() for e in examples]
 
 
-@pytest.mark.slow  # converts the GGUF model once (about 30 s) and trains a few steps (about 30 s) on 2 cores
+@pytest.mark.slow  # de-quantizes the GGUF once for training (about 30 s) and trains a few steps (about 30 s) on 2 cores
 def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service, settings, tmp_path):
     tuned_settings = settings.model_copy(
         update={"context_tokens": 320, "finetune_batch_size": 2, "finetune_layers": 2, "finetune_learning_rate": 3e-3, "finetune_max_examples": 12}
@@ -117,20 +119,30 @@ def test_tiny_finetune_lowers_loss_and_the_answerer_applies_the_adapter(service,
     assert manifest.base_model == settings.llm_model and len(manifest.data_hash) == 64
     assert manifest.hyperparameters["lora_r"] == settings.finetune_lora_r and manifest.metrics["training"]["steps"] == 6
     assert (report.path / "adapter_config.json").is_file() and (report.path / "finetune_data.jsonl").is_file()
+    # The base is a GGUF model: the adapter was also written for llama.cpp, which serves it.
+    assert (report.path / GGUF_ADAPTER).is_file() and manifest.engine == "llamacpp"
+    assert 0 < manifest.metrics["training"]["estimated_seconds"]
 
-    # The service's answerer loads the active adapter merged into the base weights.
+    # transformers merges the adapter into the base weights (the training engine) ...
     from generation.backends.local import LocalLLM
 
     base = LocalLLM.from_pretrained(settings.llm_model, cache_dir=settings.model_cache_dir, device="cpu")
-    served = service.llm.get()
+    merged = LocalLLM.from_pretrained(settings.llm_model, cache_dir=settings.model_cache_dir, device="cpu",
+                                      adapter_path=report.path)
     name = "model.layers.29.self_attn.q_proj.weight"
-    tuned_weight = dict(served.model.named_parameters())[name]
-    base_weight = dict(base.model.named_parameters())[name]
-    assert not torch.equal(tuned_weight, base_weight)
+    assert not torch.equal(dict(merged.model.named_parameters())[name], dict(base.model.named_parameters())[name])
     lower = "model.layers.0.self_attn.q_proj.weight"  # outside the trained layers: untouched
-    assert torch.equal(dict(served.model.named_parameters())[lower], dict(base.model.named_parameters())[lower])
+    assert torch.equal(dict(merged.model.named_parameters())[lower], dict(base.model.named_parameters())[lower])
     # Training lowered the loss on what it trained on (answer tokens of the training examples).
     train = [e for e in read_jsonl(report.path / "finetune_data.jsonl") if e.split == "train"]
-    assert answer_loss(served, train) < answer_loss(base, train)
+    assert answer_loss(merged, train) < answer_loss(base, train)
+
+    # ... and the service answers with llama.cpp and the GGUF adapter, whose answers are not the base's.
+    served = service.llm.get()
+    assert isinstance(served, LlamaCppLLM)
+    engine_base = LlamaCppLLM.load(served.path, threads=1, context_tokens=2048)
+    prompts = [e.messages for e in train[:6]]
+    tuned_answers = [served.generate(m, max_new_tokens=24) for m in prompts]
+    assert tuned_answers != [engine_base.generate(m, max_new_tokens=24) for m in prompts]
     answer = service.ask("How many days of paid time off do US employees get each year?")
     assert answer.text

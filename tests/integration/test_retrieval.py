@@ -396,3 +396,19 @@ def test_hybrid_leaves_out_the_english_dense_ranking_for_a_chinese_question(serv
     assert found.passages[0].title == "上海办公室"
     assert all("dense" not in p.scores for p in found.passages)
     assert "dense" in service.search(Query(text="robot repair in Shanghai", k=2, mode="hybrid")).passages[0].scores
+
+
+def test_unseen_terms_are_the_question_words_no_chunk_holds_in_any_form(service):
+    engine = service.engine
+    # "sabbatical" and "mascot" are nowhere in the corpus; "office" is not either, but is too common a
+    # word to say anything; "reimbursement" shares its stem's first letters with "reimbursed",
+    # "gripper's" is "gripper"; short words and numbers are never reported.
+    assert engine.unseen_terms("How many weeks of sabbatical, and what is the office mascot?") == ["sabbatical", "mascot"]
+    assert engine.unseen_terms("What is the hotel reimbursement limit for the Kestrel gripper's pilot in 2024?") == []
+    assert engine.unseen_terms("上海办公室有多少名工程师？") == []
+    # "outright" is unseen too, but it says how a thing is bought, not what: no abstention.
+    assert engine.unseen_terms("What does a Kestrel gripper cost if we buy it outright?") == []
+    found = service.search_for_answer("How many weeks of sabbatical do employees get?")
+    assert found.unseen_terms == ["sabbatical"]
+    answer = service.ask("How many weeks of sabbatical do employees get?")
+    assert answer.abstained and answer.abstention_rule == "not-in-knowledge-base" and answer.citations == ()

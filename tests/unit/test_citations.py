@@ -227,3 +227,17 @@ def test_one_relevant_passage_or_no_dense_scores_reach_the_model():
     # A Chinese question has no dense scores (the dense model is English): no cut-off.
     assert not answerer.answer("话题一是什么？", [scored(1, None)], []).abstained
     assert len(backend.calls) == 2
+
+
+def test_a_reply_that_is_only_a_marker_is_an_abstention():
+    answerer, _ = make_answerer("[1]")
+    answer = answerer.answer("What about topic 1?", [passage(1), passage(2)], [])
+    assert answer.abstained and answer.abstention_rule == "empty-answer" and answer.citations == ()
+
+
+def test_a_question_word_the_knowledge_base_never_holds_abstains_without_the_model():
+    answerer, backend = make_answerer("Twelve weeks of sabbatical [1].")
+    answer = answerer.answer("How long is the sabbatical?", [passage(1)], [], unseen_terms=["sabbat"])
+    assert answer.abstained and answer.abstention_rule == "not-in-knowledge-base" and backend.calls == []
+    streamed = list(answerer.stream("How long is the sabbatical?", [passage(1)], [], unseen_terms=["sabbat"]))
+    assert streamed[-1].abstention_rule == "not-in-knowledge-base" and backend.calls == []

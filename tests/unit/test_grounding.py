@@ -52,3 +52,51 @@ def test_answers_cut_by_the_token_limit_end_at_their_last_sentence():
     assert end_at_sentence("No sentence end at all") == "No sentence end at all"
     assert end_at_sentence("Complete. ") == "Complete."
     assert sentences("一句话。第二句！Third one. Fourth?") == ["一句话。", "第二句！", "Third one.", "Fourth?"]
+
+
+ACCRUAL = [
+    _passage(1, "Fewer than 3 years: 4 hours per pay period"),
+    _passage(2, "Between 3 and 15 years: 6 hours per pay period"),
+    _passage(3, "15+ years: 8 hours per pay period"),
+]
+
+
+def test_padded_markers_keep_only_the_sources_that_hold_the_sentence():
+    grounded = ground("You earn 4 hours per pay period [1][2][3].", ACCRUAL)
+    assert grounded.text == "You earn 4 hours per pay period [1]." and grounded.cited == [1]
+
+
+def test_a_marker_naming_the_wrong_source_moves_to_the_one_that_holds_the_sentence():
+    grounded = ground("With 15+ years you earn 8 hours per pay period [1].", ACCRUAL)
+    assert grounded.cited == [3] and grounded.text.endswith("[3].")
+
+
+def test_a_stray_marker_joins_the_sentence_before_only_when_its_source_supports_it():
+    assert ground("You earn 4 hours per pay period [1]. [3]", ACCRUAL).text == "You earn 4 hours per pay period [1]."
+    both = ground("Dana Reyes leads the Platform team [2]. [1]", SOURCES + [_passage(3, "Dana Reyes leads it.")])
+    assert both.cited == [2]
+    joined = ground("Dana Reyes leads the Platform team [2]. [3]", SOURCES + [_passage(3, "Dana Reyes leads it.")])
+    assert joined.text == "Dana Reyes leads the Platform team [2][3]." and joined.cited == [2, 3]
+
+
+def test_sentences_that_only_say_where_the_answer_came_from_are_dropped():
+    grounded = ground("You earn 4 hours per pay period [1]. This information is supported by sources [1][2][3].", ACCRUAL)
+    assert grounded.text == "You earn 4 hours per pay period [1]." and grounded.cited == [1]
+
+
+def test_a_dropped_marker_takes_its_dangling_and_with_it():
+    grounded = ground("According to the sources [1] and [3], you earn 4 hours per pay period.", ACCRUAL)
+    assert grounded.text == "According to the sources [1], you earn 4 hours per pay period."
+
+
+def test_one_made_up_number_is_enough_when_it_is_the_only_one():
+    made_up = "The budget is $195 per person."
+    assert invented(ground(made_up, ACCRUAL), made_up)
+    # "4" is held by "4 hours", not by "14" or "40": whole tokens only.
+    assert ground("It is 14 hours [1].", ACCRUAL).missing_specifics == ["14"]
+    assert not invented(ground("You earn 4 hours per pay period [1].", ACCRUAL), "You earn 4 hours per pay period [1].")
+
+
+def test_a_number_written_against_chinese_characters_is_held():
+    source = [_passage(1, "松平康忠生于1543年，是日本战国时代的武将。")]
+    assert ground("松平康忠生于1543年 [1]。", source).missing_specifics == []

@@ -32,6 +32,7 @@ def test_config_file_and_precedence(monkeypatch, tmp_path):
     config = tmp_path / "custom.toml"
     config.write_text('top_k = 7\nchunk_size = 600\nllm_model = "/models/my-llm"\n')
     monkeypatch.setenv("LORE_CONFIG", str(config))
+    monkeypatch.delenv("LORE_LLM_MODEL", raising=False)  # the suite's pin would win over the file
     monkeypatch.setenv("LORE_CHUNK_SIZE", "800")  # the environment wins over the file
     settings = Settings()
     assert settings.top_k == 7
@@ -73,3 +74,13 @@ def test_the_data_dir_and_its_databases_are_created_private(tmp_path, monkeypatc
         assert {mode(f) for f in index.iterdir()} == {0o600}
     finally:
         parts.close()
+
+
+def test_the_default_answer_model_is_the_packaged_qwen_coder(monkeypatch, tmp_path):
+    monkeypatch.delenv("LORE_LLM_MODEL", raising=False)  # the test suite pins the light model
+    monkeypatch.setenv("LORE_CONFIG", str(tmp_path / "absent.toml"))
+    from core.packaged_models import SPLIT_MODELS, QWEN_CODER_1_5B
+
+    settings = Settings()
+    assert settings.llm_model == "Qwen2.5-Coder-1.5B-Instruct"
+    assert SPLIT_MODELS[QWEN_CODER_1_5B].sha256 and settings.answer_units == "sentences"

@@ -1,0 +1,147 @@
+"""Sentence selection for the answer prompt: sentence boundaries, scoring, the budget, sentence-level citations."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.sentences import sentence_spans, sentences
+from core.types import Fact, Passage
+from generation.answerer import Answerer
+from generation.prompts import build_prompt
+from generation.selection import candidates, plain, select_facts, select_sentences
+
+LEAVE = """---
+title: Leave types
+keywords: leave, vacation, annual leave, sick leave
+---
+
+## Annual leave
+
+You may use annual leave for any reason. Annual leave accrues based on how long you've worked for
+the federal government:
+
+* Fewer than 3 years: 4 hours per pay period
+* Between 3 and 15 years: 6 hours per pay period
+* 15+ years: 8 hours per pay period
+
+## Sick leave
+
+All federal employees accrue four hours of sick leave per pay period. There is no maximum amount of
+sick leave you can accrue, and see [the transfer rules]({% page "/leave/#transfer" %}) for more.
+"""
+PHONES = "## Phones\n\nChange the phone's passcode. It must be longer than 14 characters and contain letters and numbers.\n"
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def passage(n: int, text: str, offset: int = 0) -> Passage:
+    return Passage(chunk_id=f"chk_{n}", document_id=f"doc_{n}", source=f"/kb/handbook/page{n}.md", title=f"Page {n}",
+                   text=text, score=1.0 / n, start=offset, end=offset + len(text),
+                   metadata={"heading_path": [f"Page {n}"]})
+
+
+def test_wrapped_prose_is_one_sentence_and_list_items_are_their_own():
+    found = sentences(LEAVE.split("## Annual leave")[1].split("## Sick")[0])
+    assert found[1].startswith("Annual leave accrues") and found[1].endswith("government:")
+    assert "\n" in found[1]  # the wrapped line was joined, not cut
+    assert found[2:] == ["* Fewer than 3 years: 4 hours per pay period", "* Between 3 and 15 years: 6 hours per pay period",
+                         "* 15+ years: 8 hours per pay period"]
+
+
+def test_sentence_ends_keep_versions_domains_and_closing_quotes():
+    assert sentences('Loomline 3.1 ships on cloud.gov. She said "done." Next!') == [
+        "Loomline 3.1 ships on cloud.gov.", 'She said "done."', "Next!"]
+    assert sentences("**Change the passcode.** It must be long.") == ["**Change the passcode.**", "It must be long."]
+    assert sentences("第一句。第二句！」第三句") == ["第一句。", "第二句！」", "第三句"]
+    text = "  One here.  Two there.\n"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["One here.", "Two there."]
+
+
+def test_candidates_skip_front_matter_and_headings_and_carry_their_heading():
+    found = candidates([passage(1, LEAVE)])
+    texts = [c.text for c in found]
+    assert not any("keywords" in t or t.startswith("title:") for t in texts)
+    assert "Annual leave" not in texts and "Sick leave" not in texts  # headings are context, not sentences
+    item = next(c for c in found if c.text.startswith("Fewer than 3 years"))
+    assert item.context == "Annual leave"  # the title is shown once, above the group
+    sick = next(c for c in found if "no maximum" in c.text)
+    assert sick.context == "Sick leave"
+    assert "the transfer rules for more" in sick.text and "{%" not in sick.text  # link text kept, markup gone
+
+
+def test_markup_is_removed_from_what_the_model_reads():
+    assert plain("* **Bold** and [a link](https://x.y/z_(1)) {% raw %}<b>tag</b> `code`") == "Bold and a link tag code"
+
+
+def test_the_sentence_that_answers_is_chosen_over_its_neighbours():
+    question = "How much annual leave do I earn with fewer than 3 years of service?"
+    chosen = select_sentences(question, [passage(1, LEAVE), passage(2, PHONES)], count_tokens=words, budget=40)
+    assert chosen and chosen[0].text == "Fewer than 3 years: 4 hours per pay period" or any(
+        c.text == "Fewer than 3 years: 4 hours per pay period" for c in chosen)
+    assert all(c.chunk_id == "chk_1" for c in chosen)  # the passcode passage says nothing about leave
+
+
+@pytest.mark.parametrize("budget", [5, 12, 25, 60, 400])
+def test_selection_never_exceeds_its_budget(budget):
+    question = "How long must the phone passcode be, and how much sick leave accrues?"
+    chosen = select_sentences(question, [passage(1, LEAVE), passage(2, PHONES)], count_tokens=words, budget=budget)
+    fixed = build_prompt(question, [], [], count_tokens=words, budget=1000, units="sentences", overhead=0).tokens
+    prompt = build_prompt(question, [passage(1, LEAVE), passage(2, PHONES)], [], count_tokens=words,
+                          budget=fixed + budget, units="sentences", overhead=0)
+    shown = prompt.messages[1]["content"].split("Sources:")[1].split("Question:")[0]
+    assert sum(words(f"[{i + 1}] {c.text}") + 1 for i, c in enumerate(chosen)) <= budget
+    assert prompt.tokens <= fixed + budget and all(s.text in shown for s in prompt.sources)
+    assert (budget >= 12) == bool(prompt.sources)  # 12 words fit the shortest sentence with its heading
+
+
+def test_sentence_sources_point_at_the_sentence_in_the_document():
+    document = "Intro line that is not retrieved.\n\n" + PHONES
+    offset = document.index("## Phones")
+    chosen = select_sentences("How long must the phone passcode be?", [passage(2, PHONES, offset)],
+                              count_tokens=words, budget=60)
+    rule = next(c for c in chosen if "14 characters" in c.text)
+    assert document[rule.start:rule.end] == "It must be longer than 14 characters and contain letters and numbers."
+    assert rule.chunk_id == "chk_2" and rule.metadata["sentence"] is True
+
+
+def test_sentence_citations_resolve_to_the_cited_sentence():
+    class Reply:
+        name = "scripted"
+
+        def generate(self, messages, **_):
+            content = messages[1]["content"]
+            number = next(line.split("]")[0][1:] for line in content.splitlines() if "14 characters" in line)
+            return f"It must be longer than 14 characters [{number}]."
+
+        def count_tokens(self, text):
+            return words(text)
+
+    answerer = Answerer(Reply(), context_tokens=200, max_new_tokens=50, timeout=10, units="sentences")
+    answer = answerer.answer("How long must the phone passcode be?", [passage(1, LEAVE), passage(2, PHONES)], [])
+    (citation,) = answer.citations
+    assert citation.chunk_id == "chk_2" and "14 characters" in citation.snippet
+    assert PHONES[citation.start:citation.end].startswith("It must be longer than 14 characters")
+
+
+def test_graph_facts_are_ranked_and_co_mentions_left_out():
+    facts = [Fact(subject="Annual Leave", predicate="MENTIONED_WITH", object="Central Office"),
+             Fact(subject="Dana Reyes", predicate="LEADS", object="Platform team"),
+             Fact(subject="Rahul Menon", predicate="MEMBER_OF", object="Billing")]
+    assert select_facts("Who leads the Platform team?", facts) == [facts[1]]
+
+
+def test_a_chinese_question_keeps_whole_passages():
+    class Counter:
+        name = "counter"
+
+        def count_tokens(self, text):
+            return len(text)
+
+    text = "上海办公室位于浦东新区。办公室有十二名工程师，经理是陈静。"
+    answerer = Answerer(Counter(), context_tokens=300, max_new_tokens=20, timeout=10, units="sentences")
+    prompt = answerer.prepare("上海办公室的经理是谁？", [passage(1, text)], [])
+    assert prompt.language == "zh" and len(prompt.sources) == 1 and prompt.sources[0].text == text
+    english = answerer.prepare("Who manages the office?", [passage(1, PHONES)], [])
+    assert all(s.metadata.get("sentence") for s in english.sources)
