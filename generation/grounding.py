@@ -112,7 +112,7 @@ def ground(text: str, sources: Sequence[Passage]) -> Grounding:
                         [n for m in parse_markers(pieces[-1]) for n in m.numbers] + extra)))
                     cited.extend(extra)
                 continue
-            kept = [n for n in dict.fromkeys(numbers) if _supports(sentence, sources[n - 1])]
+            kept = _best_supported(sentence, list(dict.fromkeys(numbers)), sources)
             if not kept:  # the model named the wrong source: the one that holds the sentence, else its first
                 best = _best_source(_content_words(_strip_markers(sentence)), source_words)
                 kept = [best] if best and _supports(sentence, sources[best - 1]) else numbers[:1]
@@ -198,6 +198,20 @@ def _holds(specific: str, text: str) -> bool:
     # Whole tokens only: "4" is not held by "14 characters". Only Latin letters and digits bound a
     # token: Chinese writes "1963年" with no space.
     return re.search(rf"(?<![0-9A-Za-z]){re.escape(specific)}(?![0-9A-Za-z])", text, re.IGNORECASE) is not None
+
+
+def _best_supported(sentence: str, cited: list[int], sources: Sequence[Passage]) -> list[int]:
+    """The cited sources that support ``sentence`` best. With specifics stated, those holding the most of
+    them; when another source holds more than any cited one, that source instead ("Rahul Menon leads the
+    Platform team" is held by "Rahul Menon, team lead, Platform Team", not by "Reports to Rahul Menon")."""
+    stated = specifics(sentence)
+    if not stated:
+        return [n for n in cited if _supports(sentence, sources[n - 1])]
+    held = [sum(_holds(x, f"{p.title} {p.text}") for x in stated) for p in sources]
+    best_cited = max(held[n - 1] for n in cited)
+    if max(held) > best_cited:
+        return [held.index(max(held)) + 1]
+    return [n for n in cited if held[n - 1] == best_cited] if best_cited else []
 
 
 def _supports(sentence: str, source: Passage) -> bool:

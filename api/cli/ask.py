@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from api.cli.base import JsonOpt, TopKOpt, app, console, display_path, open_service, print_json
+from generation.citations import snippet
 from api.schemas import AskResponse, FactOut, PassageOut, SearchResponse
 from core.types import Answer
 from retrieval.query import Query
@@ -115,6 +116,9 @@ def _print_sources(answer: Answer) -> None:
         console.print("\n[bold]Citations[/bold]")
         for c in answer.citations:
             console.print(f"  [{c.number}] {display_path(c.source)} (chunk {c.chunk_id}, chars {c.start}-{c.end})", markup=False)
-    console.print("\n[bold]Retrieved sources[/bold]")
+            console.print(f"      {c.snippet}", markup=False, highlight=False)
+    # The numbered sources the model read: sentences (with where they are) or whole passages (with their score).
+    console.print("\n[bold]Sources shown to the model[/bold]")
     for i, p in enumerate(answer.passages, 1):
-        console.print(f"  [{i}] {display_path(p.source)} (chunk {p.chunk_id}, score {p.score:.3f})", markup=False)
+        where = f"chars {p.start}-{p.end}" if p.metadata.get("sentence") else f"score {p.score:.3f}"
+        console.print(f"  [{i}] {display_path(p.source)} ({where}): {snippet(p.text, 90)}", markup=False, highlight=False)

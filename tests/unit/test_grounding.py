@@ -100,3 +100,9 @@ def test_one_made_up_number_is_enough_when_it_is_the_only_one():
 def test_a_number_written_against_chinese_characters_is_held():
     source = [_passage(1, "松平康忠生于1543年，是日本战国时代的武将。")]
     assert ground("松平康忠生于1543年 [1]。", source).missing_specifics == []
+
+
+def test_the_source_holding_more_of_the_sentence_replaces_a_weaker_citation():
+    team = [_passage(1, "Rahul Menon — Team lead, Platform Team."), _passage(2, "Reports to Rahul Menon.")]
+    grounded = ground("Rahul Menon leads the Platform team [2].", team)
+    assert grounded.cited == [1] and grounded.text == "Rahul Menon leads the Platform team [1]."
