@@ -14,6 +14,7 @@ from core.types import Answer, Fact, Passage
 from generation.backends.base import LLMBackend
 from generation.citations import clean_citations, map_citations, parse_markers
 from generation.grounding import end_at_sentence, ground, invented
+from generation.metrics import strip_markers
 from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, PromptUnits, build_prompt
 
 
@@ -45,9 +46,7 @@ def is_abstention(text: str) -> bool:
 
 
 def _has_words(text: str) -> bool:
-    for marker in reversed(parse_markers(text)):
-        text = text[: marker.start] + text[marker.end :]
-    return re.search(r"\w", text) is not None
+    return re.search(r"\w", strip_markers(text)) is not None
 
 
 def relevance(passages: Sequence[Passage]) -> float | None:
