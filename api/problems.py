@@ -18,6 +18,9 @@ from core.errors import GraphServerError, LoreError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/models"})
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error",
+                      503: "overloaded_error"}
 
 
 class Problem(BaseModel):
@@ -29,11 +32,17 @@ class Problem(BaseModel):
     detail: str | None = Field(default=None, examples=["this key lacks the 'ingest' scope"])
     instance: str | None = Field(default=None, description="The request path.")
     errors: list[dict[str, Any]] | None = Field(default=None, description="Field errors of a 422 response.")
+    error: dict[str, Any] | None = Field(
+        default=None, description="On the OpenAI-compatible routes, the same problem as OpenAI's error object, "
+                                  "so OpenAI clients show its message.")
 
 
 def problem_response(
     status: int, detail: str | None = None, *, instance: str | None = None, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
+    if instance in OPENAI_PATHS:
+        error_type = OPENAI_ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+        extra["error"] = {"message": detail or HTTPStatus(status).phrase, "type": error_type, "param": None, "code": status}
     body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, instance=instance, **extra)
     return JSONResponse(
         jsonable_encoder(body, exclude_none=True), status_code=status, headers=headers, media_type=PROBLEM_JSON

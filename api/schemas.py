@@ -8,11 +8,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core.types import Answer, Citation, Fact, Passage
+from generation.followup import Turn
 from retrieval.filters import SearchFilters
 from retrieval.query import Query
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+MAX_HISTORY_TURNS = 40
+MAX_TURN_CHARS = 20_000
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 CollectionName = Annotated[str, StringConstraints(pattern=COLLECTION_PATTERN)]
@@ -68,7 +71,14 @@ class FiltersIn(BaseModel):
         return SearchFilters(**self.model_dump(exclude={"collections"}))
 
 
-class AskRequest(BaseModel):
+class TurnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
+class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -99,7 +109,6 @@ class AskRequest(BaseModel):
         examples=["hybrid"],
     )
     filters: FiltersIn | None = Field(default=None, description="Limit retrieval to matching documents.")
-
     def requested_collections(self) -> list[str] | None:
         """The collections this request names (both lists given: those in both), None when it names none."""
         lists = [c for c in (self.collections, self.filters.collections if self.filters else None) if c is not None]
@@ -118,8 +127,15 @@ class AskRequest(BaseModel):
                      collections=collections)
 
 
-class SearchRequest(AskRequest):
-    pass
+class AskRequest(SearchRequest):
+    history: list[TurnIn] = Field(
+        default_factory=list, max_length=MAX_HISTORY_TURNS,
+        description="Earlier turns of the conversation, oldest first. A follow-up question (\"who does she report "
+        "to?\") is rewritten to stand alone from them before retrieval; the answer's `question` shows the rewrite.",
+    )
+
+    def turns(self) -> list[Turn]:
+        return [Turn(t.role, t.content) for t in self.history]
 
 
 class PassageOut(BaseModel):
@@ -254,6 +270,29 @@ class DocumentOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+class ChunkOut(BaseModel):
+    id: str
+    start: int = Field(description="Offset of the chunk in the document text.")
+    end: int
+    text: str
+    heading_path: list[str] = Field(default_factory=list, description="The headings the chunk sits under.")
+
+
+class DocumentEntityOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    chunk_ids: list[str] = Field(description="The document's chunks that mention the entity.")
+
+
+class DocumentContent(BaseModel):
+    """A document as stored: its metadata, its chunks in order and the entities they mention."""
+
+    document: DocumentOut
+    chunks: list[ChunkOut]
+    entities: list[DocumentEntityOut]
+
+
 class DocumentList(BaseModel):
     documents: list[DocumentOut]
     total: int = Field(description="Documents visible to the key (before limit/offset).")
@@ -309,6 +348,38 @@ class JobOut(BaseModel):
     @classmethod
     def of(cls, job) -> "JobOut":
         return cls(**{name: getattr(job, name) for name in cls.model_fields})
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    collections: list[str] | None
+    created_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, key) -> "KeyOut":
+        return cls(id=key.id, name=key.name, scopes=list(key.scopes),
+                   collections=list(key.collections) if key.collections is not None else None,
+                   created_at=key.created_at, revoked_at=key.revoked_at)
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    scopes: list[Literal["read", "ingest", "admin"]] = Field(min_length=1)
+    collections: list[CollectionName] | None = Field(default=None, min_length=1, max_length=50,
+                                                     description="Collections the key may see; default: all.")
+
+
+class KeyCreated(KeyOut):
+    secret: str = Field(description="The key itself: shown once, never stored.")
 
 
 # ---- knowledge graph inspection ------------------------------------------------------------

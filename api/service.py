@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.types import Answer, Entity, Fact, Passage
 from generation.answerer import Answerer
 from generation.finetune.registry import AdapterRegistry
+from generation.followup import Turn, standalone_question
 from retrieval.query import Query
 from storage.metadata import DocumentRecord, StoredChunk
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from storage.vectors import FaissVectorStore
     from ingest.extract.resolution import Merge
     from generation.finetune.pipeline import FinetuneReport
-    from generation.minutes import Minutes
+    from generation.minutes import MeetingTurn, Minutes
     from ingest.pipeline import IngestPipeline, IngestPlan, IngestReport, ProgressCallback, ReconcileReport
 
 
@@ -169,14 +170,16 @@ class LoreService:
         progress: ProgressCallback | None = None,
         workers: int | None = None,
         collection: str | None = None,
+        sources: Mapping[Path, str] | None = None,
     ) -> IngestReport:
+        """Ingest files and folders; ``sources`` names documents other than by their path (uploads)."""
         paths = list(paths)
         self.open()
         with self._write_lock:
             if workers is not None:
                 self.pipeline.workers = workers
             try:
-                report = self.pipeline.ingest(paths, progress, collection=collection)
+                report = self.pipeline.ingest(paths, progress, collection=collection, sources=sources)
                 if sync:
                     report.deleted = self.pipeline.sync(p for p in paths if Path(p).is_dir())
             finally:  # what an interrupted run wrote is searchable too
@@ -204,6 +207,14 @@ class LoreService:
         record = self.metadata.document(document_id)
         return None if record is None else (record, self.metadata.chunks_for_document(document_id))
 
+    def document_entities(self, chunk_ids: Sequence[str]) -> list[tuple[Entity, list[str]]]:
+        """The entities the chunks mention, each with the chunks that mention it, in name order."""
+        mentions: dict[str, list[str]] = {}
+        for chunk_id, entity_id in self.graph.entities_in_chunks(list(chunk_ids)):
+            mentions.setdefault(entity_id, []).append(chunk_id)
+        entities = self.graph.neighbourhood(list(mentions), hops=0).nodes
+        return sorted(((e, mentions[e.id]) for e in entities.values()), key=lambda pair: pair[0].name.casefold())
+
     def search(self, query: Query | str) -> SearchResult:
         """Ranked passages (with dense/sparse/graph/fused score components) and graph facts.
 
@@ -227,9 +238,18 @@ class LoreService:
             return found
         return replace(found, unseen_terms=self.engine.unseen_terms(query.text))
 
-    def ask(self, query: Query | str) -> Answer:
-        """Answer from retrieved passages and facts, searched for as ``search_for_answer`` does."""
-        query = as_query(query)
+    def standalone(self, query: Query, history: Sequence[Turn]) -> Query:
+        """The query with its question rewritten to stand alone given the earlier ``history`` turns."""
+        if not history:
+            return query
+        self.open()
+        text = standalone_question(self.llm, query.text, history, timeout=self.settings.generation_timeout)
+        return query.model_copy(update={"text": text})
+
+    def ask(self, query: Query | str, history: Sequence[Turn] = ()) -> Answer:
+        """Answer from retrieved passages and facts, searched for as ``search_for_answer`` does; a
+        follow-up question (``history``: the conversation before it) is first made to stand alone."""
+        query = self.standalone(as_query(query), history)
         self.open()
         if (summary := self._summary_answer(query)) is not None:
             return summary
@@ -237,9 +257,9 @@ class LoreService:
         answer = self.answerer.answer(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
-    def ask_stream(self, query: Query | str) -> Iterator[str | Answer]:
+    def ask_stream(self, query: Query | str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
         """``ask`` as the answer's text pieces while they are generated, then the ``Answer``."""
-        query = as_query(query)
+        query = self.standalone(as_query(query), history)
         self.open()
         if (summary := self._summary_answer(query)) is not None:
             yield summary.text
@@ -267,6 +287,9 @@ class LoreService:
         """Minutes of a meeting given by document id or source path; None when there is no such meeting
         (or, with ``collections``, it is in none of them)."""
         return self.meetings.minutes(meeting, collections=collections)
+
+    def meeting_turns(self, meeting: str, *, collections: list[str] | None = None) -> list[MeetingTurn] | None:
+        return self.meetings.turns(meeting, collections=collections)
 
     def write_minutes(self, meeting: str) -> Minutes | None:
         """(Re)build and store a meeting's minutes; None when there is no such meeting."""

@@ -69,14 +69,15 @@ IDLE = Idle()
 _CHUNKERS: dict[tuple[int, int], Chunker] = {}
 
 
-def parse_file(path: Path, max_bytes: int, chunk_size: int, chunk_overlap: int) -> Parsed | FileFailure:
+def parse_file(path: Path, max_bytes: int, chunk_size: int, chunk_overlap: int,
+               source: str | None = None) -> Parsed | FileFailure:
     """Load and chunk one file. Module-level, so a worker process can run it; failures come
     back as values because an exception with extra fields does not survive pickling."""
     chunker = _CHUNKERS.get((chunk_size, chunk_overlap))
     if chunker is None:
         chunker = _CHUNKERS[(chunk_size, chunk_overlap)] = Chunker(chunk_size, chunk_overlap)
     try:
-        document = load_document(path, max_bytes=max_bytes)
+        document = load_document(path, max_bytes=max_bytes, source=source)
         chunks = chunker.split(document)
         if not chunks:
             raise IngestError(path, "no text to index after parsing")
@@ -126,10 +127,14 @@ class ParserPool:
             self._pool_workers = self.workers
         return self._pool
 
-    def parse(self, paths: Sequence[Path], *, tick: float | None = None) -> Iterator[Parsed | FileFailure | Idle]:
-        """Each file's chunks or its failure, in input order. With ``tick``, ``IDLE`` is yielded
-        whenever the next file has not finished for that many seconds."""
-        args = [(Path(p), self.limits.max_bytes, self.chunker.chunk_size, self.chunker.chunk_overlap) for p in paths]
+    def parse(self, paths: Sequence[Path], *, tick: float | None = None,
+              sources: Sequence[str | None] | None = None) -> Iterator[Parsed | FileFailure | Idle]:
+        """Each file's chunks or its failure, in input order (``sources``: each file's document source,
+        None for its path). With ``tick``, ``IDLE`` is yielded whenever the next file has not
+        finished for that many seconds."""
+        sources = sources or [None] * len(paths)
+        args = [(Path(p), self.limits.max_bytes, self.chunker.chunk_size, self.chunker.chunk_overlap, s)
+                for p, s in zip(paths, sources, strict=True)]
         if self.limits.timeout_s <= 0:
             yield from (parse_file(*a) for a in args)
             return

@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -314,12 +314,16 @@ class IngestPipeline:
         self.follow_symlinks = follow_symlinks
 
     # ---- plan -------------------------------------------------------------
-    def plan(self, paths: Iterable[Path]) -> IngestPlan:
-        """What ingest would do with each file: add, update (content changed) or leave unchanged."""
+    def plan(self, paths: Iterable[Path], sources: Mapping[Path, str] | None = None) -> IngestPlan:
+        """What ingest would do with each file: add, update (content changed) or leave unchanged.
+
+        ``sources`` names documents by something other than their resolved path (an upload keeps
+        the client's file name), keyed by resolved path."""
         files, missing, skipped = discover(paths, follow_symlinks=self.follow_symlinks)
         plan = IngestPlan(failed=list(missing), skipped=skipped)
         for path in files:
             source = str(path.resolve())
+            source = (sources or {}).get(Path(source), source)
             try:
                 size = path.stat().st_size
                 previous_hash = self.metadata.content_hash_for(source)
@@ -355,9 +359,11 @@ class IngestPipeline:
 
     # ---- ingest -----------------------------------------------------------
     def ingest(
-        self, paths: Iterable[Path], progress: ProgressCallback | None = None, *, collection: str | None = None
+        self, paths: Iterable[Path], progress: ProgressCallback | None = None, *, collection: str | None = None,
+        sources: Mapping[Path, str] | None = None,
     ) -> IngestReport:
-        """Ingest ``paths``; ``collection`` (stored in document and chunk metadata) groups documents for access control.
+        """Ingest ``paths``; ``collection`` (stored in document and chunk metadata) groups documents for access control;
+        ``sources`` as in ``plan``.
 
         Raises ``IngestInterrupted``, holding the report of what was done, when something other than a
         file (the graph server, the disk) stops the run; what was written stays consistent for reconcile().
@@ -365,15 +371,15 @@ class IngestPipeline:
         started = time.perf_counter()
         report = IngestReport()
         try:
-            return self._ingest(paths, progress, collection, report, started)
+            return self._ingest(paths, progress, collection, report, started, sources)
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"
             report.seconds = time.perf_counter() - started
             raise IngestInterrupted(report) from exc
 
     def _ingest(self, paths: Iterable[Path], progress: ProgressCallback | None, collection: str | None,
-                report: IngestReport, started: float) -> IngestReport:
-        plan = self.plan(paths)
+                report: IngestReport, started: float, sources: Mapping[Path, str] | None) -> IngestReport:
+        plan = self.plan(paths, sources)
         report.failed, report.skipped = list(plan.failed), plan.skipped
         report.timings["plan"] = time.perf_counter() - started
         report.unchanged = [f.source for f in plan.of("unchanged")]
@@ -433,7 +439,7 @@ class IngestPipeline:
         if self._parsers is None:
             self._parsers = ParserPool(self.parse_limits, self.chunker, self.workers)
         self._parsers.workers = self.workers
-        return self._parsers.parse([f.path for f in files], tick=tick)
+        return self._parsers.parse([f.path for f in files], tick=tick, sources=[f.source for f in files])
 
     def close(self) -> None:
         """Stop the parser processes."""

@@ -33,7 +33,7 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, key: Read
             # only lengthen the queue for those still waiting (and hold up a graceful shutdown).
             raise HTTPException(status_code=503, detail="the client disconnected before the question was answered")
         # Retrieval and generation block: they run in a worker thread, never on the event loop.
-        answer = await run_in_threadpool(service.ask, body.query(collections))
+        answer = await run_in_threadpool(service.ask, body.query(collections), body.turns())
     return AskResponse.of(answer)
 
 
@@ -50,7 +50,7 @@ async def ask_stream(body: AskRequest, request: Request, service: ServiceDep, ke
 
     def pieces() -> Iterator[dict]:
         try:
-            for piece in service.ask_stream(body.query(collections)):
+            for piece in service.ask_stream(body.query(collections), body.turns()):
                 if isinstance(piece, Answer):
                     yield {"event": "answer", "data": AskResponse.of(piece).model_dump_json()}
                 else:

@@ -12,13 +12,16 @@ from api.jobs import new_job_id
 from api.keys import ApiKey
 from api.service import LoreService
 from api.problems import problem_responses
-from api.schemas import COLLECTION_PATTERN, DocumentList, DocumentOut, RejectedFile, UploadAccepted
+from api.schemas import (COLLECTION_PATTERN, ChunkOut, DocumentContent, DocumentEntityOut, DocumentList, DocumentOut,
+                         RejectedFile, UploadAccepted)
 from ingest.loaders import supported_suffixes
+from core.types import Document
 from storage.metadata import DEFAULT_COLLECTION, DocumentRecord
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 429))
 
-DocumentId = Annotated[str, Path(pattern=r"^doc_[0-9a-f]{32}$", examples=["doc_0f3e5a7c9b1d2f4e6a8c0b2d4f6e8a0c"])]
+# Not pattern-checked: an id that names no document is a 404 whatever its shape, as a person would expect.
+DocumentId = Annotated[str, Path(max_length=200, examples=["doc_0f3e5a7c9b1d2f4e6a8c0b2d4f6e8a0c"])]
 MAX_NAME_BYTES = 200
 
 
@@ -61,6 +64,7 @@ def _write_new(folder: FsPath, name: str, upload: UploadFile) -> int:
 def upload_documents(
     files: Annotated[list[UploadFile], File(description="One or more files (.md, .txt, ...) to ingest.")],
     settings: SettingsDep,
+    service: ServiceDep,
     jobs: JobsDep,
     runner: RunnerDep,
     key: IngestKey,
@@ -88,6 +92,11 @@ def upload_documents(
             name = safe_file_name(upload.filename)
             if name in accepted:
                 raise ValueError("duplicate file name in this upload")
+            # The file name is the document's source: uploading it again replaces that document,
+            # which must not move a document out of a collection the caller did not name.
+            existing = service.metadata.document(Document.make_id(name))
+            if existing is not None and existing.collection != collection:
+                raise ValueError(f"a document named {name!r} already exists in another collection")
             if _write_new(folder, name, upload) == 0:
                 (folder / name).unlink()
                 raise ValueError("empty file")
@@ -112,6 +121,8 @@ def list_documents(
     service: ServiceDep,
     key: ReadKey,
     collection: Annotated[str | None, Query(pattern=COLLECTION_PATTERN, description="Only this collection.")] = None,
+    kind: Annotated[str | None, Query(max_length=40, description="Only this kind: document, meeting or minutes.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Only documents whose source or title contains this (any case).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DocumentList:
@@ -120,6 +131,11 @@ def list_documents(
         raise HTTPException(status_code=403, detail=f"this API key cannot read collection {collection!r}")
     visible = [collection] if collection is not None else (list(key.collections) if key.collections is not None else None)
     records = service.documents(visible)
+    if kind is not None:
+        records = [r for r in records if r.kind == kind]
+    if q:
+        needle = q.casefold()
+        records = [r for r in records if needle in r.source.casefold() or needle in r.title.casefold()]
     return DocumentList(documents=[DocumentOut.of(r) for r in records[offset : offset + limit]], total=len(records))
 
 
@@ -138,14 +154,23 @@ def get_document(document_id: DocumentId, service: ServiceDep, key: ReadKey) -> 
     return DocumentOut.of(_visible_document(service, key, document_id))
 
 
-@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404))
-def delete_document(document_id: DocumentId, service: ServiceDep, settings: SettingsDep, key: IngestKey) -> Response:
-    """Delete a document: its chunks, vectors and graph contributions (and the uploaded file, if uploaded)."""
+@router.get("/{document_id}/content", response_model=DocumentContent, responses=problem_responses(404))
+def get_document_content(document_id: DocumentId, service: ServiceDep, key: ReadKey) -> DocumentContent:
+    """The document's chunks in order (with offsets and heading paths) and the entities they mention."""
     record = _visible_document(service, key, document_id)
+    found = service.document(document_id)
+    stored = found[1] if found is not None else []
+    chunks = [ChunkOut(id=s.chunk.id, start=s.chunk.start, end=s.chunk.end, text=s.chunk.text,
+                       heading_path=list(s.chunk.metadata.get("heading_path") or [])) for s in stored]
+    entities = [DocumentEntityOut(id=e.id, name=e.name, type=e.type, chunk_ids=ids)
+                for e, ids in service.document_entities([c.id for c in chunks])]
+    return DocumentContent(document=DocumentOut.of(record), chunks=chunks, entities=entities)
+
+
+@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404))
+def delete_document(document_id: DocumentId, service: ServiceDep, key: IngestKey) -> Response:
+    """Delete a document: its chunks, vectors and graph contributions."""
+    _visible_document(service, key, document_id)
     if not service.delete_document(document_id):
         raise HTTPException(status_code=404, detail=f"no document with id {document_id}")
-    # An uploaded file would come back if its job were ever run again.
-    source = FsPath(record.source)
-    if source.is_relative_to(settings.uploads_dir.resolve()):
-        source.unlink(missing_ok=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
 from api.deps import ReadKey, ServiceDep, effective_collections
 from api.problems import problem_responses
@@ -20,3 +20,14 @@ def search(request: SearchRequest, service: ServiceDep, key: ReadKey) -> SearchR
         facts=[FactOut.of(f) for f in found.facts],
         seconds=found.seconds,
     )
+
+
+@router.get("/chunks/{chunk_id}", response_model=PassageOut, responses=problem_responses(404))
+def get_chunk(chunk_id: str, service: ServiceDep, key: ReadKey) -> PassageOut:
+    """One stored chunk with its document's id, source and title: what a citation or a fact's `chunk_ids` point at."""
+    stored = service.passages_by_id([chunk_id]).get(chunk_id)
+    record = service.metadata.document(stored.document_id) if stored is not None else None
+    # A chunk in a collection the key cannot see does not exist for that key.
+    if stored is None or record is None or not key.sees(record.collection):
+        raise HTTPException(status_code=404, detail=f"no chunk with id {chunk_id}")
+    return PassageOut.of(stored)

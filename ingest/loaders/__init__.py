@@ -122,8 +122,10 @@ def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
 
 
-def load_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes | None = None) -> Document:
-    """Parse one file (``data``: its bytes when already read). Raises IngestError for anything
+def load_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes | None = None,
+                  source: str | None = None) -> Document:
+    """Parse one file (``data``: its bytes when already read). ``source`` names the document (default:
+    its resolved path; an upload keeps the client's file name). Raises IngestError for anything
     that cannot become a document."""
     path = Path(path)
     loader = LOADERS.get(path.suffix.lower())
@@ -149,7 +151,7 @@ def load_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes
         if header.get("attendees"):
             kind = "meeting"
             metadata.update({k: v for k, v in meeting_sections(text).items() if k not in metadata})
-    source = str(path.resolve())
+    source = source or str(path.resolve())
     return Document(
         id=Document.make_id(source),
         source=source,

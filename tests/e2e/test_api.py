@@ -7,6 +7,7 @@ confidential project note). Keys are created in the same SQLite file the app use
 from __future__ import annotations
 
 import json
+import re
 import string
 import threading
 import time
@@ -570,6 +571,15 @@ def test_upload_ingests_in_background_and_delete_removes_everything(client, serv
 
     document = client.get(f"/v1/documents/{document_id}", headers=auth(keys["alpha"])).json()
     assert document["collection"] == "alpha" and document["chunk_count"] >= 1 and document["graph_synced"]
+    # The client's file name is the source (and so what citations show), not the server's upload path.
+    assert document["source"] == "quillfeather.md"
+    assert not folder.exists()  # the stored text is the copy that counts once the job is done
+    # The same name into another collection would move the document: it is refused, the rest lands.
+    moved = upload(client, keys["admin"], [("quillfeather.md", b"# Q\n\nOther text."), ("other.md", b"# O\n\nText.")],
+                   collection="beta").json()
+    assert moved["files"] == ["other.md"] and "another collection" in moved["rejected"][0]["reason"]
+    other = wait_for_job(client, moved["job_id"], keys["admin"])["report"]["documents"][0]["id"]
+    assert client.delete(f"/v1/documents/{other}", headers=auth(keys["admin"])).status_code == 204
     found = client.post("/v1/search", json={"question": "Who owns the Quillfeather rollout?"},
                         headers=auth(keys["alpha"])).json()
     assert found["passages"][0]["document_id"] == document_id
@@ -581,7 +591,6 @@ def test_upload_ingests_in_background_and_delete_removes_everything(client, serv
                         headers=auth(keys["admin"])).json()
     assert document_id not in {p["document_id"] for p in found["passages"]}
     assert len(service.vectors) == service.metadata.chunk_count()
-    assert not (folder / "quillfeather.md").exists()
 
 
 def test_bad_uploads_are_rejected(client, keys):
@@ -590,7 +599,8 @@ def test_bad_uploads_are_rejected(client, keys):
     assert_problem(upload(client, keys["alpha"], [("big.md", b"a" * 250_000)]), 413, "larger than")
     assert_problem(upload(client, keys["alpha"], [("ok.md", b"# ok\n\nfine")], collection="../etc"), 422, "collection")
     assert_problem(client.post("/v1/documents", headers=auth(keys["alpha"]), data={"collection": "alpha"}), 422, "files")
-    assert_problem(client.get("/v1/documents/not-an-id", headers=auth(keys["alpha"])), 422)
+    assert_problem(client.get("/v1/documents/not-an-id", headers=auth(keys["alpha"])), 404, "no document")
+    assert_problem(client.delete("/v1/documents/not-an-id", headers=auth(keys["alpha"])), 404, "no document")
     assert_problem(client.get("/v1/jobs/job_0000000000000000", headers=auth(keys["alpha"])), 404)
 
 
@@ -710,3 +720,58 @@ def test_cli_keys_create_list_revoke(settings, monkeypatch):
         assert store.authenticate(secret) is None
     bad = runner.invoke(cli_app, ["keys", "create", "--scopes", "read,root"])
     assert bad.exit_code == 2 and "scopes" in bad.output
+
+
+# ---- what the web app reads ----------------------------------------------------------------------
+def test_document_content_chunks_and_jobs_respect_the_key(client, service, keys):
+    listed = client.get("/v1/documents", params={"kind": "meeting"}, headers=auth(keys["admin"])).json()
+    assert listed["documents"] and all(d["kind"] == "meeting" for d in listed["documents"])
+    named = client.get("/v1/documents", params={"q": "ORG-CHART"}, headers=auth(keys["admin"])).json()
+    assert [Path(d["source"]).name for d in named["documents"]] == ["org-chart.md"]
+
+    org = named["documents"][0]
+    content = client.get(f"/v1/documents/{org['id']}/content", headers=auth(keys["alpha"])).json()
+    assert len(content["chunks"]) == org["chunk_count"]
+    assert [c["start"] for c in content["chunks"]] == sorted(c["start"] for c in content["chunks"])
+    names = {e["name"] for e in content["entities"]}
+    assert "Rahul Menon" in names
+    chunk_ids = {c["id"] for c in content["chunks"]}
+    assert all(set(e["chunk_ids"]) <= chunk_ids for e in content["entities"])
+
+    chunk = content["chunks"][0]
+    got = client.get(f"/v1/chunks/{chunk['id']}", headers=auth(keys["alpha"])).json()
+    assert got["text"] == chunk["text"] and got["document_id"] == org["id"] and got["source"] == org["source"]
+    # Another collection's key does not learn the chunk or the document exists.
+    assert_problem(client.get(f"/v1/chunks/{chunk['id']}", headers=auth(keys["beta"])), 404)
+    assert_problem(client.get(f"/v1/documents/{org['id']}/content", headers=auth(keys["beta"])), 404)
+    assert_problem(client.get("/v1/chunks/chk_nope", headers=auth(keys["admin"])), 404)
+
+    jobs = client.get("/v1/jobs", headers=auth(keys["beta"])).json()["jobs"]
+    assert all(j["collection"] == "beta" for j in jobs)
+    everything = client.get("/v1/jobs", headers=auth(keys["admin"])).json()["jobs"]
+    assert [j["created_at"] for j in everything] == sorted((j["created_at"] for j in everything), reverse=True)
+
+
+def test_admins_manage_keys_over_the_api(client, keys):
+    assert_problem(client.get("/v1/keys", headers=auth(keys["reader"])), 403, "admin")
+    made = client.post("/v1/keys", json={"name": "ci", "scopes": ["read"], "collections": ["beta"]},
+                       headers=auth(keys["admin"]))
+    assert made.status_code == 201, made.text
+    secret = made.json()["secret"]
+    assert made.json()["collections"] == ["beta"]
+    assert client.get("/v1/documents", headers=auth(secret)).json()["total"] == 1  # only beta's note
+    listed = {k["id"]: k for k in client.get("/v1/keys", headers=auth(keys["admin"])).json()}
+    assert made.json()["id"] in listed and "secret" not in listed[made.json()["id"]]
+    assert client.delete(f"/v1/keys/{made.json()['id']}", headers=auth(keys["admin"])).status_code == 204
+    assert_problem(client.get("/v1/documents", headers=auth(secret)), 401)
+    assert_problem(client.delete(f"/v1/keys/{made.json()['id']}", headers=auth(keys["admin"])), 404)
+    assert_problem(client.post("/v1/keys", json={"name": "x", "scopes": ["root"]}, headers=auth(keys["admin"])), 422)
+
+
+def test_ask_rewrites_a_follow_up_from_its_history(client, keys):
+    body = {"question": "Who does he report to?",
+            "history": [{"role": "user", "content": "Who leads the Platform Team?"},
+                        {"role": "assistant", "content": "Rahul Menon leads the Platform Team [1]."}]}
+    answer = client.post("/v1/ask", json=body, headers=auth(keys["alpha"])).json()
+    assert answer["question"] != body["question"] and re.search("Rahul|Menon|Platform", answer["question"])
+    assert_problem(client.post("/v1/search", json=body, headers=auth(keys["alpha"])), 422, "history")
