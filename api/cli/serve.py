@@ -14,7 +14,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
-    """Run the HTTP API."""
+    """Run the HTTP API and the web app (/), with its docs at /docs and /redoc."""
     import uvicorn
 
     from api.app import create_app
@@ -29,4 +29,7 @@ def serve(
                     "  lore keys create --name admin --scopes read,ingest,admin\n"
                     "(or set LORE_AUTH_REQUIRED=false on a trusted machine)."
                 )
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+    host, port = host or settings.api_host, port or settings.api_port
+    err.print(f"Lore: web app http://{host}:{port}/ · API docs http://{host}:{port}/docs · "
+              f"OpenAI-compatible base URL http://{host}:{port}/v1")
+    uvicorn.run(create_app(settings), host=host, port=port)

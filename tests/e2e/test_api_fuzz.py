@@ -56,7 +56,7 @@ def _call(case, fuzz_target) -> None:
 
 
 FUZZ_SETTINGS = hypothesis_settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-GENERATION = "^/v1/ask"
+GENERATION = "^/v1/(ask|chat/completions)"
 
 
 @schema.exclude(path_regex=GENERATION).parametrize()
