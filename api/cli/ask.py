@@ -78,13 +78,19 @@ def ask(
         if as_json or not stream:
             answer = service.ask(Query(text=question, k=top_k))
         else:
-            answer = None
+            answer, streamed = None, []
             for piece in service.ask_stream(Query(text=question, k=top_k)):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
+                    streamed.append(piece)
                     console.print(piece, end="", markup=False, highlight=False)
             console.print()
+            if answer is not None and answer.text.strip() != "".join(streamed).strip():
+                # Grounding changed what streamed (a marker moved to the source that holds the
+                # sentence, an unsupported sentence cut, an abstention): show the answer that counts.
+                console.print("[bold]Checked answer[/bold]")
+                console.print(answer.text, markup=False, highlight=False)
     if as_json:
         print_json(AskResponse.of(answer))
         return

@@ -171,6 +171,10 @@ def test_graph_view_draws_and_expands_a_neighbourhood(page):
     nodes = tab.locator("#graph-list .graph-nodes li")
     playwright_api.expect(nodes.nth(1)).to_be_visible()  # the entity and at least one neighbour
     before = nodes.count()
+    # The entity's documents are named by their titles, not their ids.
+    first_document = tab.locator("#graph-detail .entity-documents button").first
+    playwright_api.expect(first_document).to_be_visible()
+    assert not first_document.inner_text().startswith("doc_")
     assert tab.locator("#graph-canvas canvas").count() >= 1  # drawn by Cytoscape, served from /static/vendor
     edges = tab.locator("#graph-list .graph-edges button")
     edges.first.click()

@@ -466,7 +466,11 @@ async function showEntity(id) {
     fill(detail, 
       el("h3", {}, entity.name), el("p", { class: "muted" }, `${entity.type} · ${entity.mentions} mentions · ${entity.edges.length} relationships · ${entity.document_ids.length} documents`),
       el("p", {}, "Select a neighbour to expand it, or a relationship to read its evidence."),
-      el("ul", {}, entity.document_ids.slice(0, 20).map((d) => el("li", {}, el("button", { type: "button", onclick: () => { showView("documents"); openDocument(d); } }, d)))));
+      el("h4", {}, "Documents"),
+      el("ul", { class: "entity-documents" }, await Promise.all(entity.document_ids.slice(0, 20).map(async (d) => {
+        const name = await api(`/v1/documents/${encodeURIComponent(d)}`).then((doc) => doc.title || doc.source, () => d);
+        return el("li", {}, el("button", { type: "button", onclick: () => { showView("documents"); openDocument(d); } }, name));
+      }))));
   } catch (error) { showError(detail, error); }
 }
 
