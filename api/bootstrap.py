@@ -21,7 +21,7 @@ from generation.finetune.registry import AdapterRegistry
 from generation.minutes import MinutesBuilder
 from generation.minutes.derived import MinutesDocuments
 from ingest.extract.resolution import MergeStore
-from retrieval.embedder import LazyEmbedder, SentenceTransformerEmbedder
+from retrieval.embedder import LazyEmbedder, choose_encoder, load_embedder
 from retrieval.query import Query
 from storage.metadata import SqliteMetadataStore
 
@@ -84,9 +84,10 @@ class Parts:
         self.metadata = SqliteMetadataStore(s.metadata_path).open()
         self.merges = MergeStore(s.merges_path).open()
         self.adapters = AdapterRegistry(s.adapters_dir)
-        self.embedder = LazyEmbedder(s.embedding_model, lambda: SentenceTransformerEmbedder.from_pretrained(
-            s.embedding_model, device=s.embedding_device, batch_size=s.embedding_batch_size,
-            allow_downloads=s.allow_downloads,
+        self._encoder = Lazy(self._choose_encoder)
+        self.embedder = LazyEmbedder(s.embedding_model, lambda: load_embedder(
+            s.embedding_model, self.encoder, device=s.embedding_device, batch_size=s.embedding_batch_size,
+            threads=s.embedding_threads, cache_dir=s.shared_model_dir, allow_downloads=s.allow_downloads,
         ))
         self.llm = BackendProvider(s, self.adapters)
         self.minutes_builder = MinutesBuilder(
@@ -147,6 +148,19 @@ class Parts:
         store.ensure_schema()
         return store
 
+    @property
+    def encoder(self) -> str:
+        """The encoder variant that embeds chunks and queries (``retrieval.embedder.choose_encoder``)."""
+        return self._encoder.get()
+
+    def _choose_encoder(self) -> str:
+        from storage.vectors import stored_manifest
+
+        s = self.settings
+        manifest = stored_manifest(s.index_dir)
+        built_by = manifest.encoder if manifest is not None and manifest.embedding_model == s.embedding_model else None
+        return choose_encoder(s.embedding_backend, s.embedding_model, device=s.embedding_device, index_encoder=built_by)
+
     def _open_vectors(self) -> FaissVectorStore:
         from storage.vectors import FaissVectorStore, stored_manifest
 
@@ -156,7 +170,7 @@ class Parts:
         known = manifest is not None and manifest.embedding_model == s.embedding_model
         dimension = manifest.dimension if known else self.embedder.dimension
         return FaissVectorStore.open(s.index_dir, embedding_model=s.embedding_model, dimension=dimension,
-                                     exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu)
+                                     encoder=self.encoder, exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu)
 
     def _build_extractor(self) -> Extractor:
         from ingest.extract import build_extractor

@@ -12,5 +12,6 @@ class Embedder(Protocol):
 
     model_name: str
     dimension: int
+    variant: str  # which encoder made the vectors ("torch-fp32", "onnx-int8"): an index holds one kind
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     )
     embedding_device: str | None = Field(default=None, description="Torch device for embeddings and the reranker (cpu, cuda). Unset: best available.")
     embedding_batch_size: int = Field(default=64, gt=0, description="Chunks embedded per batch.")
+    embedding_backend: Literal["auto", "torch-fp32", "onnx-int8"] = Field(
+        default="auto",
+        description="Encoder that embeds chunks and queries. 'onnx-int8': an int8 ONNX export run by onnxruntime, about "
+        "twice as fast on a CPU (made once per model in shared_model_dir). 'auto': onnx-int8 on a CPU for a plain "
+        "sentence-transformers encoder, torch-fp32 on a GPU or for other models, and always the encoder that built "
+        "an existing index.",
+    )
+    embedding_threads: int = Field(
+        default=0, ge=0, le=256, description="onnxruntime threads for the onnx-int8 encoder. 0: the cores this process may use."
+    )
     allow_downloads: bool = Field(
         default=False,
         description="Allow fetching models from the Hugging Face Hub. Off: only local paths, the HF cache and packaged models load.",

@@ -46,7 +46,8 @@ def markdown(report: EvalReport, *, title: str | None = None, plots: dict[str, s
     ks = report.options.get("ks", [1, 5, 10, 20])
     out = [f"# {title or 'Evaluation: ' + report.dataset}", "",
            f"{report.questions} questions ({report.format}), {report.documents} documents, {report.chunks} chunks; "
-           f"embedding model {report.settings['embedding_model']}, LLM {report.settings['llm_model']}; "
+           f"embedding model {report.settings['embedding_model']} ({report.settings.get('encoder', 'torch-fp32')} "
+           f"encoder), LLM {report.settings['llm_model']}; "
            f"scope {report.options['scope']}; query embedding {report.embedding_ms_per_query:.1f} ms a query "
            f"(batched up front, not in the latencies below); {report.seconds:.0f} s in all.", ""]
     if report.retrieval:

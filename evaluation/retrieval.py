@@ -89,33 +89,49 @@ def qmsum_queries(files: Iterable[Path]) -> list[MeetingQuery]:
     return out
 
 
-def systems(engine: SearchEngine) -> dict[str, Retriever]:
-    """The compared systems, all over the engine's one catalog, index and graph."""
+def plain_rrf(engine: SearchEngine) -> HybridRetriever:
+    """Equal-weight RRF of Lore's own BM25 and dense rankings: no graph, no document evidence,
+    no MMR, no language gate. The bar hybrid search has to clear."""
+    return HybridRetriever(
+        engine.dense, engine.sparse, None,
+        FusionSettings(weights={"dense": 1.0, "sparse": 1.0}, rrf_k=60, candidates=engine.hybrid.settings.candidates,
+                       mmr_lambda=1.0),
+    )
+
+
+def ablations(engine: SearchEngine) -> dict[str, Retriever]:
+    """Hybrid search with one of its parts taken away (or its weight evened) at a time."""
     hybrid = engine.hybrid
     cfg = hybrid.settings
-    plain_rrf = HybridRetriever(
-        engine.dense, engine.sparse, None,
-        FusionSettings(weights={"dense": 1.0, "sparse": 1.0}, rrf_k=60, candidates=cfg.candidates, mmr_lambda=1.0),
-    )
-    # The ablation: everything the hybrid does (document-level evidence included) except the graph.
-    no_graph = HybridRetriever(engine.dense, engine.sparse, None,
-                               replace(cfg, weights={**cfg.weights, "graph": 0.0}), reranker=hybrid.reranker)
+
+    def without(**changes) -> HybridRetriever:
+        return HybridRetriever(engine.dense, engine.sparse, engine.graph, replace(cfg, **changes), reranker=hybrid.reranker)
+
     return {
-        "bm25": engine.sparse,
-        "dense": engine.dense,
-        "rrf": plain_rrf,
-        "graph": engine.graph,
-        "hybrid-no-graph": no_graph,
-        "hybrid": hybrid,
+        "hybrid-no-graph": without(weights={**cfg.weights, "graph": 0.0}),
+        "hybrid-even-weights": without(weights={name: 1.0 for name in cfg.weights}),
+        "hybrid-no-document-evidence": without(document_prior=0.0),
+        "hybrid-no-mmr": without(mmr_lambda=1.0),
     }
 
 
+def systems(engine: SearchEngine, *, ablate: bool = False) -> dict[str, Retriever]:
+    """The compared systems, all over the engine's one catalog, index and graph."""
+    chosen: dict[str, Retriever] = {"bm25": engine.sparse, "dense": engine.dense, "rrf": plain_rrf(engine),
+                                    "graph": engine.graph}
+    if ablate:
+        chosen |= ablations(engine)
+    else:  # everything the hybrid does (document-level evidence included) except the graph
+        chosen["hybrid-no-graph"] = ablations(engine)["hybrid-no-graph"]
+    return {**chosen, "hybrid": engine.hybrid}
+
+
 def evaluate_qmsum(engine: SearchEngine, queries: list[MeetingQuery], *, scope: str = "meeting",
-                   names: Iterable[str] | None = None,
+                   names: Iterable[str] | None = None, ablate: bool = False,
                    progress: Callable[[int], None] | None = None) -> dict[str, SystemScores]:
     """Score each system. ``scope="meeting"`` filters each query to its own meeting (QMSum's setting);
     ``scope="all"`` searches every ingested meeting."""
-    chosen = systems(engine)
+    chosen = systems(engine, ablate=ablate)
     if names is not None:
         chosen = {n: chosen[n] for n in names}
     engine.dense.warm([q.query for q in queries])
@@ -198,8 +214,8 @@ def write_cmrc_corpus(trial: Path, folder: Path) -> list[ParagraphQuery]:
 
 
 def evaluate_paragraphs(engine: SearchEngine, queries: list[ParagraphQuery], *,
-                        names: Iterable[str] | None = None) -> dict[str, SystemScores]:
-    chosen = systems(engine)
+                        names: Iterable[str] | None = None, ablate: bool = False) -> dict[str, SystemScores]:
+    chosen = systems(engine, ablate=ablate)
     if names is not None:
         chosen = {n: chosen[n] for n in names}
     engine.dense.warm([q.query for q in queries])
@@ -263,8 +279,10 @@ class PlainDense(CatalogRetriever):
 
 
 def baselines(engine: SearchEngine) -> dict[str, Retriever]:
-    """The library BM25 and plain exact dense baselines over the engine's chunks."""
+    """The library BM25 and plain exact dense baselines over the engine's chunks, and the plain
+    RRF of Lore's own BM25 and dense rankings."""
     return {
+        "rrf (plain)": plain_rrf(engine),
         "bm25 (rank-bm25)": Bm25Baseline(engine.catalog, engine.dense.metadata, k1=engine.settings.bm25_k1, b=engine.settings.bm25_b),
         "dense (plain)": PlainDense(engine.dense, engine.dense.vectors),
     }

@@ -46,6 +46,7 @@ class EvalOptions:
     modes: tuple[str, ...] = MODES
     ks: tuple[int, ...] = (1, 5, 10, 20)  # the recall@k columns of the report (curves always cover 1..20)
     baselines: bool = True
+    ablate: bool = False  # also score hybrid search with one part taken away at a time
     generate: bool = True
     generators: tuple[str, ...] = ("base", "tuned")  # base, tuned (the active adapter) or a version such as v2
     answer_limit: int | None = None  # questions answered per generator; None: all
@@ -117,7 +118,7 @@ class EvalReport:
 
 def ingest_key(settings: Settings) -> str:
     """Settings that change the chunks or the graph: a data dir per value, so runs with other settings never mix."""
-    parts = (settings.embedding_model, settings.chunk_size, settings.chunk_overlap, IDEOGRAPH_WEIGHT, settings.extractor)
+    parts = (settings.embedding_model, settings.embedding_backend, settings.chunk_size, settings.chunk_overlap, IDEOGRAPH_WEIGHT, settings.extractor)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 
 
@@ -149,7 +150,7 @@ def run(service: LoreService, dataset: EvalDataset, options: EvalOptions, *,
     report = EvalReport(
         dataset=dataset.name, format=dataset.format, questions=len(dataset.items),
         documents=len(service.documents()), chunks=len(service.engine.catalog),
-        settings={"embedding_model": settings.embedding_model, "llm_model": settings.llm_model,
+        settings={"embedding_model": settings.embedding_model, "encoder": service.parts.encoder, "llm_model": settings.llm_model,
                   "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
                   "top_k": settings.top_k, "retrieval_mode": settings.retrieval_mode},
         options={**asdict(options), "ks": list(options.ks)},
@@ -161,6 +162,8 @@ def run(service: LoreService, dataset: EvalDataset, options: EvalOptions, *,
     systems: dict[str, tuple[str, Retriever | str]] = {m: ("mode", m) for m in options.modes}
     if options.baselines and gold:
         systems |= {name: ("baseline", r) for name, r in retrieval_eval.baselines(service.engine).items()}
+    if options.ablate and gold:
+        systems |= {name: ("ablation", r) for name, r in retrieval_eval.ablations(service.engine).items()}
     for name, (kind, system) in systems.items():
         log(f"retrieval: {name} on {len(gold)} questions")
         report.retrieval.append(_score_retrieval(service, name, kind, system, gold, options.scope))

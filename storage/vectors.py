@@ -59,6 +59,8 @@ class IndexManifest:
     index_type: str = FLAT
     count: int = 0
     trained_on: int = 0  # vectors the IVF quantiser was trained on (0 for the flat index)
+    # The encoder variant that made the vectors; indexes saved before it was recorded were all torch's.
+    encoder: str = "torch-fp32"
 
 
 def _write_atomically(path: Path, write) -> None:
@@ -102,6 +104,7 @@ class FaissVectorStore:
         *,
         embedding_model: str,
         dimension: int,
+        encoder: str = "torch-fp32",
         exact_max: int = DEFAULT_EXACT_MAX,
         nprobe: int = 32,
         use_gpu: bool = True,
@@ -109,6 +112,7 @@ class FaissVectorStore:
         self.directory = Path(directory)
         self.embedding_model = embedding_model
         self.dimension = dimension
+        self.encoder = encoder
         self.exact_max = exact_max
         self.nprobe = nprobe
         self.use_gpu = use_gpu and gpu_count() > 0
@@ -125,13 +129,15 @@ class FaissVectorStore:
         *,
         embedding_model: str,
         dimension: int,
+        encoder: str = "torch-fp32",
         exact_max: int = DEFAULT_EXACT_MAX,
         nprobe: int = 32,
         use_gpu: bool = True,
     ) -> "FaissVectorStore":
-        """Load the index in ``directory`` or start an empty one; refuse one built by another model."""
-        store = cls(directory, embedding_model=embedding_model, dimension=dimension, exact_max=exact_max,
-                    nprobe=nprobe, use_gpu=use_gpu)
+        """Load the index in ``directory`` or start an empty one; refuse one built by another
+        model or another encoder variant of it."""
+        store = cls(directory, embedding_model=embedding_model, dimension=dimension, encoder=encoder,
+                    exact_max=exact_max, nprobe=nprobe, use_gpu=use_gpu)
         manifest = stored_manifest(store.directory)
         if manifest is not None:
             if manifest.embedding_model != embedding_model or manifest.dimension != dimension:
@@ -139,6 +145,12 @@ class FaissVectorStore:
                     f"index in {store.directory} was built with {manifest.embedding_model!r} "
                     f"({manifest.dimension} dims), but the configured model is {embedding_model!r} "
                     f"({dimension} dims); re-ingest into a new data directory or configure the original model"
+                )
+            if manifest.encoder != encoder:
+                raise IndexMismatchError(
+                    f"index in {store.directory} was built by the {manifest.encoder} encoder, but the configured "
+                    f"one is {encoder}; set LORE_EMBEDDING_BACKEND={manifest.encoder} (or auto), or re-ingest "
+                    f"into a new data directory"
                 )
             store._index = faiss.read_index(str(store.directory / INDEX_FILE))
             store._trained_on = manifest.trained_on
@@ -275,7 +287,7 @@ class FaissVectorStore:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._lock:
             manifest = IndexManifest(self.embedding_model, self.dimension, index_type=self.index_type,
-                                     count=len(self), trained_on=self._trained_on)
+                                     count=len(self), trained_on=self._trained_on, encoder=self.encoder)
             _write_atomically(self.directory / INDEX_FILE, lambda p: faiss.write_index(self._index, str(p)))
             _write_atomically(
                 self.directory / MANIFEST_FILE, lambda p: p.write_text(json.dumps(asdict(manifest), indent=2))

@@ -37,7 +37,8 @@ def eval_harness(
         Optional[int], typer.Option("--answer-limit", min=1, help="Answer only the first N questions (generation is the slow part).")
     ] = None,
     answer_mode: Annotated[Optional[str], typer.Option("--answer-mode", help="Search mode answers use (default: settings).")] = None,
-    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also score rank-bm25 and exact dense baselines.")] = True,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also score rank-bm25, exact dense and plain RRF baselines.")] = True,
+    ablate: Annotated[bool, typer.Option("--ablate", help="Also score hybrid search with one of its parts taken away at a time.")] = False,
     scope: Annotated[str, typer.Option("--scope", help="all (search everything) or document (only the question's gold documents).")] = "all",
     compare: Annotated[
         Optional[tuple[str, str]], typer.Option("--compare", help="Run two configurations side by side: settings .toml files or generators (base, tuned, v2).", show_default=False)
@@ -61,7 +62,7 @@ def eval_harness(
     try:
         options = EvalOptions(
             modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
-            ks=tuple(int(k) for k in ks.split(",") if k.strip()), baselines=baselines, generate=generate,
+            ks=tuple(int(k) for k in ks.split(",") if k.strip()), baselines=baselines, ablate=ablate, generate=generate,
             generators=tuple(g.strip() for g in generators.split(",") if g.strip()), answer_limit=answer_limit,
             answer_mode=answer_mode, scope=scope,
         )
@@ -109,6 +110,7 @@ def eval_retrieval(
     scope: Annotated[str, typer.Option("--scope", help="meeting (search within the query's meeting), all, or both.")] = "both",
     cmrc: Annotated[Optional[Path], typer.Option("--cmrc", help="CMRC2018 trial.json (SQuAD format).")] = None,
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Reusable folder for the evaluation indexes (kept between runs).")] = None,
+    ablate: Annotated[bool, typer.Option("--ablate", help="Also score hybrid search with one of its parts taken away at a time.")] = False,
 ) -> None:
     """Recall@k and MRR@10 per retrieval mode and baseline, on QMSum and CMRC2018 (ingested into their own data dirs)."""
     import tempfile
@@ -138,7 +140,7 @@ def eval_retrieval(
             scopes = ("meeting", "all") if scope == "both" else (scope,)
             for sc in scopes:
                 err.print(f"QMSum {split or 'all'}: {len(files)} meetings, {len(queries)} queries, scope {sc}")
-                results[f"QMSum {split or 'all'} ({sc})"] = ev.evaluate_qmsum(service.engine, queries, scope=sc)
+                results[f"QMSum {split or 'all'} ({sc})"] = ev.evaluate_qmsum(service.engine, queries, scope=sc, ablate=ablate)
     if cmrc is not None:
         corpus = work / "cmrc-paragraphs"
         queries = ev.write_cmrc_corpus(cmrc, corpus)
@@ -146,7 +148,7 @@ def eval_retrieval(
         with evaluation_service(settings) as service:
             service.ingest([corpus])
             err.print(f"CMRC2018: {len(queries)} questions")
-            results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries)
+            results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries, ablate=ablate)
     (out / "results.json").write_text(json.dumps(ev.to_json(results), indent=2))
     table = ev.markdown_table(results)
     (out / "results.md").write_text(table)

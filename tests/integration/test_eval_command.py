@@ -21,7 +21,7 @@ SHARED = shared_data_dir(Path(__file__))
 QMSUM_SLICE = [SHARED / "qmsum" / "val_TS3010a.json", SHARED / "qmsum" / "val_TS3010b.json"]
 CMRC = SHARED / "cmrc2018" / "trial.json"
 MODES = ("dense", "sparse", "graph", "hybrid")
-BASELINES = ("bm25 (rank-bm25)", "dense (plain)")
+BASELINES = ("rrf (plain)", "bm25 (rank-bm25)", "dense (plain)")
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from core.errors import IndexMismatchError
 from core.types import Chunk, Document
 from storage.metadata import SqliteMetadataStore
-from storage.vectors import FaissVectorStore
+from storage.vectors import MANIFEST_FILE, FaissVectorStore, stored_manifest
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
@@ -41,6 +43,28 @@ def test_save_load_round_trip_and_manifest_guard(tmp_path):
     assert loaded.search(vectors[3], 1)[0][0] == 13
     with pytest.raises(IndexMismatchError, match="model-a"):
         FaissVectorStore.open(tmp_path, embedding_model="model-b", dimension=8)
+
+
+def test_manifest_records_the_encoder_and_refuses_another(tmp_path):
+    store = FaissVectorStore(tmp_path, embedding_model="model-a", dimension=8, encoder="onnx-int8")
+    store.upsert(np.arange(3), _unit(3, 8, 4))
+    store.save()
+    assert stored_manifest(tmp_path).encoder == "onnx-int8"
+    assert len(FaissVectorStore.open(tmp_path, embedding_model="model-a", dimension=8, encoder="onnx-int8")) == 3
+    with pytest.raises(IndexMismatchError, match="onnx-int8 encoder"):
+        FaissVectorStore.open(tmp_path, embedding_model="model-a", dimension=8, encoder="torch-fp32")
+
+
+def test_manifest_without_an_encoder_was_built_by_torch(tmp_path):
+    store = FaissVectorStore(tmp_path, embedding_model="model-a", dimension=8)
+    store.upsert(np.arange(2), _unit(2, 8, 5))
+    store.save()
+    manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    del manifest["encoder"]  # as an index saved before encoders were recorded
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    assert stored_manifest(tmp_path).encoder == "torch-fp32"
+    with pytest.raises(IndexMismatchError):
+        FaissVectorStore.open(tmp_path, embedding_model="model-a", dimension=8, encoder="onnx-int8")
 
 
 def test_empty_index_search(tmp_path):
