@@ -167,7 +167,8 @@ def _lore_item(row: object, number: int) -> EvalItem:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("field 'question' is missing or empty")
     answers = row.get("answers", row.get("answer", []))
-    answers = [answers] if isinstance(answers, str) else answers
+    # An explicit null answer is how a question the sources cannot answer is written.
+    answers = [] if answers is None else [answers] if isinstance(answers, str) else answers
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
         raise ValueError("field 'answers' must be a string or a list of strings")
     sources = row.get("sources", row.get("source", []))

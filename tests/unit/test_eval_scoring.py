@@ -61,9 +61,11 @@ def test_lore_jsonl_keeps_good_lines_and_names_bad_ones(tmp_path):
         json.dumps({"question": "What is unknown?", "answers": []}),
         json.dumps({"question": "Span?", "answers": ["y"], "document_ids": ["d"], "spans": [[4, 2]]}),
         json.dumps({"question": "Two?", "answers": ["1", "one"], "document_ids": ["d"], "spans": [["2", "4"]]}),
+        json.dumps({"id": "u", "question": "Sabbatical?", "answer": None, "answerable": False}),
     ]), encoding="utf-8")
     data = load_lore(path)
-    assert [i.id for i in data.items] == ["a", "line4", "line6"]
+    assert [i.id for i in data.items] == ["a", "line4", "line6", "u"]
+    assert not data.items[3].answerable
     assert data.items[0].sources == ("docs/x.md",) and data.items[0].answers == ("Priya",)
     assert not data.items[1].answerable and data.items[1].gold_count == 0
     assert data.items[2].spans == ((2, 4),) and data.items[2].answers == ("1", "one")
