@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -132,7 +131,7 @@ def load_embedder(
         raise ModelLoadError(f"embedding model {model_name!r} is not on this machine, so it cannot be exported to "
                              f"ONNX; give a local path, or use LORE_EMBEDDING_BACKEND=torch-fp32 with downloads on")
     return OnnxEmbedder.from_model(model_name, directory, cache_dir, batch_size=batch_size,
-                                   threads=threads or len(os.sched_getaffinity(0)))
+                                   threads=threads)
 
 
 class LazyEmbedder:

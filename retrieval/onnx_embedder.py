@@ -201,7 +201,7 @@ class OnnxEmbedder:
         self._max_length: int = export["max_seq_length"]
         self._tokenizer = AutoTokenizer.from_pretrained(model_file.parent, local_files_only=True)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))  # 0: the cores we may use
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self.dimension: int = int(self._session.get_outputs()[0].shape[-1])
