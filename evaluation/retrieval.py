@@ -94,7 +94,7 @@ def plain_rrf(engine: SearchEngine) -> HybridRetriever:
     no MMR, no language gate. The bar hybrid search has to clear."""
     return HybridRetriever(
         engine.dense, engine.sparse, None,
-        FusionSettings(weights={"dense": 1.0, "sparse": 1.0}, rrf_k=60, candidates=engine.hybrid.settings.candidates,
+        FusionSettings(weights={"dense": 1.0, "sparse": 1.0}, method="rrf", rrf_k=60, candidates=engine.hybrid.settings.candidates,
                        mmr_lambda=1.0),
     )
 

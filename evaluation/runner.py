@@ -166,7 +166,7 @@ def run(service: LoreService, dataset: EvalDataset, options: EvalOptions, *,
         systems |= {name: ("ablation", r) for name, r in retrieval_eval.ablations(service.engine).items()}
     for name, (kind, system) in systems.items():
         log(f"retrieval: {name} on {len(gold)} questions")
-        report.retrieval.append(_score_retrieval(service, name, kind, system, gold, options.scope))
+        report.retrieval.append(score_retrieval(service, name, kind, system, gold, options.scope))
     if options.generate:
         answered = dataset.items[: options.answer_limit] if options.answer_limit else dataset.items
         mode = options.answer_mode or settings.retrieval_mode
@@ -186,7 +186,7 @@ def _filters(item: EvalItem, scope: str) -> SearchFilters | None:
     return SearchFilters(document_ids=list(item.document_ids)) if scope == "document" and item.document_ids else None
 
 
-def _score_retrieval(service: LoreService, name: str, kind: str, system: Retriever | str,
+def score_retrieval(service: LoreService, name: str, kind: str, system: Retriever | str,
                      items: Sequence[EvalItem], scope: str) -> RetrievalScores:
     covered, firsts, seconds = [], [], []
     for item in items:

@@ -44,9 +44,12 @@ class Chunker:
     Transcripts (documents with ``metadata["turns"]``): windows of whole speaker turns.
     """
 
-    def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
+    def __init__(self, chunk_size: int, chunk_overlap: int, *, turn_window_tokens: tuple[Callable[[list[str]], list[int]], int, int] | None = None) -> None:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        # (count the encoder's word pieces of each text, window size, overlap): talk windows then
+        # fill the embedding model's input exactly instead of a character budget.
+        self.turn_window_tokens = turn_window_tokens
         self._splitter = RecursiveCharacterTextSplitter(
             separators=separators(),
             is_separator_regex=True,
@@ -92,18 +95,29 @@ class Chunker:
         is seen whole once. A single turn longer than ``chunk_size`` becomes a window of its own.
         """
         turns = document.metadata["turns"]
-        length = _span_length(document.text)
+        if self.turn_window_tokens is not None:
+            count, size, overlap = self.turn_window_tokens
+            prefix = list(accumulate(count([document.text[t["start"]:t["end"]] for t in turns]), initial=0))
+
+            def length(first: int, last: int) -> int:
+                return prefix[last + 1] - prefix[first]
+        else:
+            size, overlap = self.chunk_size, self.chunk_overlap
+            span = _span_length(document.text)
+
+            def length(first: int, last: int) -> int:
+                return span(turns[first]["start"], turns[last]["end"])
         windows: list[tuple[int, int]] = []  # inclusive turn ranges
         first = 0
         while first < len(turns):
             last = first
-            while last + 1 < len(turns) and length(turns[first]["start"], turns[last + 1]["end"]) <= self.chunk_size:
+            while last + 1 < len(turns) and length(first, last + 1) <= size:
                 last += 1
             windows.append((first, last))
             if last == len(turns) - 1:
                 break
             following = last + 1
-            while following - 1 > first and length(turns[following - 1]["start"], turns[last]["end"]) <= self.chunk_overlap:
+            while following - 1 > first and length(following - 1, last) <= overlap:
                 following -= 1
             first = following
         chunks = []

@@ -64,6 +64,7 @@ class SearchEngine:
             FusionSettings(
                 weights={"dense": settings.fusion_weight_dense, "sparse": settings.fusion_weight_sparse,
                          "graph": settings.fusion_weight_graph},
+                method=settings.fusion_method,
                 rrf_k=settings.rrf_k,
                 candidates=settings.fusion_candidates,
                 graph_seeds=settings.graph_seed_chunks,

@@ -25,6 +25,29 @@ def weighted_rrf(rankings: Mapping[str, Sequence[K]], weights: Mapping[str, floa
     return fused
 
 
+def distribution_fusion(scored: Mapping[str, Sequence[tuple[K, float]]], weights: Mapping[str, float]) -> dict[K, float]:
+    """Distribution-based score fusion: ``sum_m w_m * clip((s - (mu_m - 3 sd_m)) / (6 sd_m), 0, 1)``.
+
+    Each retriever's scores are placed on [0, 1] by their own spread over the candidates it
+    returned (mean +- 3 standard deviations), then added. Unlike RRF this keeps how far apart
+    the scores are: a BM25 hit far above the rest of its list (an exact rare-term match) counts
+    for more than a first place among near-equals, and a flat dense list adds little.
+    """
+    fused: dict[K, float] = {}
+    for name, hits in scored.items():
+        weight = weights.get(name, 1.0)
+        if weight <= 0 or not hits:
+            continue
+        values = [score for _, score in hits]
+        mean = sum(values) / len(values)
+        spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        low, width = mean - 3 * spread, 6 * spread
+        for key, score in hits:
+            share = min(1.0, max(0.0, (score - low) / width)) if width > 0 else 1.0
+            fused[key] = fused.get(key, 0.0) + weight * share
+    return fused
+
+
 def mmr(
     candidates: Sequence[K],
     relevance: Mapping[K, float],

@@ -40,10 +40,14 @@ class DenseRetriever(CatalogRetriever):
         return vector
 
     def warm(self, queries: Sequence[str]) -> None:
-        """Embed many queries in batches up front (an evaluation run), instead of one model call each."""
+        """Embed many queries up front (an evaluation run), each on its own as a live search does.
+
+        Not in one batch: the int8 encoder quantizes activations with one scale per batch, so a
+        text embedded beside others gets a slightly different vector (cosine 0.992 to itself
+        alone), and an evaluation would then score vectors no user's search ever sees."""
         todo = list(dict.fromkeys(q for q in queries if q not in self._query_vectors))
-        for query, vector in zip(todo, self.embedder.embed(todo) if todo else []):
-            self._query_vectors[query] = vector
+        for query in todo:
+            self._query_vectors[query] = self.embedder.embed([query])[0]
         while len(self._query_vectors) > QUERY_CACHE_SIZE:
             self._query_vectors.popitem(last=False)
 

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense and sparse fused by weighted RRF, graph PageRank seeded from the fused
+"""Hybrid retrieval: dense and sparse fused (distribution-based score fusion, or weighted RRF), graph PageRank seeded from the fused
 top, fused again, optionally reranked by a cross-encoder, then diversified by MMR."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from core.language import script_language
 from core.types import Passage
 from retrieval.catalog import ChunkCatalog
 from retrieval.filters import SearchFilters
-from retrieval.fusion import mmr, weighted_rrf
+from retrieval.fusion import distribution_fusion, mmr, weighted_rrf
 from retrieval.reranker import Reranker
 from retrieval.retrievers.base import Hits, Retrieved, Retriever, passages_for, top_hits
 from retrieval.retrievers.dense import DenseRetriever
@@ -61,7 +61,10 @@ def term_jaccard(catalog: ChunkCatalog, rows: Sequence[int]) -> np.ndarray:
 
 @dataclass
 class FusionSettings:
-    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 2.0, "graph": 1.0})
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.25, "graph": 0.5})
+    # "dbsf": each list's scores spread over [0, 1] by their mean and deviation, then weighted and
+    # added; "rrf": reciprocal ranks (weights x 1/(rrf_k + rank)). Defaults from bench/fusion_grid.py.
+    method: str = "dbsf"
     rrf_k: int = 60
     candidates: int = 50
     graph_seeds: int = 20
@@ -82,7 +85,7 @@ class FusionSettings:
 
 
 class HybridRetriever(Retriever):
-    """Dense + sparse fused by weighted RRF, graph PageRank seeded from the fused top, fused again,
+    """Dense + sparse fused (DBSF or weighted RRF), graph PageRank seeded from the fused top, fused again,
     optionally reranked, then MMR."""
 
     name = "hybrid"
@@ -133,10 +136,13 @@ class HybridRetriever(Retriever):
                 counted.append(index)
         return _standardise(whole) + _standardise(evidence)
 
-    def _fuse(self, rankings: dict[str, list[int]], prior: np.ndarray | None) -> dict[int, float]:
-        """Weighted RRF, each chunk's value scaled by its document's evidence when that is on."""
+    def _fuse(self, lists: dict[str, Hits], prior: np.ndarray | None) -> dict[int, float]:
+        """The ranked lists fused (RRF or DBSF), each chunk's value scaled by its document's evidence when that is on."""
         cfg = self.settings
-        fused = weighted_rrf(rankings, cfg.weights, cfg.rrf_k)
+        if cfg.method == "dbsf":
+            fused = distribution_fusion(lists, cfg.weights)
+        else:
+            fused = weighted_rrf({name: [row for row, _ in hits] for name, hits in lists.items()}, cfg.weights, cfg.rrf_k)
         if prior is None or not fused:
             return fused
         codes = self.catalog.document_codes
@@ -179,15 +185,13 @@ class HybridRetriever(Retriever):
         if dense_job is not None:
             lists["dense"] = dense_job.result()
             lists = {"dense": lists.pop("dense"), **lists}
-        rankings = {name: [row for row, _ in hits] for name, hits in lists.items()}
         graph_ranking = None
         if use_graph:
-            base = self._fuse(rankings, prior)
+            base = self._fuse(lists, prior)
             seeds = dict(sorted(base.items(), key=lambda kv: -kv[1])[: cfg.graph_seeds])
             graph_ranking = self.graph.rank_graph(query, n, mask, seeds, prepared=graph_job.result())
             lists["graph"] = graph_ranking.hits
-            rankings["graph"] = [row for row, _ in graph_ranking.hits]
-        fused = self._fuse(rankings, prior)
+        fused = self._fuse(lists, prior)
         components = {name: dict(hits) for name, hits in lists.items()}
         codes = self.catalog.document_codes
 

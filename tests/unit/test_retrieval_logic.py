@@ -9,7 +9,7 @@ import pytest
 
 from retrieval.bm25 import BM25Matrix
 from retrieval.filters import SearchFilters, document_matches
-from retrieval.fusion import jaccard, mmr, weighted_rrf
+from retrieval.fusion import distribution_fusion, jaccard, mmr, weighted_rrf
 from core.types import Fact
 from retrieval.retrievers import candidate_names, personalised_pagerank, rank_facts, top_hits
 from retrieval.tokenize import tokenize
@@ -80,6 +80,21 @@ def test_weighted_rrf_sums_weighted_reciprocal_ranks():
     assert max(fused, key=fused.get) == "b"
     assert "c" in weighted_rrf({"dense": ["a"], "sparse": ["c"]}, {"dense": 0.0}) and \
         "a" not in weighted_rrf({"dense": ["a"], "sparse": ["c"]}, {"dense": 0.0})
+
+
+def test_distribution_fusion_keeps_how_far_a_hit_stands_out():
+    # BM25 has one hit far above the rest; dense ranks "b" first among near-equal scores.
+    sparse = [("a", 30.0), ("b", 5.0), ("c", 4.8), ("d", 4.6), ("e", 4.5)]
+    dense = [("b", 0.52), ("a", 0.51), ("c", 0.50), ("d", 0.49), ("e", 0.48)]
+    fused = distribution_fusion({"sparse": sparse, "dense": dense}, {"sparse": 1.0, "dense": 1.0})
+    assert max(fused, key=fused.get) == "a"
+    # Equal-weight RRF of the same lists cannot tell the standout from a tie: a and b draw.
+    ranks = weighted_rrf({"sparse": ["a", "b", "c", "d", "e"], "dense": ["b", "a", "c", "d", "e"]}, {})
+    assert ranks["a"] == pytest.approx(ranks["b"])
+    # Each list adds at most its weight; a zero weight drops the list; one score alone counts fully.
+    assert all(0.0 <= v <= 2.0 for v in fused.values())
+    assert distribution_fusion({"sparse": sparse, "dense": dense}, {"dense": 0.0}).keys() == {k for k, _ in sparse}
+    assert distribution_fusion({"graph": [("z", 0.1)]}, {"graph": 0.5}) == {"z": 0.5}
 
 
 def test_mmr_skips_a_near_duplicate():
