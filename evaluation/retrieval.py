@@ -257,23 +257,32 @@ class Bm25Baseline(CatalogRetriever):
 
 
 class PlainDense(CatalogRetriever):
-    """Exact inner product over the stored chunk vectors (numpy), no fusion, no language gate."""
+    """Exact inner product over the stored chunk vectors (numpy), no fusion, no language gate; a
+    question goes to the index the dense retriever would search it in (Chinese: the multilingual one)."""
 
     name = "dense"
 
     def __init__(self, dense: DenseRetriever, vectors: FaissVectorStore) -> None:
         super().__init__(dense.catalog, dense.metadata)
         self._dense = dense
+        self._matrices = {None: self._matrix(vectors)}
+        for index in dense.language_indexes:
+            self._matrices[index] = self._matrix(index.store)
+
+    def _matrix(self, vectors: FaissVectorStore) -> np.ndarray:
+        """The store's vectors in catalog row order (zeros for rows it does not hold)."""
         ids, matrix = vectors._all_vectors()
         position = {int(v): i for i, v in enumerate(ids)}
         order = [position.get(int(v), -1) for v in self.catalog.vector_ids]
-        self._matrix = np.zeros((len(order), matrix.shape[1] if matrix.ndim == 2 else 0), dtype=np.float32)
+        rows = np.zeros((len(order), vectors.dimension), dtype=np.float32)
         present = [i for i, o in enumerate(order) if o >= 0]
         if present:
-            self._matrix[present] = matrix[[order[i] for i in present]]
+            rows[present] = matrix[[order[i] for i in present]]
+        return rows
 
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
-        scores = self._matrix @ self._dense.query_vector(query).reshape(-1)
+        matrix = self._matrices[self._dense.index_for(query)]
+        scores = matrix @ self._dense.query_vector(query).reshape(-1)
         # Cosine can be negative; shift so _top's "positive" cut keeps every chunk.
         return top_hits(scores + 2.0, k, mask)
 

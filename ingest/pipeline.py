@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +37,7 @@ from core.extraction import document_text
 from ingest.loaders import DEFAULT_MAX_BYTES, file_hash, supported_suffixes
 from ingest.parsing import IDLE, FileFailure, ParseLimits, ParserPool
 from core.protocols import Embedder
-from storage.protocols import GraphWriter, MetadataStore, VectorStore
+from storage.protocols import GraphWriter, LanguageIndex, MetadataStore, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -289,9 +289,13 @@ class IngestPipeline:
         follow_symlinks: bool = False,
         parse_timeout: float = 60.0,
         parse_memory_mb: int = 2048,
+        language_indexes: Sequence[LanguageIndex] = (),
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
+        # Second indexes for languages the embedder does not cover (Chinese): their documents'
+        # chunks are embedded again there, under the same ids; the main index keeps every chunk.
+        self.language_indexes = tuple(language_indexes)
         self.metadata = metadata
         self.graph = graph
         self.extractor = extractor
@@ -417,10 +421,10 @@ class IngestPipeline:
                 limit = min(self.batch_chunks, max(MIN_BATCH_CHUNKS, int(rate * self.commit_interval)))
                 batch = []
                 if time.perf_counter() - last_save > self.save_interval:
-                    self.vectors.save()
+                    self._save_vectors()
                     last_save = time.perf_counter()
         self._write_batch(batch, existed, report, progress)
-        self.vectors.save()
+        self._save_vectors()
         if self.derived is not None:
             waited = time.perf_counter()
             for source in report.added + report.updated:
@@ -459,13 +463,14 @@ class IngestPipeline:
         all_chunks = [chunk for _, chunks in batch for chunk in chunks]
         started = time.perf_counter()
         embeddings = self.embedder.embed([c.text for c in all_chunks])
+        extra = [self._embed_for(index, batch) for index in self.language_indexes]
         report._add_time("embed", time.perf_counter() - started)
         started = time.perf_counter()
         offset = 0
         for document, chunks in batch:
             vectors = embeddings[offset : offset + len(chunks)]
             offset += len(chunks)
-            self._store(document, chunks, vectors)
+            self._store(document, chunks, vectors, [vectors_of.get(document.id) for vectors_of in extra])
             (report.updated if document.source in existed else report.added).append(document.source)
             report.chunks += len(chunks)
         report._add_time("store", time.perf_counter() - started)
@@ -480,13 +485,38 @@ class IngestPipeline:
                 progress("chunks", len(chunks))
                 progress("file", 1)
 
-    def _store(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    @staticmethod
+    def _embed_for(index: LanguageIndex, batch: list[tuple[Document, list[Chunk]]]) -> dict[str, np.ndarray]:
+        """The vectors ``index`` holds for the documents of ``batch`` in its languages, by document id."""
+        wanted = [(document, chunks) for document, chunks in batch if index.covers(document.language) and chunks]
+        if not wanted:
+            return {}
+        embedded = index.embedder.embed([c.text for _, chunks in wanted for c in chunks])
+        found, offset = {}, 0
+        for document, chunks in wanted:
+            found[document.id] = embedded[offset : offset + len(chunks)]
+            offset += len(chunks)
+        return found
+
+    def _store(self, document: Document, chunks: list[Chunk], vectors: np.ndarray,
+               extra: Sequence[np.ndarray | None] = ()) -> None:
         """SQLite first (the source of truth, graph marked unsynced, a derived document marked
-        pending), then FAISS in place of the old vectors."""
+        pending), then FAISS in place of the old vectors, in the main index and in the
+        language indexes (``extra``: their vectors for this document, None where it is not theirs)."""
         pending = self.derived is not None and self.derived.expects(document)
         old_ids, new_ids = self.metadata.replace_document(document, chunks, derived_pending=pending)
-        self.vectors.delete(np.array(old_ids, dtype=np.int64))
-        self.vectors.upsert(np.array(new_ids, dtype=np.int64), vectors)
+        old, new = np.array(old_ids, dtype=np.int64), np.array(new_ids, dtype=np.int64)
+        self.vectors.delete(old)
+        self.vectors.upsert(new, vectors)
+        for index, index_vectors in zip(self.language_indexes, extra or [None] * len(self.language_indexes)):
+            index.store.delete(old)  # a document whose language changed leaves that index
+            if index_vectors is not None:
+                index.store.upsert(new, index_vectors)
+
+    def _save_vectors(self) -> None:
+        self.vectors.save()
+        for index in self.language_indexes:
+            index.store.save()
 
     def _write_graph(self, document: Document, chunks: list[Chunk], report: IngestReport | None = None) -> None:
         started = time.perf_counter()
@@ -529,9 +559,10 @@ class IngestPipeline:
         chunks = self.chunker.split(document)
         if not chunks:
             return 0
-        self._store(document, chunks, self.embedder.embed([c.text for c in chunks]))
+        extra = [self._embed_for(index, [(document, chunks)]).get(document.id) for index in self.language_indexes]
+        self._store(document, chunks, self.embedder.embed([c.text for c in chunks]), extra)
         self._write_graph(document, chunks)
-        self.vectors.save()
+        self._save_vectors()
         return len(chunks)
 
     # ---- delete / sync ----------------------------------------------------
@@ -541,10 +572,12 @@ class IngestPipeline:
         if record is None:
             return False
         derived_id = self.derived.derived_id(record.source, record.kind) if self.derived is not None else None
-        vector_ids = self.metadata.delete_document(document_id)
-        self.vectors.delete(np.array(vector_ids, dtype=np.int64))
+        vector_ids = np.array(self.metadata.delete_document(document_id), dtype=np.int64)
+        self.vectors.delete(vector_ids)
+        for index in self.language_indexes:
+            index.store.delete(vector_ids)
         self.graph.delete_document(document_id)
-        self.vectors.save()
+        self._save_vectors()
         if derived_id is not None and derived_id != document_id:
             self.delete(derived_id)
         return True
@@ -587,18 +620,9 @@ class IngestPipeline:
     def reconcile(self) -> ReconcileReport:
         """Bring FAISS and the graph back in line with SQLite after an interrupted run."""
         report = ReconcileReport()
-        known = self.metadata.vector_ids()
-        indexed = set(self.vectors.ids().tolist())
-        orphans = np.array(sorted(indexed - known), dtype=np.int64)
-        if len(orphans):
-            self.vectors.delete(orphans)
-            report.vectors_removed = len(orphans)
-        missing = sorted(known - indexed)
-        if missing:
-            stored = self.metadata.chunks_by_vector_ids(missing)
-            ids = np.array(list(stored), dtype=np.int64)
-            self.vectors.upsert(ids, self.embedder.embed([s.chunk.text for s in stored.values()]))
-            report.vectors_added = len(ids)
+        self._reconcile_vectors(self.vectors, self.embedder, self.metadata.vector_ids(), report)
+        for index in self.language_indexes:
+            self._reconcile_vectors(index.store, index.embedder, self.metadata.vector_ids(index.languages), report)
         report.graph_rewritten = self.rewrite_graph(self.metadata.unsynced_document_ids())
         # Minutes a crash left out: their meeting was stored but its derived document never written.
         for document_id in self.metadata.derived_pending_ids() if self.derived is not None else ():
@@ -612,5 +636,19 @@ class IngestPipeline:
             self.graph.delete_document(stale)
             report.graph_removed += 1
         if report.vectors_removed or report.vectors_added:
-            self.vectors.save()
+            self._save_vectors()
         return report
+
+    def _reconcile_vectors(self, store: VectorStore, embedder: Embedder, known: set[int], report: ReconcileReport) -> None:
+        """Remove the vectors of ``store`` whose chunk is not in ``known``, embed the chunks it lacks."""
+        indexed = set(store.ids().tolist())
+        orphans = np.array(sorted(indexed - known), dtype=np.int64)
+        if len(orphans):
+            store.delete(orphans)
+            report.vectors_removed += len(orphans)
+        missing = sorted(known - indexed)
+        if missing:
+            stored = self.metadata.chunks_by_vector_ids(missing)
+            ids = np.array(list(stored), dtype=np.int64)
+            store.upsert(ids, embedder.embed([s.chunk.text for s in stored.values()]))
+            report.vectors_added += len(ids)

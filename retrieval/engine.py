@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -12,7 +13,7 @@ import faiss
 from core.settings import Settings
 from retrieval.catalog import ChunkCatalog
 from core.protocols import Embedder
-from storage.protocols import GraphReader, MetadataStore, VectorStore
+from storage.protocols import GraphReader, LanguageIndex, MetadataStore, VectorStore
 from retrieval.reranker import Reranker
 from retrieval.query import Query
 from retrieval.tokenize import tokenize
@@ -42,13 +43,14 @@ _ENGLISH_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 class SearchEngine:
     def __init__(self, *, embedder: Embedder, vectors: VectorStore, metadata: MetadataStore, graph: GraphReader,
-                 settings: Settings, reranker: Reranker | None = None) -> None:
+                 settings: Settings, reranker: Reranker | None = None,
+                 language_indexes: Sequence[LanguageIndex] = ()) -> None:
         self.settings = settings
         # One query at a time is searched; FAISS's OpenMP threads then cost more than they save,
         # and collapse when the cores are busy (100 ms instead of 0.5 ms at 10k chunks on 2 busy cores).
         faiss.omp_set_num_threads(settings.faiss_query_threads)
         self.catalog = ChunkCatalog(metadata, k1=settings.bm25_k1, b=settings.bm25_b)
-        self.dense = DenseRetriever(embedder, vectors, self.catalog, metadata)
+        self.dense = DenseRetriever(embedder, vectors, self.catalog, metadata, language_indexes)
         self.sparse = SparseRetriever(self.catalog, metadata)
         self.graph = GraphRetriever(
             graph,

@@ -281,9 +281,20 @@ class SqliteMetadataStore(SqliteStore):
             out.extend((r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows)
         return out
 
-    def vector_ids(self) -> set[int]:
+    def vector_ids(self, languages: Iterable[str] | None = None) -> set[int]:
+        if languages is None:
+            with self._lock:
+                return {r[0] for r in self.conn.execute("SELECT vector_id FROM chunks")}
+        names = list(languages)
+        if not names:
+            return set()
         with self._lock:
-            return {r[0] for r in self.conn.execute("SELECT vector_id FROM chunks")}
+            rows = self.conn.execute(
+                f"""SELECT c.vector_id FROM chunks c JOIN documents d ON d.id = c.document_id
+                    WHERE d.language IN ({','.join('?' * len(names))})""",
+                names,
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def document_count(self) -> int:
         with self._lock:

@@ -8,10 +8,12 @@ backend knows exactly what it must provide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from core.protocols import QueryPassageEmbedder
 from core.types import Chunk, Document, Entity, Fact, MeetingRecord, Mention, Relation
 from storage.metadata import DocumentRecord, StoredChunk
 
@@ -35,6 +37,23 @@ class VectorStore(Protocol):
     def ids(self) -> np.ndarray: ...
 
     def save(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LanguageIndex:
+    """A second vector index for documents in languages the main embedding model does not
+    cover (Chinese): their chunks are embedded again by ``embedder`` into ``store``, under the
+    same vector ids, and questions in those languages are searched there.
+
+    The main index still holds every chunk, so English search and ingest do not change.
+    """
+
+    languages: frozenset[str]
+    embedder: QueryPassageEmbedder
+    store: VectorStore
+
+    def covers(self, language: str) -> bool:
+        return language in self.languages
 
 
 class MetadataStore(Protocol):
@@ -68,7 +87,9 @@ class MetadataStore(Protocol):
     def document_count(self) -> int: ...
 
     # ---- chunks
-    def vector_ids(self) -> set[int]: ...
+    def vector_ids(self, languages: Iterable[str] | None = None) -> set[int]:
+        """Every chunk's vector id; with ``languages``, only those of documents in one of them."""
+        ...
 
     def vector_ids_in_collections(self, collections: Iterable[str]) -> list[int]: ...
 

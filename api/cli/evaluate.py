@@ -100,6 +100,15 @@ def _slug(spec: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(spec).stem or spec)
 
 
+def _encoders(service) -> str:
+    """Which encoders built the set's indexes, and how many chunks each holds."""
+    parts = service.parts
+    built = [f"dense index {parts.settings.embedding_model} ({parts.encoder}, {len(parts.vectors)} chunks)"]
+    built += [f"{'/'.join(sorted(index.languages))} index {index.embedder.model_name} ({index.embedder.variant}, "
+              f"{len(index.store)} chunks)" for index in parts.language_indexes]
+    return "; ".join(built)
+
+
 @eval_app.command("retrieval")
 @reports_errors
 def eval_retrieval(
@@ -127,6 +136,7 @@ def eval_retrieval(
     # Derived minutes would compete with their meetings for the gold spans.
     base = load_settings().model_copy(update={"minutes_at_ingest": False})
     results: dict = {}
+    encoders: dict[str, str] = {}
     if qmsum is not None:
         files = sorted(p for p in qmsum.glob(f"{split}*.json"))[:meetings]
         if not files:
@@ -137,6 +147,7 @@ def eval_retrieval(
             report = service.ingest(files)
             for failure in report.failed:
                 err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}")
+            encoders[f"QMSum {split or 'all'}"] = _encoders(service)
             scopes = ("meeting", "all") if scope == "both" else (scope,)
             for sc in scopes:
                 err.print(f"QMSum {split or 'all'}: {len(files)} meetings, {len(queries)} queries, scope {sc}")
@@ -147,10 +158,12 @@ def eval_retrieval(
         settings = base.model_copy(update={"data_dir": work / "cmrc"})
         with evaluation_service(settings) as service:
             service.ingest([corpus])
+            encoders["CMRC2018 trial"] = _encoders(service)
             err.print(f"CMRC2018: {len(queries)} questions")
             results["CMRC2018 trial"] = ev.evaluate_paragraphs(service.engine, queries, ablate=ablate)
     (out / "results.json").write_text(json.dumps(ev.to_json(results), indent=2))
-    table = ev.markdown_table(results)
+    (out / "encoders.json").write_text(json.dumps(encoders, indent=2))
+    table = "\n".join(f"*{name}: {built}*" for name, built in encoders.items()) + "\n\n" + ev.markdown_table(results)
     (out / "results.md").write_text(table)
     ev.plot_recall(results, out / "recall.png")
     console.print(table, markup=False, highlight=False)

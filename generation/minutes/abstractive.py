@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from generation.backends.base import LLMBackend
-from generation.minutes.extractive import ExtractiveEngine, Progress, central_turns, clip_words, embed_turns
+from generation.minutes.extractive import ExtractiveEngine, Progress, central_turns, clip_words
 from generation.minutes.turns import MeetingTurn
 from generation.minutes.types import Minutes, Topic
 
@@ -52,7 +52,7 @@ class AbstractiveEngine:
         return "\n".join(f"{turns[i].speaker}: {clip_words(turns[i].text, per_turn, language)}" for i in indexes)
 
     def build(self, document, turns: Sequence[MeetingTurn], chunks=(), *, progress: Progress | None = None) -> Minutes:
-        vectors = embed_turns(self.extractive.embedder, turns) if turns else None
+        vectors = self.extractive.embed(turns) if turns else None
         base = self.extractive.build(document, turns, chunks, vectors=vectors)
         if not turns:
             return base.model_copy(update={"engine": self.name})

@@ -33,16 +33,20 @@ from core.protocols import Embedder
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 _TURN_CHARS = 600  # embedding the opening of a long turn is enough to place it; keeps 1-hour meetings fast
+# Topics need even less: cut to 200 characters, turns segment QMSum meetings as well as at 600
+# (Pk 0.583 vs 0.591 on the val split) and embed in 24 % less time (bench/minutes_segmentation.py).
+_TOPIC_CHARS = 200
 _SUPPORT = 0.45  # cosine similarity at which a notes item is cited to a turn
 
 
 _EMBED_WORDS = 5  # shorter turns ("Yeah.", "OK.") carry no topic; they borrow the previous turn's vector
 
 
-def embed_turns(embedder: Embedder, turns: Sequence[MeetingTurn]) -> np.ndarray:
-    """One unit vector per turn; only turns with something to say are embedded (half of a QMSum meeting)."""
+def embed_turns(embedder: Embedder, turns: Sequence[MeetingTurn], *, chars: int = _TURN_CHARS) -> np.ndarray:
+    """One unit vector per turn, from its first ``chars`` characters; only turns with something
+    to say are embedded (half of a QMSum meeting)."""
     wanted = [i for i, t in enumerate(turns) if t.words() >= _EMBED_WORDS] or list(range(len(turns)))
-    embedded = embedder.embed([turns[i].text[:_TURN_CHARS] or turns[i].speaker for i in wanted])
+    embedded = embedder.embed([turns[i].text[:chars] or turns[i].speaker for i in wanted])
     vectors = np.zeros((len(turns), embedded.shape[1]), dtype=np.float32)
     position = 0
     for i in range(len(turns)):
@@ -131,7 +135,7 @@ class ExtractiveEngine:
         language = document.language if document.language in ("en", "zh") else "en"
         if not turns:
             return Minutes(meeting_id=document.id, title=document.title, language=language, engine=self.name)
-        vectors = embed_turns(self.embedder, turns) if vectors is None else vectors
+        vectors = self.embed(turns) if vectors is None else vectors
         if progress:
             progress("embed", len(turns), len(turns))
         segments = segment(vectors, min_segment=max(8, len(turns) // 30))
@@ -162,6 +166,10 @@ class ExtractiveEngine:
             summary_turns=tuple(summary_turns), topics=tuple(topics), decisions=tuple(decisions),
             action_items=tuple(actions), open_questions=tuple(self._open_questions(turns, language)), turn_count=len(turns),
         )
+
+    def embed(self, turns: Sequence[MeetingTurn]) -> np.ndarray:
+        """The turn vectors ``build`` places topics with."""
+        return embed_turns(self.embedder, turns, chars=_TOPIC_CHARS)
 
     def _budget(self, picked: list[int], turns: Sequence[MeetingTurn], language: str) -> list[int]:
         kept, used = [], 0

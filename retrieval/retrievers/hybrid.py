@@ -162,7 +162,8 @@ class HybridRetriever(Retriever):
         mask = self.catalog.allowed(filters)
         n = max(cfg.candidates, k)
         lists: dict[str, Hits] = {}
-        dense_ok = cfg.dense_languages is None or script_language(query) in cfg.dense_languages
+        language = script_language(query)
+        dense_ok = cfg.dense_languages is None or language in cfg.dense_languages or self.dense.covers(language)
         use_graph = self.graph is not None and cfg.weights.get("graph", 0) > 0
         # FAISS search and the graph server round trips release the GIL, so they run beside BM25
         # (numpy/scipy) instead of one after another.

@@ -391,10 +391,18 @@ def test_cmrc_corpus_writer(tmp_path):
     assert len(queries) == 1002
 
 
-def test_hybrid_leaves_out_the_english_dense_ranking_for_a_chinese_question(service):
-    found = service.search(Query(text="浦东新区的机器人维修", k=2, mode="hybrid"))
-    assert found.passages[0].title == "上海办公室"
-    assert all("dense" not in p.scores for p in found.passages)
+def test_a_chinese_question_gets_its_dense_ranking_from_the_chinese_index(service):
+    question = "浦东新区的机器人维修"
+    (chinese,) = service.parts.language_indexes
+    assert service.engine.dense.index_for(question) is chinese
+    assert service.engine.dense.index_for("robot repair in Shanghai") is None
+    found = service.search(Query(text=question, k=2, mode="hybrid"))
+    assert found.passages[0].title == "上海办公室" and "dense" in found.passages[0].scores
+    # The dense score is e5's cosine over the Chinese index, not the English model's.
+    vector = chinese.embedder.embed_queries([question])[0]
+    best_id, best_score = chinese.store.search(vector, 1)[0]
+    top = service.search(Query(text=question, k=1, mode="dense")).passages[0]
+    assert top.title == "上海办公室" and top.score == pytest.approx(best_score, abs=1e-5)
     assert "dense" in service.search(Query(text="robot repair in Shanghai", k=2, mode="hybrid")).passages[0].scores
 
 
