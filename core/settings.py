@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     )
     fusion_weight_dense: float = Field(default=1.0, ge=0, description="Weight of the dense ranking in fusion (0 drops it).")
     fusion_weight_sparse: float = Field(default=1.25, ge=0, description="Weight of the BM25 ranking in fusion (0 drops it).")
-    fusion_weight_graph: float = Field(default=0.5, ge=0, description="Weight of the graph ranking in fusion (0 drops it).")
+    fusion_weight_graph: float = Field(default=0.0, ge=0, description="Weight of the graph ranking in fusion (0 drops it: on every measured set it added nothing to recall; graph facts still reach answers).")
     rrf_k: int = Field(default=60, ge=1, description="Rank offset k of reciprocal-rank fusion (fusion_method rrf): larger flattens the weight of top ranks.")
     fusion_candidates: int = Field(default=50, ge=1, le=1000, description="Candidates each retriever contributes to fusion.")
     graph_seed_chunks: int = Field(default=20, ge=0, le=500, description="Fused top chunks that seed the graph's personalised PageRank in hybrid search.")
@@ -196,7 +196,7 @@ class Settings(BaseSettings):
     bm25_b: float = Field(default=0.75, ge=0, le=1, description="BM25 document-length normalisation b.")
 
     # --- retrieval: document-level evidence ----------------------------------
-    document_prior: float = Field(default=0.03, ge=0, le=5, description="Strength of the document-level evidence in hybrid search: fused chunk scores are multiplied by exp(strength x the standardised whole-document and best-chunks BM25 of their document); 0 turns it off.")
+    document_prior: float = Field(default=0.015, ge=0, le=5, description="Strength of the document-level evidence in hybrid search: fused chunk scores are multiplied by exp(strength x the standardised whole-document and best-chunks BM25 of their document); 0 turns it off.")
     document_evidence_chunks: int = Field(default=3, ge=1, le=50, description="Best chunk BM25 scores per document summed into its document-level evidence (a chunk next to one already counted is skipped).")
     search_parallel: bool = Field(default=True, description="Run dense search and the graph's question-side reads in threads beside BM25 in hybrid search.")
 

@@ -136,7 +136,10 @@ SET d.source = $document.source,
     d.kind = $document.kind,
     d.language = $document.language,
     d.content_hash = $document.content_hash,
-    d.entity_ids = $document.entity_ids
+    d.entity_ids = $document.entity_ids,
+    d.authors = $document.authors,
+    d.tags = $document.tags,
+    d.date = $document.date
 """
 
 MERGE_CHUNKS: Final[str] = """

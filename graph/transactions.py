@@ -115,6 +115,10 @@ def document_rows(
             "language": document.language,
             "content_hash": document.content_hash,
             "entity_ids": entity_ids,
+            # What the author declared (Markdown front matter), for the Browser: WHERE 'hr' IN d.tags.
+            "authors": list(document.metadata.get("authors") or []),
+            "tags": list(document.metadata.get("tags") or []),
+            "date": next(iter((document.metadata.get("dates") or {}).values()), None),
         },
         chunks=[
             {"id": c.id, "index": c.index, "text": c.text, "start": c.start, "end": c.end}

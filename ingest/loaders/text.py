@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 from pathlib import Path
 
+import yaml
+
 from ingest.loaders.base import Parsed, Turn, decode, transcript
+
+log = logging.getLogger(__name__)
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 # "[00:01:02] Ana Ruiz: words", "00:01:02 Ana: words", "Ana Ruiz: words". A speaker
@@ -20,10 +26,76 @@ TRANSCRIPT_SHARE = 0.6  # share of non-empty lines that must look like turns
 TRANSCRIPT_MIN_TURNS = 3
 
 
+# YAML front matter: a first line of "---", the YAML, a line of "---" (or "...").
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(?P<yaml>.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
+# Front-matter keys, by what they say about the document (Jekyll, Hugo, MkDocs and Pandoc spellings).
+_AUTHOR_KEYS = ("author", "authors")
+_DATE_KEYS = ("date", "created", "updated", "last_modified", "last_updated", "modified")
+_TAG_KEYS = ("tags", "keywords", "categories")
+
+
 def markdown(path: Path, data: bytes) -> Parsed:
     text = decode(path, data)
+    text, metadata = front_matter(path, text)
     match = _HEADING.search(text)
-    return Parsed(text=text, title=match.group(1).strip() if match else path.stem)
+    declared = metadata.get("front_matter", {}).get("title")
+    title = declared.strip() if isinstance(declared, str) and declared.strip() else (
+        match.group(1).strip() if match else path.stem)
+    if metadata and not text.strip():
+        # A page that is all front matter (a redirect, a stub) is still a document: its title is its text.
+        text = f"# {title}\n"
+    return Parsed(text=text, title=title, metadata=metadata)
+
+
+def front_matter(path: Path, text: str) -> tuple[str, dict]:
+    """The text without its YAML front matter, and what the front matter says as metadata:
+    ``authors``, ``dates`` (key -> ISO date), ``tags``, and every field as read (``front_matter``,
+    whose ``title`` becomes the document's title). Front matter that is not valid YAML mapping stays in the text, with a warning
+    naming the file: nothing is lost."""
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        return text, {}
+    try:
+        fields = yaml.safe_load(match.group("yaml"))
+    except yaml.YAMLError as exc:
+        log.warning("%s: front matter is not valid YAML, kept as text: %s", path, str(exc).splitlines()[0])
+        return text, {}
+    if not isinstance(fields, dict):
+        return text, {}
+    fields = _plain(fields)
+    metadata: dict = {"front_matter": fields}
+    authors = [a for key in _AUTHOR_KEYS for a in _strings(fields.get(key))]
+    if authors:
+        metadata["authors"] = list(dict.fromkeys(authors))
+    dates = {key: str(fields[key]) for key in _DATE_KEYS if fields.get(key) not in (None, "")}
+    if dates:
+        metadata["dates"] = dates
+    tags = [t for key in _TAG_KEYS for t in _strings(fields.get(key), split_commas=True)]
+    if tags:
+        metadata["tags"] = list(dict.fromkeys(tags))
+    return text[match.end():].lstrip("\r\n"), metadata
+
+
+def _plain(value):
+    """YAML values as JSON-safe ones: dates as ISO strings, keys as strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _strings(value, *, split_commas: bool = False) -> list[str]:
+    """A front-matter field as a list of names: "a, b" (when ``split_commas``), ["a", "b"], or {name: ...} items."""
+    if isinstance(value, str):
+        parts = value.split(",") if split_commas else [value]
+        return [p.strip() for p in parts if p.strip()]
+    if isinstance(value, list):
+        return [s for item in value for s in (_strings(item) if not isinstance(item, dict)
+                                              else _strings(item.get("name")))]
+    return []
 
 
 def plain_text(path: Path, data: bytes) -> Parsed:

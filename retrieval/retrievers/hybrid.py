@@ -61,7 +61,7 @@ def term_jaccard(catalog: ChunkCatalog, rows: Sequence[int]) -> np.ndarray:
 
 @dataclass
 class FusionSettings:
-    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.25, "graph": 0.5})
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "sparse": 1.25, "graph": 0.0})
     # "dbsf": each list's scores spread over [0, 1] by their mean and deviation, then weighted and
     # added; "rrf": reciprocal ranks (weights x 1/(rrf_k + rank)). Defaults from bench/fusion_grid.py.
     method: str = "dbsf"

@@ -284,3 +284,25 @@ def test_a_knowledge_base_ingested_without_minutes_is_not_given_them_by_reconcil
     pipeline.derived = MinutesDocuments(MinutesBuilder(embedder), at_ingest=True)
     assert pipeline.reconcile().derived_rebuilt == 0
     assert pipeline.metadata.document(minutes_document_id(str(meeting.resolve()))) is None
+
+
+def test_front_matter_lands_as_document_properties_in_the_graph_not_as_chunk_text(pipeline, graph_server, tmp_path):
+    from neo4j import GraphDatabase
+
+    root = tmp_path / "handbook"
+    root.mkdir()
+    (root / "leave.md").write_text("---\ntitle: Leave types\nauthors:\n  - Dana Ortiz\n  - name: Lee Wong\n"
+                                   "last_updated: 2024-05-01\nkeywords: vacation, jury duty\nredirect_from: [/leave/]\n---\n\n"
+                                   "# Annual leave\n\nEmployees earn four hours of annual leave per pay period.\n")
+    report = pipeline.ingest([root])
+    assert report.failed == []
+    (record,) = pipeline.metadata.documents()
+    chunks = [s.chunk.text for s in pipeline.metadata.chunks_for_document(record.id)]
+    assert chunks and not any("redirect_from" in c or "keywords" in c for c in chunks)
+    info = graph_server.start()
+    with GraphDatabase.driver(info.uri, auth=info.auth) as driver:
+        rows, _, _ = driver.execute_query(
+            "MATCH (d:Document) WHERE $tag IN d.tags RETURN d.title AS title, d.authors AS authors, d.date AS date",
+            {"tag": "jury duty"}, database_=info.database)
+    assert [r.data() for r in rows] == [{"title": "Leave types", "authors": ["Dana Ortiz", "Lee Wong"], "date": "2024-05-01"}]
+    assert_consistent(pipeline)

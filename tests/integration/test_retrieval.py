@@ -131,8 +131,15 @@ def test_graph_retriever_links_speakers_and_fuzzy_names(service):
     assert "Lena Fischer" in names
 
 
-def test_hybrid_includes_graph_components_when_an_entity_is_linked(service):
-    found = service.search(Query(text="Lena Fischer budget", k=3, mode="hybrid"))
+def _with_graph(hybrid: HybridRetriever, **changes) -> HybridRetriever:
+    """The hybrid retriever with the graph ranking weighted in (the default leaves it out)."""
+    weights = {**hybrid.settings.weights, "graph": 0.5}
+    return HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, replace(hybrid.settings, weights=weights, **changes))
+
+
+def test_hybrid_includes_graph_components_when_an_entity_is_linked_and_the_graph_is_weighted(service):
+    assert "graph" not in service.search(Query(text="Lena Fischer budget", k=3, mode="hybrid")).passages[0].scores
+    found = _with_graph(service.engine.hybrid).search("Lena Fischer budget", 3)
     assert found.passages[0].title == "Beacon launch planning"
     assert "graph" in found.passages[0].scores
 
@@ -177,8 +184,8 @@ def test_document_evidence_counts_overlapping_chunks_once(service):
 
 
 def test_hybrid_ranks_the_same_with_threads_and_without(service):
-    hybrid = service.engine.hybrid
-    sequential = HybridRetriever(hybrid.dense, hybrid.sparse, hybrid.graph, replace(hybrid.settings, parallel=False))
+    hybrid = _with_graph(service.engine.hybrid)
+    sequential = _with_graph(service.engine.hybrid, parallel=False)
     for query in ("Lena Fischer budget", "What did the Project Manager say about the remote?", "浦东新区的机器人维修"):
         threaded = [(p.chunk_id, round(p.score, 9)) for p in hybrid.search(query, 8).passages]
         alone = [(p.chunk_id, round(p.score, 9)) for p in sequential.search(query, 8).passages]

@@ -174,3 +174,36 @@ def test_empty_binary_or_broken_text_is_refused_with_its_reason(tmp_path, data, 
     path.write_bytes(data)
     with pytest.raises(IngestError, match=reason):
         load_document(path)
+
+
+def test_yaml_front_matter_becomes_metadata_not_text(tmp_path):
+    path = tmp_path / "leave.md"
+    path.write_text("---\ntitle: Leave types\nauthor: Dana Ortiz\ndate: 2024-05-01\n"
+                    "keywords: vacation, jury duty, parental leave\ntags: [hr]\nredirect_from:\n  - /leave/\n---\n\n"
+                    "# Annual leave\n\nEmployees earn four hours per pay period.\n")
+    doc = load_document(path)
+    assert doc.title == "Leave types"
+    assert doc.text.startswith("# Annual leave") and "redirect_from" not in doc.text and "---" not in doc.text
+    assert doc.metadata["authors"] == ["Dana Ortiz"]
+    assert doc.metadata["dates"] == {"date": "2024-05-01"}
+    assert doc.metadata["tags"] == ["hr", "vacation", "jury duty", "parental leave"]
+    assert doc.metadata["front_matter"]["redirect_from"] == ["/leave/"]
+
+
+def test_front_matter_that_is_not_yaml_stays_text_and_a_horizontal_rule_is_not_front_matter(tmp_path, caplog):
+    broken = tmp_path / "broken.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n\nBody text.\n")
+    doc = load_document(broken)
+    assert doc.text.startswith("---\ntitle: [unclosed") and "front_matter" not in doc.metadata
+    assert "broken.md" in caplog.text and "not valid YAML" in caplog.text
+    rule = tmp_path / "rule.md"
+    rule.write_text("# Notes\n\n---\n\nkey: value\n---\n")
+    assert load_document(rule).text.startswith("# Notes") and "front_matter" not in load_document(rule).metadata
+
+
+def test_a_page_that_is_all_front_matter_is_still_a_document(tmp_path):
+    path = tmp_path / "org-chart.md"
+    path.write_text("---\ntitle: Office org chart\nredirect_to: https://example.org/chart\n---\n")
+    doc = load_document(path)
+    assert doc.title == "Office org chart" and doc.text == "# Office org chart\n"
+    assert doc.metadata["front_matter"]["redirect_to"] == "https://example.org/chart"
