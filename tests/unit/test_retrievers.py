@@ -21,7 +21,7 @@ from retrieval.catalog import ChunkCatalog
 from retrieval.engine import SearchEngine
 from retrieval.filters import SearchFilters
 from retrieval.query import Query
-from retrieval.retrievers import DenseRetriever, GraphRetriever, HybridRetriever, Retrieved, SparseRetriever
+from retrieval.retrievers import DenseRetriever, FusionSettings, GraphRetriever, HybridRetriever, Retrieved, SparseRetriever
 from storage.metadata import DocumentRecord, StoredChunk
 from storage.protocols import GraphReader, MetadataStore, VectorStore
 
@@ -240,7 +240,10 @@ def test_hybrid_fuses_the_three_and_carries_the_graph_evidence_and_facts(kb):
     dense = DenseRetriever(kb["embedder"], kb["vectors"], kb["catalog"], kb["metadata"])
     sparse = SparseRetriever(kb["catalog"], kb["metadata"])
     graph = GraphRetriever(kb["graph"], kb["catalog"], kb["metadata"])
-    hybrid = HybridRetriever(dense, sparse, graph)
+    # Facts come with or without the graph ranking; its component only when it is weighted in.
+    unweighted = HybridRetriever(dense, sparse, graph).search("Who leads the Platform Team?", 2, max_facts=3)
+    assert "graph" not in unweighted.passages[0].scores and unweighted.facts
+    hybrid = HybridRetriever(dense, sparse, graph, FusionSettings(weights={"dense": 1.0, "sparse": 1.25, "graph": 0.5}))
     found = hybrid.search("Who leads the Platform Team?", 2, max_facts=3)
     assert len(found.passages) == 2 and found.passages[0].chunk_id == kb["org"][1][0].id
     assert {"dense", "sparse", "graph", "fused"} <= set(found.passages[0].scores)
