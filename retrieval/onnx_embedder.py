@@ -109,8 +109,8 @@ def export_int8(layout: EncoderLayout, cache_dir: Path, model_name: str) -> Path
         inputs, config = _export_fp32(layout, work / "model.onnx")
         fused = _fuse(work / "model.onnx", work / "model.fused.onnx", config)
         _quantize(fused, work / "model.int8.onnx")
-        for stage in work.glob("model.*onnx"):
-            if stage.name != "model.int8.onnx":
+        for stage in work.iterdir():  # earlier stages and the quantizer's scratch files
+            if stage.is_file() and stage.name != "model.int8.onnx":
                 stage.unlink()
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "config.json"):
             if (layout.directory / name).exists():
@@ -178,11 +178,17 @@ def _fuse(source: Path, target: Path, config: dict) -> Path:
 
 
 def _quantize(source: Path, target: Path) -> None:
+    import contextlib
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Fused operators carry no inferred output types; FLOAT is what they produce.
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": 1})
+    # Shape inference writes scratch files into the working directory; keep them
+    # beside the target, not in whatever directory the user ran Lore from.
+    source, target = source.resolve(), target.resolve()
+    with contextlib.chdir(target.parent):
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": 1})
 
 
 class OnnxEmbedder:

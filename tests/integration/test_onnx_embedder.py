@@ -74,6 +74,9 @@ def test_a_text_gets_the_same_int8_vector_alone_and_beside_others(encoders, cach
 def test_export_is_cached_by_weights_and_reused(encoders, cache):
     exports = list((cache / "onnx").iterdir())
     assert len(exports) == 1
+    # Nothing but the model, its tokenizer and its provenance: no quantizer scratch files.
+    assert {p.suffix for p in exports[0].iterdir()} <= {".onnx", ".json", ".txt"}
+    assert [p.name for p in exports[0].glob("*.onnx")] == ["model.int8.onnx"]
     model_file = exports[0] / "model.int8.onnx"
     provenance = json.loads((exports[0] / "export.json").read_text())
     assert provenance["variant"] == "onnx-int8" and provenance["fused"] and provenance["pooling"] == "mean"
