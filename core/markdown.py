@@ -52,3 +52,18 @@ def heading_path(all_headings: list[Heading], offset: int) -> list[Heading]:
             path.pop()
         path.append(heading)
     return path
+
+
+# Link targets, bare URLs, template tags and HTML tags: characters that are markup, not prose.
+_MARKUP = re.compile(r"\]\([^)\s]*\)|<?https?://[^\s)>\]]+>?|\{%.*?%\}|\{\{.*?\}\}|</?[A-Za-z][^<>\n]*>")
+
+
+def blank_markup(text: str) -> str:
+    """``text`` with link targets, URLs, template tags and HTML tags replaced by spaces.
+
+    Same length, so offsets still point into the original: a model reading the result
+    does not mistake "pagyCKyWNdrBCgvP1" in an Airtable link, or a Twitter handle in a
+    URL, for a name. A link's own text stays ("[Tock](/tock)" reads "[Tock" + spaces).
+    """
+    return _MARKUP.sub(lambda m: "]" + " " * (len(m.group()) - 1) if m.group().startswith("](") else " " * len(m.group()),
+                       text)

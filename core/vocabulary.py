@@ -41,6 +41,8 @@ class RelationType(StrEnum):
     MENTIONED_WITH = "MENTIONED_WITH"
     PARTNERS_WITH = "PARTNERS_WITH"
     LOCATED_IN = "LOCATED_IN"
+    PART_OF = "PART_OF"
+    USES = "USES"
 
 
 ENTITY_TYPES: Final[frozenset[str]] = frozenset(t.value for t in EntityType)

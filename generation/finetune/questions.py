@@ -48,6 +48,8 @@ FACT_QUESTIONS: dict[str, FactQuestion] = {
     "DEPENDS_ON": FactQuestion("What does {subject} depend on?", "object", "{subject} depends on {object}."),
     "PARTNERS_WITH": FactQuestion("Who does {subject} partner with?", "object", "{subject} partners with {object}."),
     "LOCATED_IN": FactQuestion("Where is {subject} located?", "object", "{subject} is located in {object}."),
+    "PART_OF": FactQuestion("What is {subject} part of?", "object", "{subject} is part of {object}."),
+    "USES": FactQuestion("What does {subject} use?", "object", "{subject} uses {object}.", "{subject} use {object}."),
     "ATTENDED": FactQuestion("Who attended {object}?", "subject", "{subject} attended {object}."),
     "DECIDED": FactQuestion("What did {subject} decide?", "object", "{subject} decided {object}."),
 }

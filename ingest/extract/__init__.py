@@ -21,6 +21,7 @@ from core.language import script_language
 from core.types import Chunk, Document
 from core.extraction import Extraction, normalise_name
 from ingest.extract.base import Extractor
+from ingest.extract.evidence import everyday_word
 from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
 from storage.protocols import GraphWriter
 
@@ -98,8 +99,10 @@ def known_names(graph: GraphWriter) -> Callable[[], dict[str, str]]:
         rank = {t: i for i, t in enumerate(_KNOWN_TYPES)}
         for entity in sorted(graph.entity_catalogue(_KNOWN_TYPES), key=lambda e: rank[e.type]):
             words = entity.name.split()
-            # One-word person names are first names: too ambiguous to tag on sight.
-            if len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper():
+            # One-word person names are first names, and one-word everyday words ("Design", the
+            # name of a chapter in one document) are words elsewhere: too ambiguous to tag on sight.
+            if (len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper()
+                    and not (len(words) == 1 and everyday_word(entity.name))):
                 names.setdefault(entity.name, entity.type)
         return names
 

@@ -39,6 +39,7 @@ from core.types import Chunk, Document, Entity, Mention
 from core.vocabulary import name_key
 from core.extraction import Extraction
 from ingest.extract.base import Extractor
+from ingest.extract.evidence import personal_word
 from ingest.extract.rules import has_org_word
 from storage.protocols import GraphWriter
 from storage.sqlite import SqliteStore
@@ -188,10 +189,11 @@ def _core_words(name: str) -> list[str]:
 def first_name_match(alias: Entity, candidate: Entity) -> bool:
     # The alias's own type is not trusted: the NER model often calls a lone first name a place.
     parts = candidate.name.split()
-    # The candidate must look like a personal name too ("Hamburg time", "Kestrel K1" do not).
-    looks_personal = all(w[:1].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in parts)
+    # Both must look like personal names: "Hamburg time", "Kestrel K1" do not, nor an acronym
+    # ("GSA" is not the first name of "GSA SecOps", whatever the NER model typed that).
     return (candidate.type == "Person" and alias.type != "Date" and len(alias.name.split()) == 1 and len(parts) >= 2
-            and looks_personal and alias.name[:1].isupper() and parts[0].casefold() == alias.name.casefold())
+            and all(map(personal_word, parts)) and personal_word(alias.name)
+            and parts[0].casefold() == alias.name.casefold())
 
 
 def acronym_match(alias: Entity, candidate: Entity) -> bool:
@@ -243,7 +245,12 @@ def _types_compatible(rule: str, alias: Entity, candidate: Entity) -> bool:
     if alias.type == candidate.type or rule == "first_name":
         return True
     # The small NER model mistypes short names ("Millrace" as a person); the kind word of the full name decides.
-    return rule in ("short_form", "acronym") and candidate.type in _MERGEABLE_ACROSS_TYPES and alias.type != "Date"
+    if rule not in ("short_form", "acronym") or candidate.type not in _MERGEABLE_ACROSS_TYPES or alias.type == "Date":
+        return False
+    # A longer name of another type names something more specific: the "Engineering" team is not
+    # the "Engineering Guide". Only a type the NER model guesses gives way ("Brenner" the person
+    # is "Brenner Logistics GmbH"); a type the layout or the evidence rules gave stands.
+    return rule == "acronym" or not _adds_words(alias, candidate) or alias.type in ("Person", "Location", "Other")
 
 
 def _digits(name: str) -> str:

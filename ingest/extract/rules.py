@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from core.types import Chunk, Entity, Mention
 from core.extraction import Extraction, normalise_name, usable_name
-from core.markdown import Heading, heading_path, headings
+from core.markdown import Heading, blank_markup, heading_path, headings
+from core.vocabulary import name_key
 
 # ---- gazetteer ------------------------------------------------------------------
 _TEAM = re.compile(r"\b((?:[A-Z][\w&]*[ \t]+){1,3}Team)\b")
@@ -67,6 +68,8 @@ ORG_WORDS = frozenset({"inc", "ltd", "gmbh", "llc", "corp", "co", "ag", "plc", "
 EVENT_WORDS = frozenset({"review", "meeting", "sync", "kickoff", "kick-off", "offsite", "summit", "conference",
                          "workshop", "retrospective", "standup", "all-hands", "go/no-go"})
 # "Head of People & Finance": what someone is head of is a unit of the company.
+# A website named in prose ("USA.gov", "Login.gov", "cloud.gov"), not inside an address or a URL.
+_WEBSITE_NAME = re.compile(r"(?<![\w@./:-])([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)*\.(?:gov|com|org|io|net))(?![\w/@-])")
 _HEAD_OF = re.compile(r"\bHead of ((?:[A-Z][\w-]*)(?:[ \t]+(?:&|and|[A-Z][\w-]*)){0,3})")
 # Chinese sites: "上海办公室" (Shanghai Office), "北京总部" (Beijing HQ).
 _SITE_ZH = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:办公室|总部|园区|仓库|工厂|实验室))")
@@ -238,6 +241,12 @@ def gazetteer(text: str) -> dict[str, str]:
             name = match.group(1)
             if not has_org_word(name) and not any(is_role_word(w) for w in name.split()):
                 found.setdefault(name, "Person")
+    prose = blank_markup(text)
+    for enumeration in enumerations(prose):
+        for name, _, _ in enumeration.items:
+            found.setdefault(name, enumeration.kind_type)
+    for match in _WEBSITE_NAME.finditer(prose):
+        found.setdefault(match.group(1), "Product")
     for match in _PRODUCT_NOUN.finditer(text):
         word = match.group(1)
         # A word that also occurs in lower case is a common one ("The app", "Customer robots").
@@ -245,6 +254,193 @@ def gazetteer(text: str) -> dict[str, str]:
                 and capitalised_mid_sentence(text, word)):
             found.setdefault(word, "Product")
     return found
+
+
+# ---- enumerations ------------------------------------------------------------------
+# "18F is organized into five chapters: Design, Engineering, ...", "TTS SaaS Products: Airtable, Figma",
+# "We have six centers, each focused on ...:" over a list: the kind noun types the names it lists.
+_KIND_NOUNS: dict[str, str] = {
+    **dict.fromkeys(("chapters", "teams", "centers", "centres", "divisions", "offices", "units", "groups",
+                     "departments", "practice areas", "branches", "squads", "portfolios", "business units",
+                     "committees", "programs", "programmes"), "Team"),
+    **dict.fromkeys(("products", "tools", "apps", "applications", "platforms", "systems", "software", "websites",
+                     "sites", "services"), "Product"),
+    **dict.fromkeys(("partners", "vendors", "suppliers", "agencies", "companies", "organizations", "organisations",
+                     "providers", "customers", "clients"), "Organization"),
+}
+_KIND = re.compile(r"\b(" + "|".join(sorted((k.replace(" ", r"\s+") for k in _KIND_NOUNS), key=len, reverse=True))
+                   + r")\b", re.IGNORECASE)
+_USED_KINDS = re.compile(r"\b(?:saas|tools|software|platforms|apps|applications|providers)\b", re.IGNORECASE)
+_PARTNER_KINDS = re.compile(r"\b(?:partners|vendors|suppliers)\b", re.IGNORECASE)
+# Between the container and the kind noun: a verb of having parts, or nothing ("TTS SaaS Products:").
+_CONTAINS = re.compile(r"\b(?:organi[sz]ed|divided|split|grouped|made\s+up|composed|consists?|comprises?|contains?|"
+                       r"includes?|has|have|runs|operates|offers|maintains|manages)\b", re.IGNORECASE)
+_MARKUP_CHARS = re.compile(r"\*\*|__|`|\[|\]")
+_LIST_ITEM = re.compile(r"^([ \t]*)(?:[-*•]|\d+[.)])[ \t]+(.*)$")
+_ITEM_NAME_WORD = re.compile(r"^(?:[A-Z0-9][\w.&+'’/-]*|of|and|&|for|the|en|de|del|la|le|on|in)$")
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    """Names listed after a kind noun: the list's offsets, the kind's entity type, the relation
+    each name has to the container named before the kind noun (None: no container or no relation)."""
+
+    start: int  # document offsets of the whole statement (intro line and list)
+    end: int
+    kind_type: str
+    relation: str | None
+    container: tuple[int, int]  # document offsets where the container may be named
+    items: tuple[tuple[str, int, int], ...]  # (name, start, end of its line)
+
+
+def _item_name(raw: str) -> str | None:
+    """The name a list entry gives, or None when the entry is a sentence and not a name.
+
+    The entry is its bold lead ("**18F** provides ..."), else its text up to a separator
+    ("Tally — billing", "Data Analytics: ...", "Centers of Excellence (CoEs)"); every word of
+    that must be a name word.
+    """
+    raw = raw.strip()
+    bold = re.match(r"^(?:\*\*|__)(.+?)(?:\*\*|__)", raw)
+    lead = bold.group(1) if bold else re.split(r"\s+[—–-]\s+|:\s+|\s+\(", raw, maxsplit=1)[0]
+    lead = re.split(r"\s+\(", _MARKUP_CHARS.sub("", lead), maxsplit=1)[0]
+    words = lead.strip(" .;:,").split()
+    if words and words[0].casefold() == "the":
+        words = words[1:]
+    if not words or len(words) > 6 or not all(_ITEM_NAME_WORD.match(w) for w in words):
+        return None
+    if not (words[0][:1].isupper() or words[0][:1].isdigit()) or words[-1].casefold() in _CONNECTOR_WORDS:
+        return None
+    return " ".join(words)
+
+
+_CONNECTOR_WORDS = frozenset({"of", "and", "&", "for", "the", "on", "in", "en", "de", "del", "la", "le"})
+
+
+def _relation_for(kind: str, kind_phrase: str) -> str | None:
+    if kind == "Team":
+        return "PART_OF"
+    if kind == "Product":
+        return "USES" if _USED_KINDS.search(kind_phrase) else "OWNS"
+    return "PARTNERS_WITH" if _PARTNER_KINDS.search(kind_phrase) else None
+
+
+def _introduction(lines: list[str], i: int, colon: int) -> tuple[int, str]:
+    """The sentence that ends at line ``i``'s colon, joined over the lines a paragraph wraps:
+    (index of its first line, its text)."""
+    first = i
+    if not _LIST_ITEM.match(lines[i]):
+        while first > 0 and lines[first - 1].strip() and not _LIST_ITEM.match(lines[first - 1]) \
+                and not lines[first - 1].lstrip().startswith("#"):
+            first -= 1
+    joined = " ".join(line.strip() for line in lines[first:i] + [lines[i][:colon]])
+    return first, re.split(r"(?<=[.!?])\s+", joined)[-1]
+
+
+def enumerations(text: str) -> list[Enumeration]:
+    """Lists of names introduced by a kind noun and a colon, inline or as the list items below.
+
+    Precision first: every entry of the list must be a name (see ``_item_name``), else the
+    list is not read at all; a list of instructions or sentences types nothing.
+    """
+    found: list[Enumeration] = []
+    lines = text.split("\n")
+    offsets = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    for i, line in enumerate(lines):
+        colon = line.rfind(":")
+        if colon < 0 or line.lstrip().startswith("#"):
+            continue
+        first, intro = _introduction(lines, i, colon)
+        kinds = list(_KIND.finditer(intro))
+        if not kinds or len(intro) > 240:
+            continue
+        kind_match = kinds[-1]
+        after_kind = intro[kind_match.end():].strip(" *_")
+        if after_kind and not after_kind.startswith(","):
+            continue  # the kind noun ends the introduction ("chapters:") or its clause ("six centers, each ...:")
+        kind = _KIND_NOUNS[re.sub(r"\s+", " ", kind_match.group(1).casefold())]
+        lead = intro[: kind_match.start()]
+        if re.search(r"\b(?:with|to|for|from|of|by|about|among|between)\s+(?:our\s+|the\s+)?$", lead, re.IGNORECASE):
+            continue  # "as we engage with partners:" introduces something else (here, values)
+        # "18F is organized into five chapters": a verb of having parts; "TTS SaaS Products": nothing between.
+        contains = _CONTAINS.search(lead) is not None or len(_WORD_RUN.findall(_MARKUP_CHARS.sub("", lead))) <= 3
+        relation = _relation_for(kind, intro[max(0, kind_match.start() - 12) : kind_match.end()]) if contains else None
+        tail = line[colon + 1 :]
+        items: list[tuple[str, int, int]] = []
+        if tail.strip(" *_"):
+            parts = re.split(r",\s*(?:and\s+|or\s+)?|;\s*|\s+and\s+|\s+or\s+", _MARKUP_CHARS.sub("", tail).strip(" .*_"))
+            names = [_item_name(part) for part in parts]
+            if len(parts) >= 2 and all(names):
+                items = [(name, offsets[i], offsets[i] + len(line)) for name in names if name]
+        else:
+            indent = None
+            for j in range(i + 1, len(lines)):
+                item = _LIST_ITEM.match(lines[j])
+                if not item:
+                    if lines[j].strip() and not lines[j][:1].isspace():
+                        break  # the list is over (an indented line continues its item)
+                    continue
+                if indent is None:
+                    indent = len(item.group(1))
+                if len(item.group(1)) > indent:
+                    continue  # a sub-item describes its parent
+                if len(item.group(1)) < indent:
+                    break
+                name = _item_name(item.group(2))
+                if name is None:
+                    items = []
+                    break
+                items.append((name, offsets[j], offsets[j] + len(lines[j])))
+        if len(items) >= 2:
+            # Where the introduction starts in the text (it may wrap over lines): the container is named there.
+            region = text[offsets[first] : offsets[i] + colon]
+            opening = r"\s+".join(map(re.escape, intro.split()[:6]))
+            starts = [m.start() for m in re.finditer(opening, region)] if opening else []
+            intro_start = offsets[first] + (starts[-1] if starts else 0)
+            kind_at = text.rfind(kind_match.group(1).split()[0], intro_start, offsets[i] + colon)
+            found.append(Enumeration(intro_start, items[-1][2], kind, relation,
+                                     (intro_start, kind_at if kind_at >= 0 else offsets[i] + colon), tuple(items)))
+    return found
+
+
+def enumeration_relations(extraction: Extraction, chunks: list[Chunk], spans_by_chunk: dict[str, list[Span]],
+                          listed: list[Enumeration]) -> None:
+    """Each listed name's relation to the container the introduction names (its first entity).
+
+    A long list may run over several chunks: each name's fact is read in a chunk that holds
+    its entry, with the introduction as evidence too where the same chunk holds it.
+    """
+    for enumeration in listed:
+        if enumeration.relation is None:
+            continue
+        container = None
+        for chunk in chunks:
+            a, b = (x - chunk.start for x in enumeration.container)
+            if 0 <= a and b <= len(chunk.text):
+                container = next((s.entity for s in spans_by_chunk.get(chunk.id, []) if a <= s.start and s.end <= b
+                                  and s.entity.type in ("Organization", "Team", "Project", "Product")), None)
+                break
+        if container is None:
+            continue
+        for name, line_start, line_end in enumeration.items:
+            for chunk in chunks:
+                a, b = line_start - chunk.start, line_end - chunk.start
+                if not (0 <= a and b <= len(chunk.text)):
+                    continue
+                entity = next((s.entity for s in spans_by_chunk.get(chunk.id, [])
+                               if a <= s.start and s.end <= b and name_key(s.entity.name) == name_key(name)), None)
+                if entity is None:
+                    # The entry's lead resolved to another name ("CoEs" for "Centers of Excellence").
+                    entity = next((s.entity for s in spans_by_chunk.get(chunk.id, []) if a <= s.start <= a + 12
+                                   and s.end <= b and s.entity.type == enumeration.kind_type), None)
+                if entity is not None and entity.id != container.id:
+                    intro = enumeration.start - chunk.start
+                    evidence = (intro if 0 <= intro and b - intro <= 500 else a, b)
+                    if enumeration.relation == "PART_OF":
+                        extraction.add_relation(entity, "PART_OF", container, chunk, evidence)
+                    else:
+                        extraction.add_relation(container, enumeration.relation, entity, chunk, evidence)
+                break
 
 
 def shouted_forms(text: str, names: dict[str, str]) -> dict[str, str]:
@@ -298,10 +494,19 @@ CUES: tuple[Cue, ...] = (
     _cue(r"\b(?:team\s+lead|site\s+lead|leads?|led|leading|heads?|headed|head\s+of|runs|manages|in\s+charge\s+of)\b",
          "LEADS", PEOPLE, GROUPS | PLACES | THINGS),
     _cue(r"\b(?:led|headed|managed|run)\s+by\b", "LEADS", GROUPS | PLACES | THINGS, PEOPLE, reverse=True),
-    _cue(r"\b(?:member\s+of|members?\s+of|joined|joins|part\s+of|belongs?\s+to|on\s+the)\b", "MEMBER_OF", PEOPLE, GROUPS),
+    _cue(r"\b(?:member\s+of|members?\s+of|joined|joins|part\s+of|belongs?\s+to)\b", "MEMBER_OF", PEOPLE, GROUPS),
+    _cue(r"\bon\s+the\b", "MEMBER_OF", PEOPLE, frozenset({"Team"})),  # "Alice is on the Platform Team"
     _cue(r"\b(?:works?\s+on|working\s+on|contributes?\s+to|assigned\s+to|works?\s+for)\b", "WORKS_ON", PEOPLE, THINGS),
+    # One system using another depends on it ("Loomline uses our Dispatch engine"); a team or an
+    # organisation using a product is a user of it.
     _cue(r"\b(?:depends?\s+on|dependent\s+on|dependency\s+on|relies\s+on|rely\s+on|relying\s+on|requires|needs|built\s+on|sits\s+on\s+top\s+of|uses|calls|blocked\s+by|waits?\s+(?:for|on))\b",
-         "DEPENDS_ON", THINGS | GROUPS, THINGS | GROUPS),
+         "DEPENDS_ON", THINGS, THINGS | GROUPS),
+    _cue(r"\b(?:depends?\s+on|dependent\s+on|relies\s+on|rely\s+on|relying\s+on|requires|needs|blocked\s+by)\b",
+         "DEPENDS_ON", GROUPS, GROUPS),
+    _cue(r"\b(?:uses|use|used|adopted|adopts|runs\s+on)\b", "USES", GROUPS, THINGS),
+    _cue(r"\b(?:used\s+by|adopted\s+by)\b", "USES", THINGS, GROUPS, reverse=True),
+    _cue(r"\b(?:(?:is|are|as|became|becomes)\s+(?:a\s+|an\s+)?(?:part|unit|division|office|component)\s+of|part\s+of|within|inside|nested\s+(?:with)?in|under|moved\s+into|came\s+together\s+under|belongs?\s+to|reports?\s+(?:up\s+)?(?:in)?to)\b",
+         "PART_OF", GROUPS, GROUPS),
     _cue(r"\b(?:owns|own|owned|owner\s+of|makes|builds|develops)\b", "OWNS", PEOPLE | GROUPS, THINGS),
     _cue(r"\b(?:owned\s+by|maintained\s+by|made\s+by)\b", "OWNS", THINGS, PEOPLE | GROUPS, reverse=True),
     _cue(r"\b(?:partners?\s+(?:with)?|partnership\s+with|vendor|supplier|supplies|design\s+partner)\b", "PARTNERS_WITH",
@@ -319,6 +524,7 @@ _LOCATION_LINE = re.compile(r"^\W*location\W*:", re.IGNORECASE)
 _TYPE_LINE = re.compile(r"^\W*type\W*:.*\b(partner|vendor|supplier)\b", re.IGNORECASE)
 # What may stand before the entity that a list item is about: the bullet, bold markup, an honorific.
 _ITEM_LEAD = re.compile(r"[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)?[ \t]*(?:(?:dr|mr|mrs|ms|mx|prof)\.?[ \t]+)?", re.IGNORECASE)
+_POSSESSOR = re.compile(r"['’]s?[ \t]+(?:existing[ \t]+|own[ \t]+|new[ \t]+)?")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)
 
 
@@ -373,6 +579,10 @@ def cue_relations(
         opening = re.sub(r"^(?:the|a|an|our)\b", "", opening.strip(" \t-*•—–:.,"), flags=re.IGNORECASE).strip()
         if borrowed is not None and opening and (not inside or inside[0].entity.id != borrowed.id):
             candidates.insert(0, Span(sent_start, sent_start, borrowed))
+        # A possessor names whose thing the next entity is ("moved into GSA's Federal Acquisition
+        # Service"): the cue before it belongs to the thing, not to the possessor.
+        candidates = [c for i, c in enumerate(candidates) if i == 0 or i + 1 >= len(candidates)
+                      or not _POSSESSOR.match(chunk.text, c.end) or _POSSESSOR.match(chunk.text, c.end).end() != candidates[i + 1].start]
         for i, obj in enumerate(candidates[1:], start=1):
             # The subject is the first entity of the sentence; the cue must sit between the previous entity and the object.
             subject = candidates[0]
@@ -388,6 +598,22 @@ def cue_relations(
                 continue
             source, target = (obj.entity, subject.entity) if cue.reverse else (subject.entity, obj.entity)
             extraction.add_relation(source, cue.type, target, chunk, (sent_start, sent_end))
+
+
+def possessive_relations(extraction: Extraction, chunk: Chunk, spans: list[Span],
+                         sentence_spans: list[tuple[int, int]]) -> None:
+    """"GSA's Federal Acquisition Service": a unit of an organisation is PART_OF it;
+    "NIST's Risk Management Framework": an organisation's product or project is one it OWNS."""
+    bounds = sorted(sentence_spans)
+    for owner, thing in itertools.pairwise(spans):
+        link = _POSSESSOR.match(chunk.text, owner.end)
+        if link is None or link.end() != thing.start or owner.entity.id == thing.entity.id:
+            continue
+        sentence = next(((a, b) for a, b in bounds if a <= owner.start and thing.end <= b), (owner.start, thing.end))
+        if owner.entity.type in GROUPS and thing.entity.type in GROUPS:
+            extraction.add_relation(thing.entity, "PART_OF", owner.entity, chunk, sentence)
+        elif owner.entity.type in GROUPS | PEOPLE and thing.entity.type in THINGS:
+            extraction.add_relation(owner.entity, "OWNS", thing.entity, chunk, sentence)
 
 
 def structural_relations(
@@ -502,6 +728,11 @@ def resolve_spans(
     for start, end, surface, entity_type in ner:
         name = normalise_name(surface)
         candidates.append((start, end, surface, typed_names.get(name, entity_type), 0))
+    # A span over two names the document lists ("Design, Engineering", as the NER model read
+    # "Design, Engineering, Product Management") is the list, not a name.
+    listed = [(c[0], c[1]) for c in candidates]
+    candidates = [c for c in candidates if "," not in c[2]
+                  or sum(c[0] <= a and b <= c[1] and (a, b) != (c[0], c[1]) for a, b in listed) < 2]
     # Longer spans first, then the more reliable source, then position.
     candidates.sort(key=lambda c: (-(c[1] - c[0]), -c[4], c[0]))
     taken: list[tuple[int, int]] = []

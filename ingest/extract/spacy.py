@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.types import Chunk, Document, Entity
-from ingest.extract import rules
+from ingest.extract import evidence, rules
 from core.extraction import Extraction, document_text, normalise_name, usable_name
+from core.markdown import blank_markup
 from core.meeting_notes import extract_meeting
 from ingest.extract.spacy_processes import BATCH_SIZE, SpacyRunner, load_pipeline
 
@@ -91,7 +92,7 @@ class SpacyExtractor:
         """(chunk, start, doc) for each (chunk, start, end): ``chunk.text[start:end]`` through the pipeline
         less the ``disable``d components; ``read(doc)`` in place of the doc when given."""
         with self._lock:
-            docs = self._runner.pipe([chunk.text[a:b] for chunk, a, b in pieces], disable, read)
+            docs = self._runner.pipe([blank_markup(chunk.text[a:b]) for chunk, a, b in pieces], disable, read)
         return [(chunk, a, doc) for (chunk, a, _), doc in zip(pieces, docs)]
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
@@ -222,6 +223,8 @@ _CONNECTORS = frozenset({"of", "and", "&", "for", "de", "la", "le", "du", "van",
 _NAME_POS = frozenset({"PROPN", "NUM"})
 _CLOCK = re.compile(r"^\d{1,2}[:.]\d{2}\b")
 _ACRONYM = re.compile(r"^[A-Z]{2,5}s?$")
+# Digits and capitals in one token, not a period or time of day: "18F", "K9", "3M" (not "5PM", "Q3", "FY24", "H2").
+_CODE = re.compile(r"^(?!\d+(?:AM|PM)$|Q[1-4]$|H[12]$|FY\d{2,4}$|\d{2,4}Q[1-4]$)(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z\d]{2,6}$")
 
 
 def _name_token(token: Any) -> bool:
@@ -246,6 +249,9 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
         return None
     known = known or {}
     if entity_type == "Date":
+        if _CODE.match(ent.text):
+            # A code is not a date ("18F", "K9"): a name of unknown type, which its context may settle.
+            return (ent.start_char, ent.end_char, ent.text, "Other")
         # Concrete dates only ("2026-02-10", "March 2023"); "Tuesday mornings" or "two weeks" are not facts to link.
         return (ent.start_char, ent.end_char, ent.text, entity_type) if any(ch.isdigit() for ch in ent.text) else None
     tokens = list(ent)
@@ -327,7 +333,7 @@ def extract_with(
                 votes[name][entity_type] += 1
     for name, counter in votes.items():
         if name not in aliases:  # "Tern" is Project Tern here, whatever the NER model thought
-            typed.setdefault(name, _vote(name, counter))
+            typed.setdefault(name, evidence.checked_type(name, _vote(name, counter), text))
     for attendee in document.metadata.get("attendees") or []:
         name = normalise_name(attendee)
         if usable_name(name) and name not in typed:
@@ -342,9 +348,11 @@ def extract_with(
     }
     subject, home = _document_subject(document, chunks, spans_by_chunk)
     item_subjects = rules.structural_relations(extraction, text, chunks, spans_by_chunk, subject, home)
+    rules.enumeration_relations(extraction, chunks, spans_by_chunk, rules.enumerations(blank_markup(text)))
     for chunk in chunks:
         sents = sentence_spans.get(chunk.id) or rules.sentences(chunk.text)
         rules.cue_relations(extraction, chunk, spans_by_chunk[chunk.id], sents, item_subjects.get(chunk.id, []))
+        rules.possessive_relations(extraction, chunk, spans_by_chunk[chunk.id], sents)
         _co_occurrence(extraction, chunk, spans_by_chunk[chunk.id], sents)
     extract_meeting(document, chunks, extraction)
     return _Result(extraction, spans_by_chunk)

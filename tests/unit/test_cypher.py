@@ -54,6 +54,8 @@ def test_closed_sets_are_the_documented_ones() -> None:
         "MENTIONED_WITH",
         "PARTNERS_WITH",
         "LOCATED_IN",
+        "PART_OF",
+        "USES",
     }
 
 

@@ -1,0 +1,194 @@
+"""What the text says a name is: the evidence an entity type needs before the graph states it.
+
+The small NER model types by the shape of a name, and on text unlike its training
+data it guesses: a help-desk product, a job title and a heading became people, a
+chat tool an organisation, a monitoring service a place. A type the graph stores
+is a claim people act on, so the guess is checked against the document:
+
+* **Person** needs a name that looks personal: Title-case words, the first of them
+  a given name (the given-name lists of Faker's 86 locales, about 31,000 names),
+  or an honorific before it ("Dr", "Ms"). Speakers, attendees and the names the
+  layout rules type ("Maria Chen — Team lead") carry their own evidence and are
+  not checked here.
+* **Product** and **Organization** are told apart by the words right beside the
+  name's mentions: "Slack channel", "Figma plugins", "using GitHub", "sign into
+  Zendesk" say product; "GSA staff", "18F's mission", "at TTS", "join 18F" say
+  organisation. A website's name ("Login.gov", "usa.gov") is a product.
+
+A name whose type has no support is kept untyped (``Other``): still a node that
+search and the Browser can reach, but no false statement about what it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import re
+from collections import Counter
+
+_PRODUCT_AFTER = frozenset({
+    "plugin", "plugins", "plug-in", "plug-ins", "channel", "channels", "account", "accounts", "workspace",
+    "workspaces", "app", "apps", "application", "file", "files", "folder", "folders", "repo", "repos", "repository",
+    "repositories", "base", "bases", "board", "boards", "integration", "integrations", "license", "licenses",
+    "licence", "licences", "tool", "tools", "website", "websites", "instance", "instances", "extension",
+    "extensions", "template", "templates", "dashboard", "dashboards", "profile", "profiles", "feature", "features",
+    "environment", "client", "desktop", "login", "homepage", "settings", "notifications", "messages", "thread",
+    "threads", "sandbox", "api", "apis", "release", "version", "subscription", "calendar", "invite", "link",
+})
+_PRODUCT_BEFORE = frozenset({
+    "use", "uses", "using", "used", "via", "install", "installed", "installing", "download", "downloaded", "on",
+    "into", "open", "launch", "configure", "configured", "enable", "enabled", "integrate", "integrates",
+})
+_ORG_AFTER = frozenset({
+    "staff", "employees", "employee", "teams", "office", "offices", "director", "directors", "leadership",
+    "supervisors", "supervisor", "mission", "members", "alumni", "colleagues", "officials", "chapters", "chapter",
+    "division", "divisions", "agency", "agencies", "department", "departments", "programs", "headquarters", "people",
+    "policy", "policies", "leaders", "executives", "partners", "budget", "hiring", "values", "culture",
+    "organization", "organisation", "employment", "workforce",
+})
+_ORG_BEFORE = frozenset({"at", "join", "joined", "joining", "within", "joins", "agency", "department", "ministry"})
+_PROJECT_HEADS = frozenset({"program", "programme", "initiative", "project", "pilot", "campaign"})
+_PRODUCT_HEADS = frozenset({"system", "framework", "platform", "portal", "toolkit", "app", "website", "guide", "handbook",
+                            "tracker", "library", "playbook", "dashboard", "database", "registry", "api"})
+_ORG_HEADS = frozenset({
+    "service", "services", "institute", "administration", "agency", "department", "council", "committee",
+    "commission", "foundation", "government", "ministry", "bureau", "authority", "university", "college",
+    "association", "society", "office", "division", "centre", "center", "fund", "court", "parliament", "assembly",
+})
+_COMMON_ZIPF = 3.0  # wordfreq's Zipf scale: 3 is about once per million words
+_CODE_NAME = re.compile(r"^(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z\d]{2,6}$")
+_HONORIFICS = frozenset({"mr", "mrs", "ms", "mx", "dr", "prof", "professor", "sir", "dame", "lady", "lord"})
+_WEBSITE = re.compile(r"^[\w-]+(?:\.[\w-]+)*\.(?:gov|com|org|net|io|edu|mil|us|co|app|dev)$", re.IGNORECASE)
+_WORD = re.compile(r"[\w'’-]+")
+_POSSESSIVE = re.compile(r"^['’]s?\b")
+
+
+@functools.cache
+def given_names() -> frozenset[str]:
+    """Given names of every locale Faker ships (read from its person providers' data)."""
+    import faker.providers.person as person
+
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        for attribute in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
+            values = provider.__dict__.get(attribute)  # some locales compute these: a property, not data
+            if isinstance(values, dict | list | tuple | set | frozenset):
+                names.update(str(v) for v in values)
+    return frozenset(names)
+
+
+def personal_word(word: str) -> bool:
+    """A word shaped like part of a Latin-script personal name: "Chen", "O'Brien", "McKay", "Finch-Saunders".
+
+    Not an acronym ("GSA"), not a word with capitals inside ("SecOps", "JoinTTS") except
+    after "Mc", "Mac", "O'" or a hyphen, not a word with digits or dots ("18F", "USA.gov").
+    """
+    if len(word) < 2 or not word[0].isupper() or word.isupper():
+        return False
+    for i, ch in enumerate(word[1:], start=1):
+        if ch.isupper():
+            if not (word[i - 1] in "-'’" or word[:i] in ("Mc", "Mac", "O'", "O’", "De", "Di", "La", "Le")):
+                return False
+        elif not (ch.isalpha() or ch in "-'’"):
+            return False
+    return True
+
+
+def looks_like_person(name: str, text: str) -> bool:
+    """Name-shape evidence that ``name`` names a person: personal words, the first a given name,
+    or an honorific before one of its mentions in ``text``. Names in scripts without letter case
+    (Chinese) are left to their own NER model and pass."""
+    words = name.split()
+    if not any(ch.isascii() and ch.isalpha() for ch in name):
+        return True
+    if not 1 <= len(words) <= 4 or not all(map(personal_word, words)):
+        return False
+    if words[0] in given_names():
+        return True
+    pattern = re.compile(rf"\b({'|'.join(_HONORIFICS)})\.?\s+{re.escape(name)}\b", re.IGNORECASE)
+    return pattern.search(text) is not None
+
+
+def context_votes(name: str, text: str) -> Counter[str]:
+    """Product and Organization cues beside the mentions of ``name`` in ``text``."""
+    votes: Counter[str] = Counter()
+    if _WEBSITE.match(name):
+        votes["Product"] += 2
+    for match in re.finditer(rf"(?<![\w.]){re.escape(name)}(?![\w])", text):
+        before = _WORD.findall(text[max(0, match.start() - 40) : match.start()])
+        rest = text[match.end() : match.end() + 40]
+        possessive = _POSSESSIVE.match(rest)
+        after = _WORD.findall(rest[possessive.end() :] if possessive else rest)
+        previous = before[-1].casefold() if before else ""
+        following = after[0].casefold() if after else ""
+        if following in _PRODUCT_AFTER:
+            votes["Product"] += 1
+        if previous in _PRODUCT_BEFORE:
+            votes["Product"] += 1
+        if following in _ORG_AFTER or (following == "team" and not possessive):
+            votes["Organization"] += 1
+        if previous in _ORG_BEFORE:
+            votes["Organization"] += 1
+    return votes
+
+
+def head_type(name: str) -> str | None:
+    """The type the last word of a name states: "Bug Bounty Program" is a project,
+    "U.S. Web Design System" a product, "Federal Acquisition Service" an organisation."""
+    words = name.split()
+    if len(words) < 2:
+        return None
+    head = words[-1].casefold()
+    if head in _PROJECT_HEADS:
+        return "Project"
+    if head in _PRODUCT_HEADS:
+        return "Product"
+    if head in _ORG_HEADS or any(w.casefold() in ("office", "ministry", "department", "bureau") for w in words[:1]):
+        return "Organization"
+    return None
+
+
+def everyday_word(word: str) -> bool:
+    """A word common enough in English (Zipf 4 or more: "design", "sketch") to be a word before a name."""
+    from wordfreq import zipf_frequency
+
+    return not word.isupper() and zipf_frequency(word.casefold(), "en") >= 4.0
+
+
+def common_phrase(name: str) -> bool:
+    """Every word of ``name`` is an everyday English word ("Standard Operating Procedures",
+    "Business Development"): capitalised as a heading or a label, which is no evidence of a name."""
+    from wordfreq import zipf_frequency
+
+    words = _WORD.findall(name)
+    if len(words) < 2 or any(w.casefold() in _ORG_HEADS for w in words):
+        return False  # one word is the NER model's and the lower-case check's to judge
+    return all(not w.isupper() and zipf_frequency(w.casefold(), "en") >= _COMMON_ZIPF for w in words)
+
+
+def checked_type(name: str, ner_type: str, text: str) -> str:
+    """The type ``name`` keeps once the document's evidence is weighed (see the module docstring)."""
+    if ner_type not in ("Person", "Organization", "Location", "Product", "Other"):
+        return ner_type
+    votes = context_votes(name, text)
+    product, organization = votes["Product"], votes["Organization"]
+    if ner_type == "Person" and looks_like_person(name, text):
+        return "Person"
+    if product > organization and ner_type != "Product":
+        return "Product"
+    if organization > product and ner_type == "Product" and _CODE_NAME.match(name):
+        return "Organization"  # "18F staff", "18F's mission": a code that names an organisation
+    if (head := head_type(name)) is not None and ner_type != "Location":
+        return head
+    if ner_type in ("Person", "Other"):
+        return "Organization" if organization else "Other"
+    if ner_type == "Organization" and not organization and common_phrase(name) and not _named_with_article(name, text):
+        return "Other"
+    return ner_type
+
+
+def _named_with_article(name: str, text: str) -> bool:
+    """"the White House", "the Home Office": everyday words with an article and capitals are a proper name."""
+    return re.search(rf"\b[Tt]he\s+{re.escape(name)}\b", text) is not None
