@@ -28,6 +28,7 @@ from core.types import Chunk, Entity, Mention
 from core.extraction import Extraction, normalise_name, usable_name
 from core.markdown import Heading, blank_markup, heading_path, headings
 from core.vocabulary import name_key
+from ingest.extract.evidence import head_type
 
 # ---- gazetteer ------------------------------------------------------------------
 _TEAM = re.compile(r"\b((?:[A-Z][\w&]*[ \t]+){1,3}Team)\b")
@@ -38,7 +39,8 @@ _PROJECT_TITLE = re.compile(r"\bProject(?:[ \t]+(?:Brief|Charter|Plan))?[ \t]*:[
 _SITE = re.compile(r"\b((?:[A-Z][\w-]+[ \t]+){1,2}(?:Office|HQ|Headquarters|Campus|Warehouse|Plant|Lab))\b")
 _DEFINED = re.compile(r"^([A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})\s+[—–-]\s+\S")
 _PRODUCT_SECTIONS = re.compile(r"\b(services|products|systems|components|applications)\b", re.IGNORECASE)
-_NOT_A_NAME = frozenset({"the", "a", "an", "our", "this", "that", "each", "every", "our", "all", "new", "see", "team"})
+_NOT_A_NAME = frozenset({"the", "a", "an", "our", "your", "my", "their", "his", "her", "its", "this", "that", "each",
+                         "every", "any", "all", "new", "see", "team"})
 # Job titles: a name next to one is a person ("Helena Marsh (CEO)", "**Nadia Farouk** — Team lead").
 ROLE_WORDS = frozenset({
     "ceo", "cto", "cfo", "coo", "cio", "vp", "chief", "officer", "head", "lead", "manager", "engineer", "director",
@@ -70,6 +72,8 @@ EVENT_WORDS = frozenset({"review", "meeting", "sync", "kickoff", "kick-off", "of
 # "Head of People & Finance": what someone is head of is a unit of the company.
 # A website named in prose ("USA.gov", "Login.gov", "cloud.gov"), not inside an address or a URL.
 _WEBSITE_NAME = re.compile(r"(?<![\w@./:-])([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)*\.(?:gov|com|org|io|net))(?![\w/@-])")
+_LOWER_TEAM = re.compile(r"\b((?:[A-Z0-9][\w&-]*[ \t]+){1,3})team\b")
+_MARKED = re.compile(r"\*\*([^*\n]{2,80})\*\*|\[([^\]\n]{2,80})\]\(")
 _HEAD_OF = re.compile(r"\bHead of ((?:[A-Z][\w-]*)(?:[ \t]+(?:&|and|[A-Z][\w-]*)){0,3})")
 # Chinese sites: "上海办公室" (Shanghai Office), "北京总部" (Beijing HQ).
 _SITE_ZH = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:办公室|总部|园区|仓库|工厂|实验室))")
@@ -198,6 +202,19 @@ def capitalised_mid_sentence(text: str, word: str) -> bool:
 def gazetteer(text: str) -> dict[str, str]:
     """Names -> entity type found by naming patterns and layout in one document's text."""
     found: dict[str, str] = {}
+    for match in _LOWER_TEAM.finditer(text):
+        # "The Talent team", "18F Business Development team": the capitalised words name the team;
+        # an acronym alone ("the TTS team") is the organisation, not a team of its own.
+        words = match.group(1).split()
+        while words and words[0].lower() in _NOT_A_NAME:
+            words = words[1:]
+        if not words or all(w.isupper() or any(ch.isdigit() for ch in w) for w in words):
+            continue
+        # Capitals that open a line or a sentence ("Your team lead", "Executive team:") say nothing.
+        first = match.start(1) + match.group(1).index(words[0])
+        before = text[text.rfind("\n", 0, first) + 1 : first].strip(" \t-*•#>_")
+        if before and not before.endswith((".", "!", "?", ":")):
+            found.setdefault(" ".join(words) + " team", "Team")
     for match in _TEAM.finditer(text):
         words = match.group(1).split()
         while words and words[0].lower() in _NOT_A_NAME:
@@ -247,6 +264,12 @@ def gazetteer(text: str) -> dict[str, str]:
             found.setdefault(name, enumeration.kind_type)
     for match in _WEBSITE_NAME.finditer(prose):
         found.setdefault(match.group(1), "Product")
+    for match in _MARKED.finditer(text):
+        # Bold and link text the author wrote in Title Case ("[TTS Consulting Handbook](...)"), typed
+        # by what its last word says it is; a marked phrase with no such word claims nothing.
+        name = _item_name(match.group(1) or match.group(2))
+        if name and len(name.split()) >= 2 and (kind := head_type(name)) is not None:
+            found.setdefault(name, kind)
     for match in _PRODUCT_NOUN.finditer(text):
         word = match.group(1)
         # A word that also occurs in lower case is a common one ("The app", "Customer robots").
@@ -266,7 +289,7 @@ _KIND_NOUNS: dict[str, str] = {
     **dict.fromkeys(("products", "tools", "apps", "applications", "platforms", "systems", "software", "websites",
                      "sites", "services"), "Product"),
     **dict.fromkeys(("partners", "vendors", "suppliers", "agencies", "companies", "organizations", "organisations",
-                     "providers", "customers", "clients"), "Organization"),
+                     "customers", "clients"), "Organization"),
 }
 _KIND = re.compile(r"\b(" + "|".join(sorted((k.replace(" ", r"\s+") for k in _KIND_NOUNS), key=len, reverse=True))
                    + r")\b", re.IGNORECASE)
@@ -614,6 +637,70 @@ def possessive_relations(extraction: Extraction, chunk: Chunk, spans: list[Span]
             extraction.add_relation(thing.entity, "PART_OF", owner.entity, chunk, sentence)
         elif owner.entity.type in GROUPS | PEOPLE and thing.entity.type in THINGS:
             extraction.add_relation(owner.entity, "OWNS", thing.entity, chunk, sentence)
+
+
+# "Header: value" pairs of one list item, as table rows are written ("- Resource: Tock; Owner: 18F").
+_RECORD_PAIR = re.compile(r"(?:^[ \t]*[-*•][ \t]+|;[ \t]+)([^:;\n]{1,60}?):[ \t]+([^;\n]*)")
+_RECORD_FIELDS: tuple[tuple[re.Pattern[str], str, frozenset[str], frozenset[str], bool], ...] = tuple(
+    (re.compile(rf"^(?:{pattern})$", re.IGNORECASE), relation, frozenset(keys), frozenset(values), value_first)
+    for pattern, relation, keys, values, value_first in (
+        # (header, relation, types of the row's key, types of the value, the value is the relation's source)
+        (r"(?:product\s+|project\s+|business\s+)?owners?|owned\s+by|maintainers?|maintained\s+by|responsible(?:\s+team)?",
+         "OWNS", THINGS, PEOPLE | GROUPS, True),
+        (r"(?:team\s+|project\s+|site\s+)?leads?|leaders?|heads?|director|chair|managed\s+by|led\s+by",
+         "LEADS", GROUPS | THINGS | PLACES, PEOPLE, True),
+        (r"manager|reports\s+to|line\s+manager|supervisor", "REPORTS_TO", PEOPLE, PEOPLE, False),
+        (r"locations?|offices?|city|site|based\s+in|country|region|headquarters|hq", "LOCATED_IN",
+         PEOPLE | GROUPS, PLACES, False),
+        (r"teams?|groups?|departments?|division|unit|org(?:ani[sz]ation)?", "MEMBER_OF", PEOPLE, GROUPS, False),
+        (r"teams?|groups?|departments?|division|unit|parent(?:\s+org(?:ani[sz]ation)?)?|part\s+of", "PART_OF",
+         GROUPS, GROUPS, False),
+        (r"depends\s+on|dependencies|requires|upstream", "DEPENDS_ON", THINGS, THINGS | GROUPS, False),
+        (r"partners?|vendors?|suppliers?", "PARTNERS_WITH", frozenset({"Organization"}), frozenset({"Organization"}),
+         False),
+        (r"uses|tools?|platforms?|stack|built\s+with|software", "USES", GROUPS, THINGS, False),
+    )
+)
+
+
+def field_label(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` sits in the header of a ``Header: value`` pair of a record line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    pairs = list(_RECORD_PAIR.finditer(line))
+    return len(pairs) >= 2 and pairs[0].start() == 0 and any(
+        line_start + pair.start(1) <= start and end <= line_start + pair.end(1) for pair in pairs)
+
+
+def record_relations(extraction: Extraction, chunk: Chunk, spans: list[Span]) -> None:
+    """Facts of a record line (a table row as the Markdown loader writes it): the row's key is
+    the first pair's entity; a pair whose header names a relation ("Owner", "Location", "Team")
+    relates the key to the entity in its value, with the row as evidence."""
+    line_start = 0
+    for line in chunk.text.split("\n"):
+        line_end = line_start + len(line)
+        pairs = list(_RECORD_PAIR.finditer(line))
+        if len(pairs) >= 2 and pairs[0].start() == 0:
+            in_line = [s for s in spans if line_start <= s.start and s.end <= line_end]
+
+            def entity_in(pair: re.Match[str]) -> Entity | None:
+                a, b = line_start + pair.start(2), line_start + pair.end(2)
+                return next((s.entity for s in in_line if a <= s.start and s.end <= b
+                             and s.entity.type not in ("Date", "Event", "Topic", "Other")), None)
+
+            key = entity_in(pairs[0])
+            for pair in pairs[1:] if key is not None else ():
+                value = entity_in(pair)
+                header = pair.group(1).strip(" *_")
+                for pattern, relation, keys, values, value_first in _RECORD_FIELDS:
+                    if value is None or value.id == key.id or not pattern.match(header):
+                        continue
+                    if key.type in keys and value.type in values:
+                        source, target = (value, key) if value_first else (key, value)
+                        extraction.add_relation(source, relation, target, chunk, (line_start, line_end))
+                        break
+        line_start = line_end + 1
 
 
 def structural_relations(

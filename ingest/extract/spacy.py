@@ -272,6 +272,11 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
     doc_text = ent.doc.text  # built from the tokens at each access
     surface = doc_text[start:end]
+    if " (" in surface:  # "Technology Operations (Tech Ops) Division": the name before the aside
+        surface = surface[: surface.index(" (")]
+        end = start + len(surface)
+    if "_" in surface or ("/" in surface and entity_type in ("Person", "Organization")):
+        return None  # "I_D_" (a transcript's spelled letters), "IaaS/PaaS/SaaS", "Review/Audit": not one name
     if not any(ch.isalpha() for ch in surface) or _CLOCK.match(surface):
         return None
     line_start = doc_text.rfind("\n", 0, start) + 1
@@ -280,8 +285,9 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     letters = [ch for ch in line if ch.isalpha()]
     if len(letters) > 6 and all(ch.isupper() for ch in letters):
         return None  # a shouted heading ("IT HELPDESK - FREQUENTLY ASKED"): the layout rules read those
-    if _ACRONYM.match(surface) and entity_type != "Location" and not rules.abbreviates(surface, text, known):
-        return None  # "API", "CSV", "CTO": technical terms, not names
+    if (_ACRONYM.match(surface) and entity_type != "Location" and not rules.abbreviates(surface, text, known)
+            and not evidence.context_votes(surface, text)["Organization"]):
+        return None  # "API", "CSV", "CTO": technical terms, not names ("GSA staff", "at TTS" are names)
     if entity_type == "Location" and not all(ch.isalpha() or ch in " .'-" for ch in surface):
         return None  # place names have no digits: "Sev2"
     if entity_type in ("Person", "Organization") and any(_name_token(t) and not t.is_digit for t in tokens if any(
@@ -318,6 +324,10 @@ def extract_with(
     """
     extraction = Extraction()
     text = document_text(chunks)
+    by_id = {chunk.id: chunk for chunk in chunks}
+    # A column header of a table row ("Approx. headcount: 79") is a label, not a name.
+    ner = {cid: [s for s in spans if not (cid in by_id and rules.field_label(by_id[cid].text, s[0], s[1]))]
+           for cid, spans in ner.items()}
     typed = rules.gazetteer(text)
     aliases = rules.short_forms(typed)
     for name, entity_type in (known or {}).items():
@@ -353,6 +363,7 @@ def extract_with(
         sents = sentence_spans.get(chunk.id) or rules.sentences(chunk.text)
         rules.cue_relations(extraction, chunk, spans_by_chunk[chunk.id], sents, item_subjects.get(chunk.id, []))
         rules.possessive_relations(extraction, chunk, spans_by_chunk[chunk.id], sents)
+        rules.record_relations(extraction, chunk, spans_by_chunk[chunk.id])
         _co_occurrence(extraction, chunk, spans_by_chunk[chunk.id], sents)
     extract_meeting(document, chunks, extraction)
     return _Result(extraction, spans_by_chunk)

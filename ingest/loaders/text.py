@@ -37,6 +37,9 @@ _TAG_KEYS = ("tags", "keywords", "categories")
 def markdown(path: Path, data: bytes) -> Parsed:
     text = decode(path, data)
     text, metadata = front_matter(path, text)
+    text, rows = table_rows(text)
+    if rows:
+        metadata["table_rows"] = rows
     match = _HEADING.search(text)
     declared = metadata.get("front_matter", {}).get("title")
     title = declared.strip() if isinstance(declared, str) and declared.strip() else (
@@ -74,6 +77,55 @@ def front_matter(path: Path, text: str) -> tuple[str, dict]:
     if tags:
         metadata["tags"] = list(dict.fromkeys(tags))
     return text[match.end():].lstrip("\r\n"), metadata
+
+
+_CELL_BREAK = re.compile(r"\s*<br\s*/?>\s*", re.IGNORECASE)
+
+
+def table_rows(text: str) -> tuple[str, int]:
+    """Pipe tables rewritten as one list item per row, each cell beside its column header:
+    "- Resource: Tock; Point of contact: 18F Director of Engineering". (the text, rows written)
+
+    A row is a fact (its key, a header, a value), and once a table is split into chunks a
+    row far from the header row no longer says what its cells are; written this way every
+    row carries its headers into its chunk, its citation and the extraction rules (which read
+    ``Header: value`` pairs: see ``ingest.extract.rules.record_relations``). markdown-it-py
+    finds the tables, so pipes in code spans, escaped pipes and alignment rows are read as
+    the CommonMark/GFM spec says.
+    """
+    if "|" not in text:
+        return text, 0
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    lines = text.split("\n")
+    replaced: list[tuple[int, int, list[str]]] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i].type != "table_open" or tokens[i].map is None:
+            i += 1
+            continue
+        first, last = tokens[i].map
+        rows: list[list[str]] = []
+        while tokens[i].type != "table_close":
+            if tokens[i].type == "tr_open":
+                rows.append([])
+            elif tokens[i].type == "inline" and rows:
+                rows[-1].append(_CELL_BREAK.sub(" ", tokens[i].content).strip())
+            i += 1
+        header, body = rows[0], rows[1:]
+        written = []
+        for row in body:
+            pairs = [f"{name or 'Column ' + str(n + 1)}: {cell}" for n, (name, cell) in enumerate(zip(header, row)) if cell]
+            if pairs:
+                written.append("- " + "; ".join(pairs))
+        replaced.append((first, last, written))
+        i += 1
+    count = 0
+    for first, last, written in reversed(replaced):
+        lines[first:last] = written
+        count += len(written)
+    return "\n".join(lines), count
 
 
 def _plain(value):
