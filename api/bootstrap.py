@@ -11,6 +11,7 @@ extractor and the abstractive minutes engine: its weights are in memory at most 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from generation.backends.provider import BackendProvider
 from generation.finetune.registry import AdapterRegistry
 from generation.minutes import MinutesBuilder
 from generation.minutes.derived import MinutesDocuments
+from ingest.enrich import GraphEnricher, StoredEnrichments
 from ingest.extract.resolution import MergeStore
 from retrieval.embedder import LazyEmbedder, choose_encoder, load_embedder
 from retrieval.query import Query
@@ -198,7 +200,18 @@ class Parts:
         s = self.settings
         # LLM extraction shares the answerer's backend: one copy of the weights.
         generator = self.llm if s.extractor in ("llm", "spacy+llm") else None
-        return build_extractor(s, graph=self.graph, embedder=self.embedder, merges=self.merges, generator=generator)
+        return build_extractor(s, graph=self.graph, embedder=self.embedder, merges=self.merges, generator=generator,
+                               enrichments=StoredEnrichments(self.metadata))
+
+    def enricher(self, busy: Callable[[], bool] = lambda: False,
+                 rewrite: Callable[[Iterable[str]], int] | None = None) -> GraphEnricher:
+        """The background LLM pass over stored chunks (``lore graph enrich``), on the shared model;
+        ``rewrite`` replaces documents' graph contributions (default: the pipeline's, unlocked)."""
+        from ingest.extract.llm import LLMExtractor
+
+        reader = LLMExtractor(self.llm, max_new_tokens=self.settings.llm_extraction_max_tokens,
+                              timeout=self.settings.generation_timeout)
+        return GraphEnricher(self.metadata, reader, rewrite or self.pipeline.rewrite_graph, busy=busy)
 
     def _build_pipeline(self) -> IngestPipeline:
         from ingest.pipeline import IngestPipeline

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from core.types import Answer, Entity, Fact, Passage
 from generation.answerer import Answerer
 from generation.finetune.registry import AdapterRegistry
 from generation.followup import Turn, standalone_question
+from ingest.enrich import EnrichProgress, EnrichReport
 from retrieval.query import Query
 from storage.metadata import DocumentRecord, StoredChunk
 
@@ -71,6 +73,9 @@ class LoreService:
         self._ready = False
         self.open_error: Exception | None = None  # why a background open failed, for /readyz
         self.last_reconcile: ReconcileReport | None = None
+        # Searches and answers in flight: the background graph enrichment waits while any run.
+        self._queries = 0
+        self._queries_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LoreService":
@@ -192,6 +197,28 @@ class LoreService:
             self.pipeline.workers = workers
         return self.pipeline.dry_run(list(paths))
 
+    def enrich_graph(self, limit: int | None = None, *, progress: EnrichProgress | None = None,
+                     stop: Callable[[], bool] = lambda: False) -> EnrichReport:
+        """Run the LLM over chunks not yet enriched (``lore graph enrich``; see ``ingest.enrich``),
+        yielding to queries between chunks; graph rewrites take the write lock like any write."""
+        self.open()
+
+        def rewrite(document_ids: Iterable[str]) -> int:
+            ids = list(document_ids)
+            if not ids:
+                return 0
+            with self._write_lock:
+                rewritten = self.pipeline.rewrite_graph(ids)
+                if self.parts.loaded("engine"):
+                    self.parts.engine.refresh()
+            return rewritten
+
+        return self.parts.enricher(busy=self.queries_running, rewrite=rewrite).run(limit, progress=progress, stop=stop)
+
+    def enrichment_progress(self) -> tuple[int, int]:
+        """(chunks enriched, chunks stored)."""
+        return self.metadata.enrichment_progress()
+
     def delete_document(self, document_id: str) -> bool:
         with self._write_lock:
             deleted = self.pipeline.delete(document_id)  # a meeting's minutes go with it
@@ -224,8 +251,23 @@ class LoreService:
         """
         query = as_query(query)
         started = time.perf_counter()
-        found = self.engine.search(query, max_facts=self.settings.max_facts)
+        with self._query():
+            found = self.engine.search(query, max_facts=self.settings.max_facts)
         return SearchResult(query.text, found.passages, found.facts, time.perf_counter() - started)
+
+    @contextmanager
+    def _query(self) -> Iterator[None]:
+        with self._queries_lock:
+            self._queries += 1
+        try:
+            yield
+        finally:
+            with self._queries_lock:
+                self._queries -= 1
+
+    def queries_running(self) -> bool:
+        """Whether a search or an answer is in progress (what background work yields to)."""
+        return self._queries > 0
 
     def search_for_answer(self, query: Query | str) -> SearchResult:
         """``search`` as an answer needs it: with sentence selection (``answer_units``) a wider net of
@@ -253,8 +295,9 @@ class LoreService:
         self.open()
         if (summary := self._summary_answer(query)) is not None:
             return summary
-        found = self.search_for_answer(query)
-        answer = self.answerer.answer(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms)
+        with self._query():
+            found = self.search_for_answer(query)
+            answer = self.answerer.answer(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms)
         return answer.model_copy(update={"timings": {"retrieve": found.seconds, **answer.timings}})
 
     def ask_stream(self, query: Query | str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
@@ -265,12 +308,13 @@ class LoreService:
             yield summary.text
             yield summary
             return
-        found = self.search_for_answer(query)
-        for piece in self.answerer.stream(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms):
-            if isinstance(piece, Answer):
-                yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
-            else:
-                yield piece
+        with self._query():
+            found = self.search_for_answer(query)
+            for piece in self.answerer.stream(query.text, found.passages, found.facts, unseen_terms=found.unseen_terms):
+                if isinstance(piece, Answer):
+                    yield piece.model_copy(update={"timings": {"retrieve": found.seconds, **piece.timings}})
+                else:
+                    yield piece
 
     def _summary_answer(self, query: Query) -> Answer | None:
         """A summary question's answer from whole meetings; None for any other question.

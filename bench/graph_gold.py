@@ -23,7 +23,10 @@ graph is read back per document:
   ``MENTIONED_WITH`` and ``ATTENDED`` excluded (co-occurrence, and the speaker list).
   Correct when both ends map to gold entities and (source, type, target) is gold.
 
-Usage: python -m bench.graph_gold [--set 18f|qmsum|all] [--json out.json] [--show-errors]
+With ``--enrich`` the LLM pass (``lore graph enrich`` with the configured model) then reads
+every chunk and the same scores are taken again, in the same process.
+
+Usage: python -m bench.graph_gold [--set 18f|qmsum|all] [--enrich] [--pages P ...] [--json out.json] [--show-errors]
 """
 
 from __future__ import annotations
@@ -116,48 +119,32 @@ def score_page(page: GoldPage, entities: list[dict], relations: list[dict]) -> d
             "types_stored": Counter(e["type"] for e in entities)}
 
 
-def run(set_name: str) -> dict:
-    from api.bootstrap import build, local_graph_server
-    from core.settings import Settings
-    from ingest.loaders import load_document
+def _read_back(info, pages: list[GoldPage]) -> dict[str, dict]:
+    from core.types import Document
 
-    with tempfile.TemporaryDirectory() as tmp:
-        pages = [p for name in (SETS if set_name == "all" else [set_name]) for p in load_set(name, Path(tmp))]
-        settings = Settings(data_dir=Path(tmp) / "data")
-        parts = build(settings)
-        try:
-            info = local_graph_server(settings).start()
-            parts.embedder.get()  # entity resolution embeds: load the model before the clock starts
-            started, chars, ids = time.perf_counter(), 0, {}
-            for page in pages:
-                document = load_document(page.path)
-                chunks = parts.chunker.split(document)
-                x = parts.extractor.extract(document, chunks)
-                parts.graph.upsert_document(document, chunks, list(x.entities.values()), x.mentions, x.relations,
-                                            meetings=x.meetings)
-                ids[page.name], chars = document.id, chars + len(document.text)
-            seconds = time.perf_counter() - started
-            per_page = {}
-            with GraphDatabase.driver(info.uri, auth=info.auth) as driver:
-                for page in pages:
-                    ents, _, _ = driver.execute_query(
-                        "MATCH (:Document {id: $id})-[:HAS_CHUNK]->(:Chunk)-[:MENTIONS]->(e:Entity) "
-                        "RETURN DISTINCT e.name AS name, e.type AS type", id=ids[page.name], database_=info.database)
-                    rels, _, _ = driver.execute_query(
-                        "MATCH (a:Entity)-[r]->(b:Entity) WHERE r.document_id = $id "
-                        "RETURN DISTINCT a.name AS s, type(r) AS t, b.name AS o", id=ids[page.name],
-                        database_=info.database)
-                    per_page[page.name] = score_page(page, [dict(r) for r in ents], [dict(r) for r in rels])
-        finally:
-            parts.close()
-            local_graph_server(settings).stop()
+    per_page = {}
+    with GraphDatabase.driver(info.uri, auth=info.auth) as driver:
+        for page in pages:
+            document_id = Document.make_id(str(page.path.resolve()))
+            ents, _, _ = driver.execute_query(
+                "MATCH (:Document {id: $id})-[:HAS_CHUNK]->(:Chunk)-[:MENTIONS]->(e:Entity) "
+                "RETURN DISTINCT e.name AS name, e.type AS type", id=document_id, database_=info.database)
+            rels, _, _ = driver.execute_query(
+                "MATCH (a:Entity)-[r]->(b:Entity) WHERE r.document_id = $id "
+                "RETURN DISTINCT a.name AS s, type(r) AS t, b.name AS o", id=document_id, database_=info.database)
+            per_page[page.name] = score_page(page, [dict(r) for r in ents], [dict(r) for r in rels])
+    return per_page
+
+
+def _summary(set_name: str, pages: list[GoldPage], per_page: dict[str, dict], seconds: float) -> dict:
     total: Counter[str] = Counter()
     types: Counter[str] = Counter()
     for result in per_page.values():
         total.update(result["counts"])
         types.update(result["types_stored"])
     return {
-        "set": set_name, "pages": len(pages), "characters": chars, "extract_and_write_seconds": round(seconds, 2),
+        "set": set_name, "pages": len(pages), "characters": sum(len(p.path.read_text()) for p in pages),
+        "seconds": round(seconds, 2),
         "entities_typed": prf(total["correct_entities"], total["predicted_entities"], total["found_entities"],
                               total["gold_entities"]),
         "relations": prf(total["correct_relations"], total["predicted_relations"], total["correct_relations"],
@@ -168,16 +155,60 @@ def run(set_name: str) -> dict:
     }
 
 
+def run(set_name: str, *, enrich: bool = False, pages_filter: set[str] | None = None) -> list[dict]:
+    """Ingest the set's pages with the product's pipeline and score the graph; with ``enrich``,
+    run ``lore graph enrich`` (the configured LLM) over every chunk and score again."""
+    import os
+
+    from api.bootstrap import local_graph_server
+    from api.service import LoreService
+    from core.settings import Settings
+
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = [p for name in (SETS if set_name == "all" else [set_name]) for p in load_set(name, Path(tmp))]
+        if pages_filter:
+            pages = [p for p in pages if p.name in pages_filter]
+        settings = Settings(data_dir=Path(tmp) / "data")
+        service = LoreService.from_settings(settings)
+        try:
+            info = local_graph_server(settings).start()
+            service.open()
+            started = time.perf_counter()
+            service.ingest([p.path for p in pages])
+            reports.append({"pass": "rules", **_summary(set_name, pages, _read_back(info, pages),
+                                                        time.perf_counter() - started)})
+            if enrich:
+                load = os.getloadavg()
+                result = service.enrich_graph()
+                report = _summary(set_name, pages, _read_back(info, pages), result.seconds)
+                report.update({"pass": f"rules+llm ({service.llm.name})", "chunks": result.chunks_read,
+                               "chunks_failed": result.chunks_failed,
+                               "chunks_per_minute": round(result.chunks_per_minute, 2),
+                               "load_average_before": [round(x, 2) for x in load],
+                               "load_average_after": [round(x, 2) for x in os.getloadavg()]})
+                reports.append(report)
+        finally:
+            service.close()
+            local_graph_server(settings).stop()
+    return reports
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", choices=[*SETS, "all"], default="all")
     parser.add_argument("--json", type=Path, help="write the full report (with every error) here")
     parser.add_argument("--show-errors", action="store_true", help="print wrong and missed entities and relations")
+    parser.add_argument("--enrich", action="store_true",
+                        help="also run the LLM pass (lore graph enrich, the configured model) and score again")
+    parser.add_argument("--pages", nargs="*", help="only these gold pages (paths as in the gold file)")
     args = parser.parse_args()
-    reports = [run(name) for name in ([*SETS] if args.set == "all" else [args.set])]
+    reports = [r for name in ([*SETS] if args.set == "all" else [args.set])
+               for r in run(name, enrich=args.enrich, pages_filter=set(args.pages or ()))]
     for report in reports:
-        print(f"{report['set']}: {report['pages']} pages, {report['characters']} characters, "
-              f"{report['extract_and_write_seconds']} s")
+        extra = f", {report['chunks']} chunks, {report['chunks_per_minute']} chunks/min" if "chunks" in report else ""
+        print(f"{report['set']} [{report['pass']}]: {report['pages']} pages, {report['characters']} characters, "
+              f"{report['seconds']} s{extra}")
         for what in ("entities_typed", "relations"):
             f = report[what]
             print(f"  {what:<15} P {f['precision']:.3f}  R {f['recall']:.3f}  F1 {f['f1']:.3f}"

@@ -33,7 +33,8 @@ class Extraction:
         return self.entities.setdefault(entity.id, entity)
 
     def add_relation(
-        self, source: Entity, rel_type: str, target: Entity, chunk: Chunk, sentence: tuple[int, int]
+        self, source: Entity, rel_type: str, target: Entity, chunk: Chunk, sentence: tuple[int, int],
+        origin: str = "rules",
     ) -> None:
         if source.id == target.id:
             return
@@ -47,6 +48,7 @@ class Extraction:
                 evidence=chunk.text[start:end].strip()[:EVIDENCE_CHARS],
                 start=start,
                 end=end,
+                origin=origin,
             )
         )
 

@@ -89,6 +89,7 @@ class Relation(_Frozen):
     evidence: str = ""
     start: int | None = Field(default=None, description="Offset of the evidence sentence in the chunk text.")
     end: int | None = None
+    origin: str = Field(default="rules", description="What read the fact: 'rules' (ingest) or 'llm' (`lore graph enrich`).")
 
 
 class Decision(_Frozen):

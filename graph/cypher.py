@@ -256,7 +256,8 @@ MERGE (a)-[r:{rel_type} {{chunk_id: row.chunk_id}}]->(b)
 SET r.document_id = $document_id,
     r.evidence = row.evidence,
     r.start = row.start,
-    r.end = row.end
+    r.end = row.end,
+    r.origin = row.origin
 """
 
 

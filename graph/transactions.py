@@ -77,7 +77,7 @@ def document_rows(
         check(f"relation {r.type}", r.chunk_id, r.source_id, r.target_id)
         rel_type = cypher.relation_type(r.type)
         row = {"source_id": r.source_id, "target_id": r.target_id, "chunk_id": r.chunk_id, "evidence": r.evidence,
-               "start": r.start, "end": r.end}
+               "start": r.start, "end": r.end, "origin": r.origin}
         relation_rows.setdefault((r.source_id, rel_type, r.target_id, r.chunk_id), row)
     by_type: dict[str, list[Row]] = defaultdict(list)
     for (_, rel_type, _, _), row in relation_rows.items():

@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     metadata     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, idx);
+-- What `lore graph enrich` read in a chunk with the LLM (an Extraction as JSON). A row goes with
+-- its chunk: a re-ingested or deleted document takes its enrichment with it.
+CREATE TABLE IF NOT EXISTS enrichments (
+    chunk_id     TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    document_id  TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS enrichments_by_document ON enrichments(document_id);
 """
 
 DEFAULT_COLLECTION = "default"
@@ -155,6 +165,48 @@ class SqliteMetadataStore(SqliteStore):
                 )
                 new.append(int(cursor.lastrowid))
         return old, new
+
+    def store_enrichment(self, chunk_id: str, document_id: str, model: str, payload: dict) -> None:
+        """Record a chunk's LLM extraction and, in the same transaction, that its document's graph
+        is behind (a kill before the graph is rewritten is repaired by the next run or reconcile)."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._transaction() as conn:
+            conn.execute(
+                """INSERT INTO enrichments (chunk_id, document_id, model, payload, created_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(chunk_id) DO UPDATE SET model=excluded.model, payload=excluded.payload,
+                       created_at=excluded.created_at""",
+                (chunk_id, document_id, model, json.dumps(payload), now),
+            )
+            conn.execute("UPDATE documents SET graph_synced = 0 WHERE id = ?", (document_id,))
+
+    def enrichments_for(self, chunk_ids: Iterable[str]) -> dict[str, dict]:
+        """Stored LLM extractions by chunk id (chunks never enriched are absent)."""
+        ids = list(chunk_ids)
+        found: dict[str, dict] = {}
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                rows = self.conn.execute(
+                    f"SELECT chunk_id, payload FROM enrichments WHERE chunk_id IN ({','.join('?' * len(part))})", part)
+                found.update((row[0], json.loads(row[1])) for row in rows)
+        return found
+
+    def chunks_to_enrich(self, limit: int | None = None) -> list[StoredChunk]:
+        """Chunks no enrichment has read yet, document by document, in reading order."""
+        query = """SELECT c.*, d.source, d.title FROM chunks c
+                   JOIN documents d ON d.id = c.document_id
+                   LEFT JOIN enrichments e ON e.chunk_id = c.id
+                   WHERE e.chunk_id IS NULL ORDER BY d.source, c.idx"""
+        with self._lock:
+            rows = self.conn.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        return [self._stored_chunk(row) for row in rows]
+
+    def enrichment_progress(self) -> tuple[int, int]:
+        """(chunks enriched, chunks stored)."""
+        with self._lock:
+            done = self.conn.execute("SELECT COUNT(*) FROM enrichments").fetchone()[0]
+            total = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(done), int(total)
 
     def mark_graph_synced(self, document_id: str) -> None:
         with self._lock:

@@ -137,3 +137,60 @@ def graph_unmerge(merge_id: Annotated[int, typer.Argument(help="Merge id from `l
         raise typer.Exit(1)
     console.print(f"undid merge {merge.id}: {merge.alias_name!r} is no longer {merge.canonical_name!r}; "
                   f"{len(merge.document_ids)} documents re-extracted")
+
+
+@graph_app.command("enrich")
+@reports_errors
+def graph_enrich(
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Read at most this many chunks, then stop.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the LLM over chunks not yet enriched and add the typed facts it finds to the graph.
+
+    Resumable: stop it (Ctrl-C) or kill it and the next run goes on from the next chunk. It runs
+    at low CPU priority, so a `lore serve` on the same machine answers first.
+    """
+    import os
+    import signal
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    try:
+        os.nice(10)  # llama.cpp's threads inherit it: queries on this machine go first
+    except OSError:
+        pass
+    stopping = False
+
+    def stop_soon(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            raise KeyboardInterrupt
+        stopping = True
+        err.print("stopping after this chunk (Ctrl-C again to stop now; the run resumes from here next time)")
+
+    previous = signal.signal(signal.SIGINT, stop_soon)
+    try:
+        with open_service() as service:
+            done, total = service.enrichment_progress()
+            pending = min(total - done, limit) if limit else total - done
+            err.print(f"{done} of {total} chunks enriched; reading {pending} now with {service.settings.llm_model}")
+            columns = (TextColumn("[bold]enrich"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+            with Progress(*columns, console=err, transient=False) as progress:
+                task = progress.add_task("enrich", total=pending, rate="")
+
+                def on_chunk(read: int, planned: int, seconds: float) -> None:
+                    progress.update(task, completed=read, total=planned,
+                                    rate=f"{60 * read / seconds:.1f} chunks/min" if seconds > 0 else "")
+
+                report = service.enrich_graph(limit, progress=on_chunk, stop=lambda: stopping)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if as_json:
+        print_json(report.as_json())
+        return
+    console.print(f"read {report.chunks_read} chunks in {report.seconds:.0f} s ({report.chunks_per_minute:.1f} per minute), "
+                  f"{report.relations_added} relations found, {report.documents_rewritten} documents' graph rewritten; "
+                  f"{report.remaining} chunks left" + (" (stopped early)" if report.interrupted else ""))
+    for failure in report.failures[:10]:
+        err.print(f"[yellow]not read:[/yellow] {failure}", highlight=False)

@@ -7,6 +7,7 @@ provider, so the model's weights are in memory once however many parts use it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from core.lazy import Lazy
 from core.settings import Settings
@@ -61,3 +62,17 @@ class BackendProvider:
 
     def count_tokens(self, text: str) -> int:
         return self.get().count_tokens(text)
+
+    @property
+    def constrains_output(self) -> bool:
+        """Whether the backend holds its output to a JSON Schema by grammar (llama.cpp does)."""
+        return callable(getattr(self.get(), "generate_json", None))
+
+    def generate_json(self, messages: list[Message], schema: dict, *, max_new_tokens: int,
+                      timeout: float | None = None) -> Any:
+        """An answer held to ``schema`` (JSON Schema) by the engine's grammar, parsed; ``TypeError``
+        from a backend that cannot constrain (ask ``constrains_output`` first)."""
+        constrained = getattr(self.get(), "generate_json", None)
+        if not callable(constrained):
+            raise TypeError(f"{self.name} cannot constrain its output to a schema")
+        return constrained(messages, schema, max_new_tokens=max_new_tokens, timeout=timeout)

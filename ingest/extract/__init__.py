@@ -111,14 +111,15 @@ def known_names(graph: GraphWriter) -> Callable[[], dict[str, str]]:
 
 def build_extractor(
     settings: Settings, *, graph: GraphWriter | None = None, embedder: Any = None, merges: Any = None,
-    generator: TextGenerator | None = None,
+    generator: TextGenerator | None = None, enrichments: Extractor | None = None,
 ) -> Extractor:
     """The extractor the settings ask for, wrapped with entity resolution when it is on.
 
     ``graph`` supplies the entities already known, ``embedder`` the
     embedding similarity, ``merges`` (a MergeStore) the recorded merge decisions,
     ``generator`` the chat model for ``extractor = "llm"`` / ``"spacy+llm"`` (the
-    composition root, ``api.bootstrap``, passes the configured generation backend).
+    composition root, ``api.bootstrap``, passes the configured generation backend),
+    ``enrichments`` what ``lore graph enrich`` stored for a document's chunks.
     """
     parts: list[Extractor] = []
     if settings.extractor in ("spacy", "spacy+llm"):
@@ -133,6 +134,8 @@ def build_extractor(
         from ingest.extract.llm import LLMExtractor
 
         parts.append(LLMExtractor(generator, max_new_tokens=settings.llm_extraction_max_tokens))
+    if enrichments is not None:  # what `lore graph enrich` stored, resolved with the rest
+        parts.append(enrichments)
     extractor: Extractor = parts[0] if len(parts) == 1 else CombinedExtractor(*parts)
     if settings.resolution_enabled and merges is not None:
         from ingest.extract.resolution import Resolver, ResolvingExtractor

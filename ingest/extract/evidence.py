@@ -112,9 +112,12 @@ def looks_like_person(name: str, text: str) -> bool:
         return True
     if not 1 <= len(words) <= 4 or not all(map(personal_word, words)):
         return False
-    if words[0] in given_names():
-        return True
-    pattern = re.compile(rf"\b({'|'.join(_HONORIFICS)})\.?\s+{re.escape(name)}\b", re.IGNORECASE)
+    return words[0] in given_names() or has_honorific(name, text)
+
+
+def has_honorific(name: str, text: str) -> bool:
+    """An honorific stands before a mention of ``name``: "Dr Amara Okafor", "Ms. Lin"."""
+    pattern = re.compile(rf"\b(?:{'|'.join(_HONORIFICS)})\.?\s+{re.escape(name)}\b", re.IGNORECASE)
     return pattern.search(text) is not None
 
 
@@ -189,6 +192,8 @@ def checked_type(name: str, ner_type: str, text: str) -> str:
     product, organization = votes["Product"], votes["Organization"]
     if ner_type == "Person" and looks_like_person(name, text):
         return "Person"
+    if " " in name and all(map(personal_word, name.split())) and has_honorific(name, text):
+        return "Person"  # "Dr Amara Okafor", whatever the NER model made of the name
     # A place needs more than one product cue to become a product ("Portland test floor robots").
     if product > organization and ner_type != "Product" and (ner_type != "Location" or product >= 2):
         return "Product"

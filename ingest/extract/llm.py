@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from core.errors import LoreError
 from core.types import Chunk, Document, Entity, Mention
-from core.vocabulary import ENTITY_TYPES, RELATION_TYPES, entity_label
+from core.vocabulary import CO_OCCURRENCE, ENTITY_TYPES, RELATION_TYPES, entity_label
 from core.extraction import Extraction, make_entity, normalise_name, usable_name
 from ingest.extract.rules import sentences
 
@@ -35,6 +35,25 @@ SYSTEM = (
     "Use names exactly as written in the text. Only state what the text says."
 )
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+# The closed schema as JSON Schema: an engine that constrains its output by grammar (llama.cpp)
+# can then only write entity and relation types the graph has.
+_EXTRACTED_TYPES = sorted(ENTITY_TYPES - {"Date", "Topic", "Other"})
+_EXTRACTED_RELATIONS = sorted(RELATION_TYPES - {"MENTIONED_WITH", "ATTENDED", "DECIDED", "ASSIGNED_TO"})
+TRIPLES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "entities": {"type": "array", "maxItems": 12, "items": {
+            "type": "object", "properties": {"name": {"type": "string", "maxLength": 60},
+                                             "type": {"enum": _EXTRACTED_TYPES}},
+            "required": ["name", "type"]}},
+        "relations": {"type": "array", "maxItems": 8, "items": {
+            "type": "object", "properties": {"source": {"type": "string", "maxLength": 60},
+                                             "type": {"enum": _EXTRACTED_RELATIONS},
+                                             "target": {"type": "string", "maxLength": 60}},
+            "required": ["source", "type", "target"]}},
+    },
+    "required": ["entities", "relations"],
+}
 
 
 def parse_triples(answer: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -87,22 +106,46 @@ class TextGenerator(Protocol):
 
 
 class LLMExtractor:
+    """Typed triples per chunk from a chat model, kept only where the chunk bears them out.
+
+    An engine with ``generate_json`` (llama.cpp) is held to :data:`TRIPLES_SCHEMA` by grammar;
+    any other model's answer is parsed defensively. Either way a triple is kept only when both
+    names occur in the chunk and its types are in the closed schema.
+    """
+
+    origin = "llm"
+
     def __init__(self, backend: TextGenerator, max_new_tokens: int = 512, timeout: float | None = None) -> None:
         self.backend = backend
         self.max_new_tokens = max_new_tokens
         self.timeout = timeout
 
+    @property
+    def model(self) -> str:
+        return str(getattr(self.backend, "name", type(self.backend).__name__))
+
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         extraction = Extraction()
         for chunk in chunks:
-            messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": chunk.text}]
             try:
-                answer = self.backend.generate(messages, max_new_tokens=self.max_new_tokens, timeout=self.timeout)
+                extraction.merge(self.extract_chunk(chunk))
             except LoreError as exc:
                 # One chunk the model cannot do must not fail the document.
                 log.warning("LLM extraction skipped chunk %s of %s: %s", chunk.index, document.source, exc)
-                continue
-            self._add(extraction, chunk, *parse_triples(answer))
+        return extraction
+
+    def extract_chunk(self, chunk: Chunk) -> Extraction:
+        """One chunk's triples; raises a :class:`LoreError` when the model cannot answer."""
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": chunk.text}]
+        constrained = getattr(self.backend, "generate_json", None)
+        if callable(constrained) and getattr(self.backend, "constrains_output", True):
+            payload = constrained(messages, TRIPLES_SCHEMA, max_new_tokens=self.max_new_tokens, timeout=self.timeout)
+            entities, relations = parse_triples(json.dumps(payload))
+        else:
+            answer = self.backend.generate(messages, max_new_tokens=self.max_new_tokens, timeout=self.timeout)
+            entities, relations = parse_triples(answer)
+        extraction = Extraction()
+        self._add(extraction, chunk, entities, relations)
         return extraction
 
     def _add(self, extraction: Extraction, chunk: Chunk, entities: list[dict], relations: list[dict]) -> None:
@@ -129,11 +172,13 @@ class LLMExtractor:
         sentence_spans = sentences(chunk.text)
         for r in relations:
             rel_type = _relation_type(r["type"])
+            if rel_type is None or rel_type == CO_OCCURRENCE:
+                continue  # not in the schema
             source, target = locate(r["source"]), locate(r["target"])
-            if rel_type is None or source is None or target is None:
-                continue
+            if source is None or target is None or "Other" in (source[0].type, target[0].type):
+                continue  # a name the chunk does not hold, or one the model gave no type in the schema
             lo, hi = min(source[1], target[1]), max(source[2], target[2])
             # The evidence is the smallest run of sentences holding both names.
             start = max((s for s, e in sentence_spans if s <= lo), default=0)
             end = min((e for s, e in sentence_spans if e >= hi), default=len(chunk.text))
-            extraction.add_relation(source[0], rel_type, target[0], chunk, (start, end))
+            extraction.add_relation(source[0], rel_type, target[0], chunk, (start, end), origin=self.origin)

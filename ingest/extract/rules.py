@@ -264,6 +264,15 @@ def gazetteer(text: str) -> dict[str, str]:
             found.setdefault(name, enumeration.kind_type)
     for match in _WEBSITE_NAME.finditer(prose):
         found.setdefault(match.group(1), "Product")
+    for line in text.split("\n"):
+        # A table row's key (as the loader writes rows: "- System: **PACS Viewer**; Owner: ..."):
+        # a name of the kind its column header says, when the header says one.
+        pairs = list(_RECORD_PAIR.finditer(line))
+        if len(pairs) >= 2 and pairs[0].start() == 0:
+            kind = _COLUMN_KINDS.get(pairs[0].group(1).strip(" *_").casefold())
+            name = _item_name(pairs[0].group(2)) if kind else None
+            if name:
+                found.setdefault(name, kind)
     for match in _MARKED.finditer(text):
         # Bold and link text the author wrote in Title Case ("[TTS Consulting Handbook](...)"), typed
         # by what its last word says it is; a marked phrase with no such word claims nothing.
@@ -293,6 +302,16 @@ _KIND_NOUNS: dict[str, str] = {
 }
 _KIND = re.compile(r"\b(" + "|".join(sorted((k.replace(" ", r"\s+") for k in _KIND_NOUNS), key=len, reverse=True))
                    + r")\b", re.IGNORECASE)
+# A table's first column header, singular: what the row's key is.
+_COLUMN_KINDS: dict[str, str] = {
+    **dict.fromkeys(("system", "service", "tool", "product", "app", "application", "platform", "resource",
+                     "website", "site", "software", "repository", "component"), "Product"),
+    **dict.fromkeys(("team", "unit", "department", "division", "group", "chapter", "squad", "office"), "Team"),
+    **dict.fromkeys(("company", "partner", "vendor", "supplier", "agency", "organization", "organisation",
+                     "customer", "client"), "Organization"),
+    **dict.fromkeys(("project", "initiative", "program", "programme"), "Project"),
+    **dict.fromkeys(("location", "city", "country", "region"), "Location"),
+}
 _USED_KINDS = re.compile(r"\b(?:saas|tools|software|platforms|apps|applications|providers)\b", re.IGNORECASE)
 _PARTNER_KINDS = re.compile(r"\b(?:partners|vendors|suppliers)\b", re.IGNORECASE)
 # Between the container and the kind noun: a verb of having parts, or nothing ("TTS SaaS Products:").
@@ -630,6 +649,8 @@ def possessive_relations(extraction: Extraction, chunk: Chunk, spans: list[Span]
     bounds = sorted(sentence_spans)
     for owner, thing in itertools.pairwise(spans):
         link = _POSSESSOR.match(chunk.text, owner.end)
+        if link is None and chunk.text[owner.start : owner.end].endswith(("'s", "’s")):
+            link = re.compile(r"[ \t]+").match(chunk.text, owner.end)  # the span took the "'s" with it
         if link is None or link.end() != thing.start or owner.entity.id == thing.entity.id:
             continue
         sentence = next(((a, b) for a, b in bounds if a <= owner.start and thing.end <= b), (owner.start, thing.end))

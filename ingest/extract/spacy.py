@@ -272,6 +272,8 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
     doc_text = ent.doc.text  # built from the tokens at each access
     surface = doc_text[start:end]
+    if re.search(r"\n[ \t]*\n|\n[ \t]*#", surface):
+        return None  # across a blank line or into a heading: two pieces of layout, not one name
     if " (" in surface:  # "Technology Operations (Tech Ops) Division": the name before the aside
         surface = surface[: surface.index(" (")]
         end = start + len(surface)
