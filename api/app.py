@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api.generation_queue import GenerationQueue
+from api.enrichment import EnrichmentRunner
 from api.jobs import JobRunner, JobStore
 from api.keys import KeyStore
 from api.limits import BodySizeLimit, RateLimiter
@@ -51,11 +52,13 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
         keys.open()
         job_store.open()
         runner = JobRunner(lore, job_store, on_finish=lambda job, report: _record(job_store, job.id, report))
+        enrichment = EnrichmentRunner(lore)
         app.state.settings = settings
         app.state.service = lore
         app.state.keys = keys
         app.state.jobs = job_store
         app.state.runner = runner
+        app.state.enrichment = enrichment
         app.state.limiter = RateLimiter(settings.rate_limit)
         app.state.generation_queue = GenerationQueue(settings.max_concurrent_generations, settings.max_waiting_generations)
         app.state.metrics = app_metrics
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, service: LoreService | None = N
         finally:
             # Let a running ingest finish (queued jobs resume at the next start), then close the stores.
             await run_in_threadpool(runner.shutdown)
+            await run_in_threadpool(enrichment.shutdown)
             job_store.close()
             keys.close()
             if owned:

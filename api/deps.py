@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.enrichment import EnrichmentRunner
 from api.jobs import JobRunner, JobStore
 from api.keys import ApiKey, KeyStore
 from api.limits import RateLimiter
@@ -34,11 +35,16 @@ def get_runner(request: Request) -> JobRunner:
     return request.app.state.runner
 
 
+def get_enrichment(request: Request) -> EnrichmentRunner:
+    return request.app.state.enrichment
+
+
 ServiceDep = Annotated[LoreService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+EnrichmentDep = Annotated[EnrichmentRunner, Depends(get_enrichment)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `lore keys create`.")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from `lore keys create`.")

@@ -434,3 +434,23 @@ class GraphStatsOut(BaseModel):
     @classmethod
     def of(cls, stats) -> "GraphStatsOut":
         return cls(**{name: getattr(stats, name) for name in cls.model_fields})
+
+
+class EnrichRequest(BaseModel):
+    limit: int | None = Field(default=None, ge=1, description="Read at most this many chunks in this run; all when unset.")
+
+
+class EnrichStatus(BaseModel):
+    """The graph enrichment job (`lore graph enrich` in the background): this process's run and the store's progress."""
+
+    running: bool
+    started_at: str | None = None
+    finished_at: str | None = None
+    read: int = Field(description="Chunks read by the current (or last) run.")
+    planned: int = Field(description="Chunks that run set out to read.")
+    chunks_enriched: int = Field(description="Chunks enriched so far, all runs.")
+    chunks_total: int
+    chunks_per_minute: float
+    eta_seconds: int | None = None
+    report: dict | None = Field(default=None, description="The finished run's report (chunks read and failed, relations added).")
+    error: str | None = None

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="Default: the configured LORE_MAX_NEW_TOKENS.")
     parser.add_argument("--context-tokens", type=int, default=None, help="Default: the configured LORE_CONTEXT_TOKENS.")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
+    parser.add_argument("--graph-facts", choices=("with", "without", "both"), default="with",
+                        help="Answer with the graph facts retrieval found, without them, or both on the same passages "
+                             "(the graph ablation).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -92,32 +95,35 @@ def main(argv: list[str] | None = None) -> int:
                 update = {"answer_units": units, **({"context_tokens": int(budget)} if budget else {})}
                 answerer = Answerer.from_settings(backend, model_settings.model_copy(update=update),
                                                   embedder=service.parts.embedder)
-                rows = []
-                for q, passages, facts, unseen in retrieved:
-                    started = time.perf_counter()
-                    answer = next(p for p in answerer.stream(q["question"], passages, facts, unseen_terms=unseen)
-                                  if isinstance(p, Answer))
-                    seconds = time.perf_counter() - started
-                    golds = [q["answer"], *q.get("aliases", [])] if q.get("answer") else []
-                    gold_source = q.get("source")
-                    in_gold = [bool(gold_source) and c.source.endswith(gold_source) for c in answer.citations]
-                    rows.append({
-                        "id": q.get("id"), "answer": answer.text, "seconds": round(seconds, 2),
-                        "first_token": round(answer.timings.get("first_token", seconds), 2),
-                        "prompt_tokens": int(answer.timings.get("prompt_tokens", 0)),
-                        "answerable": bool(golds),
-                        "right": bool(golds) and not answer.abstained and any(holds(answer.text, g) for g in golds),
-                        "f1": round(max(token_f1(answer.text, g) for g in golds), 3) if golds else None,
-                        "citations": len(answer.citations),
-                        "citations_in_gold": sum(in_gold),
-                        "citations_holding": sum(any(holds(answer.passages[c.number - 1].text, g) for g in golds)
-                                                 for c in answer.citations),
-                        "abstained": answer.abstained, "rule": answer.abstention_rule,
-                    })
-                    print(model, configuration, json.dumps(rows[-1], ensure_ascii=False), flush=True)
-                key = f"{model} [{units}@{answerer.context_tokens}]"
-                figures[key] = {**_summary(rows), "load_average": load_average(), "rows": rows}
-                print(key, json.dumps({k: v for k, v in figures[key].items() if k != "rows"}), flush=True)
+                for with_facts in {"with": (True,), "without": (False,), "both": (True, False)}[args.graph_facts]:
+                    rows = []
+                    for q, passages, facts, unseen in retrieved:
+                        started = time.perf_counter()
+                        answer = next(p for p in answerer.stream(q["question"], passages, facts if with_facts else [],
+                                                                 unseen_terms=unseen)
+                                      if isinstance(p, Answer))
+                        seconds = time.perf_counter() - started
+                        golds = [q["answer"], *q.get("aliases", [])] if q.get("answer") else []
+                        gold_source = q.get("source")
+                        in_gold = [bool(gold_source) and c.source.endswith(gold_source) for c in answer.citations]
+                        rows.append({
+                            "id": q.get("id"), "answer": answer.text, "seconds": round(seconds, 2),
+                            "first_token": round(answer.timings.get("first_token", seconds), 2),
+                            "prompt_tokens": int(answer.timings.get("prompt_tokens", 0)),
+                            "answerable": bool(golds),
+                            "right": bool(golds) and not answer.abstained and any(holds(answer.text, g) for g in golds),
+                            "f1": round(max(token_f1(answer.text, g) for g in golds), 3) if golds else None,
+                            "citations": len(answer.citations),
+                            "citations_in_gold": sum(in_gold),
+                            "citations_holding": sum(any(holds(answer.passages[c.number - 1].text, g) for g in golds)
+                                                     for c in answer.citations),
+                            "abstained": answer.abstained, "rule": answer.abstention_rule,
+                            "facts_given": len(facts) if with_facts else 0,
+                        })
+                        print(model, configuration, json.dumps(rows[-1], ensure_ascii=False), flush=True)
+                    key = f"{model} [{units}@{answerer.context_tokens}]" + ("" if with_facts else " [no graph facts]")
+                    figures[key] = {**_summary(rows), "load_average": load_average(), "rows": rows}
+                    print(key, json.dumps({k: v for k, v in figures[key].items() if k != "rows"}), flush=True)
     finally:
         service.close()
     if args.out:

@@ -20,6 +20,15 @@ _TITLES = re.compile(r"^(?:dr|mr|mrs|ms|mx|prof|sir|dame)\.?\s+", re.IGNORECASE)
 EVIDENCE_CHARS = 500
 
 
+@dataclass(frozen=True)
+class Span:
+    """An entity's occurrence in a chunk, at chunk offsets: what relation rules read."""
+
+    start: int
+    end: int
+    entity: Entity
+
+
 @dataclass
 class Extraction:
     entities: dict[str, Entity] = field(default_factory=dict)

@@ -46,6 +46,13 @@ class RelationType(StrEnum):
 
 
 ENTITY_TYPES: Final[frozenset[str]] = frozenset(t.value for t in EntityType)
+
+# Type groups relation rules are written against ("a person LEADS a group or a thing").
+PEOPLE: Final[frozenset[str]] = frozenset({"Person"})
+GROUPS: Final[frozenset[str]] = frozenset({"Team", "Organization"})
+THINGS: Final[frozenset[str]] = frozenset({"Project", "Product"})
+ORGS: Final[frozenset[str]] = frozenset({"Organization", "Team", "Project", "Product"})
+PLACES: Final[frozenset[str]] = frozenset({"Location"})
 RELATION_TYPES: Final[frozenset[str]] = frozenset(t.value for t in RelationType)
 
 # Predicate of the facts derived at query time from chunks that mention two entities.

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.deps import ReadKey, ServiceDep, effective_collections
+from api.deps import AdminKey, EnrichmentDep, ReadKey, ServiceDep, effective_collections
 from api.problems import problem_responses
-from api.schemas import EntityDetail, EntityOut, GraphStatsOut
+from api.schemas import EnrichRequest, EnrichStatus, EntityDetail, EntityOut, GraphStatsOut
 
 router = APIRouter(prefix="/v1", tags=["graph"], responses=problem_responses(401, 403, 422, 429))
 
@@ -42,3 +42,18 @@ def graph_stats(service: ServiceDep, key: ReadKey) -> GraphStatsOut:
     stats = service.graph_stats(collections=effective_collections(key, None))
     return GraphStatsOut.of(stats)
 
+
+
+@router.post("/graph/enrich", response_model=EnrichStatus, status_code=202)
+def start_enrichment(enrichment: EnrichmentDep, key: AdminKey, body: EnrichRequest | None = None) -> EnrichStatus:
+    """Start the LLM pass over chunks not yet enriched (one run at a time; a running one is left
+    as it is). It reads every collection, so it needs the `admin` scope; it yields to queries
+    between chunks, and a run cut off by a restart goes on from the next chunk when started again."""
+    enrichment.start(body.limit if body else None)
+    return EnrichStatus(**enrichment.status())
+
+
+@router.get("/graph/enrich", response_model=EnrichStatus)
+def enrichment_status(enrichment: EnrichmentDep, key: ReadKey) -> EnrichStatus:
+    """Progress of the graph enrichment: chunks read, rate, estimated time left."""
+    return EnrichStatus(**enrichment.status())

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.types import Chunk, Document, Entity
-from ingest.extract import evidence, rules
-from core.extraction import Extraction, document_text, normalise_name, usable_name
+from ingest.extract import evidence, layout, rules
+from core.extraction import Extraction, Span, document_text, normalise_name, usable_name
 from core.markdown import blank_markup
 from core.meeting_notes import extract_meeting
 from ingest.extract.spacy_processes import BATCH_SIZE, SpacyRunner, load_pipeline
@@ -214,7 +214,7 @@ def _clean_in_segments(ents: list[_Found], segments: list[tuple[int, int, Any]],
     return found
 
 
-def _entity_count(spans: list[rules.Span], start: int, end: int) -> int:
+def _entity_count(spans: list[Span], start: int, end: int) -> int:
     return len({s.entity.id for s in spans if start <= s.start and s.end <= end})
 
 
@@ -308,7 +308,7 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
 
 
 class _Result:
-    def __init__(self, extraction: Extraction, spans: dict[str, list[rules.Span]]) -> None:
+    def __init__(self, extraction: Extraction, spans: dict[str, list[Span]]) -> None:
         self.extraction = extraction
         self.spans = spans
 
@@ -328,7 +328,7 @@ def extract_with(
     text = document_text(chunks)
     by_id = {chunk.id: chunk for chunk in chunks}
     # A column header of a table row ("Approx. headcount: 79") is a label, not a name.
-    ner = {cid: [s for s in spans if not (cid in by_id and rules.field_label(by_id[cid].text, s[0], s[1]))]
+    ner = {cid: [s for s in spans if not (cid in by_id and layout.field_label(by_id[cid].text, s[0], s[1]))]
            for cid, spans in ner.items()}
     typed = rules.gazetteer(text)
     aliases = rules.short_forms(typed)
@@ -360,12 +360,12 @@ def extract_with(
     }
     subject, home = _document_subject(document, chunks, spans_by_chunk)
     item_subjects = rules.structural_relations(extraction, text, chunks, spans_by_chunk, subject, home)
-    rules.enumeration_relations(extraction, chunks, spans_by_chunk, rules.enumerations(blank_markup(text)))
+    layout.enumeration_relations(extraction, chunks, spans_by_chunk, layout.enumerations(blank_markup(text)))
     for chunk in chunks:
         sents = sentence_spans.get(chunk.id) or rules.sentences(chunk.text)
         rules.cue_relations(extraction, chunk, spans_by_chunk[chunk.id], sents, item_subjects.get(chunk.id, []))
         rules.possessive_relations(extraction, chunk, spans_by_chunk[chunk.id], sents)
-        rules.record_relations(extraction, chunk, spans_by_chunk[chunk.id])
+        layout.record_relations(extraction, chunk, spans_by_chunk[chunk.id])
         _co_occurrence(extraction, chunk, spans_by_chunk[chunk.id], sents)
     extract_meeting(document, chunks, extraction)
     return _Result(extraction, spans_by_chunk)
@@ -415,7 +415,7 @@ def _sentences(doc: Any) -> list[tuple[int, int]]:
 
 
 def _document_subject(
-    document: Document, chunks: list[Chunk], spans_by_chunk: dict[str, list[rules.Span]]
+    document: Document, chunks: list[Chunk], spans_by_chunk: dict[str, list[Span]]
 ) -> tuple[Entity | None, Entity | None]:
     """What the document is about (the first entity of its first line) and its home organisation
     (the organisation it names most often)."""
@@ -435,7 +435,7 @@ def _document_subject(
     return subject, home
 
 
-def _co_occurrence(extraction: Extraction, chunk: Chunk, spans: list[rules.Span], sents: list[tuple[int, int]]) -> None:
+def _co_occurrence(extraction: Extraction, chunk: Chunk, spans: list[Span], sents: list[tuple[int, int]]) -> None:
     for start, end in sents:
         in_sentence = {s.entity.id: s.entity for s in spans if start <= s.start and s.end <= end and s.entity.type != "Date"}
         pairs = itertools.combinations(sorted(in_sentence), 2)
@@ -444,7 +444,7 @@ def _co_occurrence(extraction: Extraction, chunk: Chunk, spans: list[rules.Span]
 
 
 def _dependency_relations(
-    extraction: Extraction, chunk: Chunk, doc: Any, spans: list[rules.Span], offset: int = 0
+    extraction: Extraction, chunk: Chunk, doc: Any, spans: list[Span], offset: int = 0
 ) -> None:
     """Relation verbs whose subject and object are entities: "Wren depends on Roster", "Alice joined the Platform Team".
 

@@ -89,7 +89,7 @@ def table_rows(text: str) -> tuple[str, int]:
     A row is a fact (its key, a header, a value), and once a table is split into chunks a
     row far from the header row no longer says what its cells are; written this way every
     row carries its headers into its chunk, its citation and the extraction rules (which read
-    ``Header: value`` pairs: see ``ingest.extract.rules.record_relations``). markdown-it-py
+    ``Header: value`` pairs: see ``ingest.extract.layout``). markdown-it-py
     finds the tables, so pipes in code spans, escaped pipes and alignment rows are read as
     the CommonMark/GFM spec says.
     """

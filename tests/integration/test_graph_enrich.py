@@ -148,3 +148,24 @@ def test_kill_during_enrich_then_rerun_finishes_and_leaves_the_graph_in_sync(tmp
         ids = {r.id for r in lore.metadata.documents()}
         assert lore.graph.document_ids() == ids
         assert Document.make_id(str((corpus / "team-0.md").resolve())) in ids
+
+
+def test_the_http_api_runs_the_job_for_admin_keys_and_reports_progress(service):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.keys import KeyStore
+
+    with KeyStore(service.settings.api_db_path) as keys:
+        _, reader = keys.create("reader", ["read"])
+        _, admin = keys.create("admin", ["read", "admin"])
+    with TestClient(create_app(service=service)) as client:
+        assert client.post("/v1/graph/enrich", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+        started = client.post("/v1/graph/enrich", json={"limit": 1}, headers={"Authorization": f"Bearer {admin}"})
+        assert started.status_code == 202 and started.json()["running"] is True
+        deadline = time.monotonic() + 120
+        while (status := client.get("/v1/graph/enrich", headers={"Authorization": f"Bearer {reader}"}).json())["running"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status["error"] is None and status["report"]["chunks_read"] == 1
+        assert status["chunks_enriched"] == 1 and status["chunks_total"] == len(service.metadata.chunks_to_enrich()) + 1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.extraction import Extraction
+from core.extraction import Extraction, Span
 from core.markdown import blank_markup
 from core.types import Chunk
-from ingest.extract import rules
+from ingest.extract import layout
 from ingest.extract.evidence import checked_type, context_votes, looks_like_person
 from ingest.loaders.text import table_rows
 
@@ -57,7 +57,7 @@ def test_context_reads_words_beside_each_mention_not_inside_other_words():
 def test_a_kind_noun_types_the_names_it_lists_and_relates_them_to_the_container():
     text = ("## Structure\n\n- 18F is organized into three chapters: Design, Engineering, and Product Management.\n"
             "- There are also two practice areas: Innovation Adoption, Client Services.\n")
-    found = rules.enumerations(text)
+    found = layout.enumerations(text)
     assert [(e.kind_type, e.relation, [i[0] for i in e.items]) for e in found] == [
         ("Team", "PART_OF", ["Design", "Engineering", "Product Management"]),
         ("Team", None, ["Innovation Adoption", "Client Services"]),  # "There are": no container named
@@ -69,7 +69,7 @@ def test_a_list_below_a_wrapped_introduction_is_read_item_by_item():
     text = ("TTS is part of GSA and contains several\noffices:\n\n"
             "- **18F** provides consulting\n  to agencies.\n- **The Centers of Excellence (CoEs)** modernise IT.\n"
             "- **Solutions** runs USA.gov.\n\nAfter the list.\n")
-    (found,) = rules.enumerations(text)
+    (found,) = layout.enumerations(text)
     assert [i[0] for i in found.items] == ["18F", "Centers of Excellence", "Solutions"]
     assert text[slice(*found.container)].startswith("TTS is part of GSA")
 
@@ -80,7 +80,7 @@ def test_a_list_below_a_wrapped_introduction_is_read_item_by_item():
     "Our tools: we use many of them.\n",
 ])
 def test_lists_that_are_not_names_type_nothing(text):
-    assert rules.enumerations(text) == []
+    assert layout.enumerations(text) == []
 
 
 def test_tables_become_rows_that_carry_their_headers():
@@ -97,15 +97,15 @@ def test_a_record_line_relates_its_key_to_the_values_its_headers_name():
     text = "- Service: Tally; Owner: Billing Team; Location: Leeds; Notes: Ada Byrne wrote it"
     chunk = Chunk(id="c", document_id="d", index=0, text=text, start=0, end=len(text))
     extraction = Extraction()
-    spans = [rules.Span(text.index(n), text.index(n) + len(n), extraction.add_entity(n, t))
+    spans = [Span(text.index(n), text.index(n) + len(n), extraction.add_entity(n, t))
              for n, t in (("Tally", "Product"), ("Billing Team", "Team"), ("Leeds", "Location"), ("Ada Byrne", "Person"))]
-    rules.record_relations(extraction, chunk, spans)
+    layout.record_relations(extraction, chunk, spans)
     names = {e.id: e.name for e in extraction.entities.values()}
     assert {(names[r.source_id], r.type, names[r.target_id]) for r in extraction.relations} == {
         ("Billing Team", "OWNS", "Tally")}  # Leeds: a product is not LOCATED_IN; Notes names no relation
     assert extraction.relations[0].evidence == text
-    assert rules.field_label(text, text.index("Owner"), text.index("Owner") + 5)
-    assert not rules.field_label(text, text.index("Tally"), text.index("Tally") + 5)
+    assert layout.field_label(text, text.index("Owner"), text.index("Owner") + 5)
+    assert not layout.field_label(text, text.index("Tally"), text.index("Tally") + 5)
 
 
 def test_markup_is_blanked_without_moving_offsets():
