@@ -207,10 +207,11 @@ class Parts:
                  rewrite: Callable[[Iterable[str]], int] | None = None) -> GraphEnricher:
         """The background LLM pass over stored chunks (``lore graph enrich``), on the shared model;
         ``rewrite`` replaces documents' graph contributions (default: the pipeline's, unlocked)."""
+        from ingest.extract import known_types
         from ingest.extract.llm import LLMExtractor
 
         reader = LLMExtractor(self.llm, max_new_tokens=self.settings.llm_extraction_max_tokens,
-                              timeout=self.settings.generation_timeout)
+                              timeout=self.settings.generation_timeout, known_types=known_types(self.graph))
         return GraphEnricher(self.metadata, reader, rewrite or self.pipeline.rewrite_graph, busy=busy)
 
     def _build_pipeline(self) -> IngestPipeline:

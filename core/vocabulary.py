@@ -53,6 +53,21 @@ GROUPS: Final[frozenset[str]] = frozenset({"Team", "Organization"})
 THINGS: Final[frozenset[str]] = frozenset({"Project", "Product"})
 ORGS: Final[frozenset[str]] = frozenset({"Organization", "Team", "Project", "Product"})
 PLACES: Final[frozenset[str]] = frozenset({"Location"})
+
+# What each relation may join: (source types, target types), as docs/graph-schema.md states them.
+# The rules are written to it; what the LLM pass proposes is checked against it.
+RELATION_DOMAINS: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
+    "REPORTS_TO": (PEOPLE, PEOPLE),
+    "LEADS": (PEOPLE, GROUPS | PLACES | THINGS),
+    "MEMBER_OF": (PEOPLE, GROUPS),
+    "WORKS_ON": (PEOPLE, THINGS),
+    "OWNS": (PEOPLE | GROUPS, THINGS),
+    "DEPENDS_ON": (THINGS | GROUPS, THINGS | GROUPS),
+    "PARTNERS_WITH": (frozenset({"Organization"}), frozenset({"Organization"})),
+    "LOCATED_IN": (PEOPLE | GROUPS, PLACES),
+    "PART_OF": (GROUPS, GROUPS),
+    "USES": (PEOPLE | GROUPS, THINGS),
+}
 RELATION_TYPES: Final[frozenset[str]] = frozenset(t.value for t in RelationType)
 
 # Predicate of the facts derived at query time from chunks that mention two entities.

@@ -20,6 +20,7 @@ from core.errors import ConfigurationError
 from core.language import script_language
 from core.types import Chunk, Document
 from core.extraction import Extraction, normalise_name
+from core.vocabulary import name_key
 from ingest.extract.base import Extractor
 from ingest.extract.evidence import everyday_word
 from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
@@ -107,6 +108,21 @@ def known_names(graph: GraphWriter) -> Callable[[], dict[str, str]]:
         return names
 
     return read
+
+
+def known_types(graph: GraphWriter) -> Callable[[list[str]], dict[str, str]]:
+    """A look-up of the types the graph already gives names (name key -> type), most specific first,
+    for an extractor that should defer to them (the LLM pass: the rules' evidence wins)."""
+    rank = {t: i for i, t in enumerate(_KNOWN_TYPES)}
+
+    def look_up(names: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        entities = [e for e in graph.find_entities(names, limit=4 * len(names)) if e.type in rank]
+        for entity in sorted(entities, key=lambda e: rank[e.type]):
+            found.setdefault(name_key(entity.name), entity.type)
+        return found
+
+    return look_up
 
 
 def build_extractor(

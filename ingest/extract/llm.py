@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from core.errors import LoreError
 from core.types import Chunk, Document, Entity, Mention
-from core.vocabulary import CO_OCCURRENCE, ENTITY_TYPES, RELATION_TYPES, entity_label
+from core.markdown import blank_markup
+from core.vocabulary import ENTITY_TYPES, RELATION_DOMAINS, RELATION_TYPES, entity_label
 from core.extraction import Extraction, make_entity, normalise_name, usable_name
 from ingest.extract.rules import sentences
 
@@ -32,13 +34,15 @@ SYSTEM = (
     '"relations": [{"source": "...", "type": "...", "target": "..."}]}. '
     f"Entity types: {', '.join(sorted(ENTITY_TYPES))}. "
     f"Relation types: {', '.join(sorted(RELATION_TYPES - {'MENTIONED_WITH'}))}. "
-    "Use names exactly as written in the text. Only state what the text says."
+    "Use names exactly as written in the text. Only relations one sentence states between two named "
+    "things; leave out anything the text does not say outright."
 )
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+_NAME_SHAPE = re.compile(r"^(?=.*[A-Z0-9\u4e00-\u9fff])[^{}<>\[\]#@]{2,60}$")  # a capital, a digit or CJK: a name
 # The closed schema as JSON Schema: an engine that constrains its output by grammar (llama.cpp)
 # can then only write entity and relation types the graph has.
 _EXTRACTED_TYPES = sorted(ENTITY_TYPES - {"Date", "Topic", "Other"})
-_EXTRACTED_RELATIONS = sorted(RELATION_TYPES - {"MENTIONED_WITH", "ATTENDED", "DECIDED", "ASSIGNED_TO"})
+_EXTRACTED_RELATIONS = sorted(RELATION_DOMAINS)
 TRIPLES_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -115,10 +119,13 @@ class LLMExtractor:
 
     origin = "llm"
 
-    def __init__(self, backend: TextGenerator, max_new_tokens: int = 512, timeout: float | None = None) -> None:
+    def __init__(self, backend: TextGenerator, max_new_tokens: int = 512, timeout: float | None = None,
+                 known_types: Callable[[list[str]], dict[str, str]] | None = None) -> None:
         self.backend = backend
         self.max_new_tokens = max_new_tokens
         self.timeout = timeout
+        # name key -> the type the knowledge base already gives a name (the rules' evidence wins).
+        self.known_types = known_types
 
     @property
     def model(self) -> str:
@@ -136,7 +143,8 @@ class LLMExtractor:
 
     def extract_chunk(self, chunk: Chunk) -> Extraction:
         """One chunk's triples; raises a :class:`LoreError` when the model cannot answer."""
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": chunk.text}]
+        # Link targets and template tags are not text: the model would read names into them.
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": blank_markup(chunk.text)}]
         constrained = getattr(self.backend, "generate_json", None)
         if callable(constrained) and getattr(self.backend, "constrains_output", True):
             payload = constrained(messages, TRIPLES_SCHEMA, max_new_tokens=self.max_new_tokens, timeout=self.timeout)
@@ -150,6 +158,9 @@ class LLMExtractor:
 
     def _add(self, extraction: Extraction, chunk: Chunk, entities: list[dict], relations: list[dict]) -> None:
         types = {normalise_name(e["name"]).casefold(): entity_label(str(e.get("type") or "Other")) for e in entities}
+        if self.known_types is not None:
+            names = {normalise_name(str(r.get(k) or "")) for r in relations for k in ("source", "target")}
+            types.update(self.known_types(sorted(n for n in names if n)))
         found: dict[str, tuple[Entity, int, int]] = {}
 
         def locate(raw: str) -> tuple[Entity, int, int] | None:
@@ -157,6 +168,8 @@ class LLMExtractor:
             key = name.casefold()
             if key in found:
                 return found[key]
+            if not _NAME_SHAPE.match(name):
+                return None  # "publicly available websites", "director": not a name
             at = chunk.text.casefold().find(key) if usable_name(name) else -1
             if at < 0:
                 return None  # not in the text: the model made it up or rewrote it
@@ -172,13 +185,18 @@ class LLMExtractor:
         sentence_spans = sentences(chunk.text)
         for r in relations:
             rel_type = _relation_type(r["type"])
-            if rel_type is None or rel_type == CO_OCCURRENCE:
-                continue  # not in the schema
+            if rel_type not in RELATION_DOMAINS:
+                continue  # not a relation the schema lets an extractor state
             source, target = locate(r["source"]), locate(r["target"])
-            if source is None or target is None or "Other" in (source[0].type, target[0].type):
-                continue  # a name the chunk does not hold, or one the model gave no type in the schema
-            lo, hi = min(source[1], target[1]), max(source[2], target[2])
-            # The evidence is the smallest run of sentences holding both names.
-            start = max((s for s, e in sentence_spans if s <= lo), default=0)
-            end = min((e for s, e in sentence_spans if e >= hi), default=len(chunk.text))
-            extraction.add_relation(source[0], rel_type, target[0], chunk, (start, end), origin=self.origin)
+            if source is None or target is None:
+                continue  # a name the chunk does not hold
+            subjects, objects = RELATION_DOMAINS[rel_type]
+            if source[0].type not in subjects or target[0].type not in objects:
+                continue  # types the schema does not join this way ("a website LOCATED_IN GitHub")
+            # The evidence is the first sentence that names both; a "fact" across sentences is dropped.
+            names = (source[0].name.casefold(), target[0].name.casefold())
+            sentence = next(((a, b) for a, b in sentence_spans if all(n in chunk.text[a:b].casefold() for n in names)),
+                            None)
+            if sentence is None:
+                continue
+            extraction.add_relation(source[0], rel_type, target[0], chunk, sentence, origin=self.origin)
