@@ -206,7 +206,7 @@ class Answerer:
             # A reply that is only a marker ("[1]") or nothing at all answers nothing.
             text, abstained, rule = ABSTENTIONS[prompt.language], True, "empty-answer"
         if not abstained and prompt.sources:
-            grounding = ground(text, prompt.sources)
+            grounding = ground(text, prompt.sources, prompt.facts)
             if invented(grounding, text):
                 text, abstained, rule = ABSTENTIONS[prompt.language], True, "specifics-not-in-sources"
             else:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.sentences import sentences
-from core.types import Passage
+from core.types import Fact, Passage
 from generation.citations import parse_markers
 
 # Share of a sentence's content words one source must hold for the sentence to be attributed to it.
@@ -89,9 +89,10 @@ def specifics(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def ground(text: str, sources: Sequence[Passage]) -> Grounding:
+def ground(text: str, sources: Sequence[Passage], facts: Sequence[Fact] = ()) -> Grounding:
     """Attribute unmarked sentences of ``text`` to ``sources`` (numbered from 1) and find the
-    specifics no source holds."""
+    specifics no source holds; a name or number a graph fact the model was shown states
+    ("18F part of TTS") is held by that fact, whose own sentence is its source."""
     # A source is read with the headings it stands under ("Annual leave": "15+ years: 8 hours").
     source_words = [_content_words(f"{p.title} {p.metadata.get('context', '')} {p.text}") for p in sources]
     pieces: list[str] = []
@@ -134,7 +135,8 @@ def ground(text: str, sources: Sequence[Passage]) -> Grounding:
             if words:
                 unsupported.append(sentence)
     # What the model was shown: each source's heading (title, file) as well as its text.
-    haystack = " ".join(f"{p.title} {p.source} {p.text} {p.metadata.get('context', '')}" for p in sources)
+    haystack = " ".join([f"{p.title} {p.source} {p.text} {p.metadata.get('context', '')}" for p in sources]
+                        + [fact.render() for fact in facts])
     missing = [s for s in specifics(text) if not _holds(s, haystack)]
     return Grounding(" ".join(pieces), list(dict.fromkeys(cited)), list(dict.fromkeys(attributed)),
                      unsupported, missing)

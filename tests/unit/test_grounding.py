@@ -106,3 +106,14 @@ def test_the_source_holding_more_of_the_sentence_replaces_a_weaker_citation():
     team = [_passage(1, "Rahul Menon — Team lead, Platform Team."), _passage(2, "Reports to Rahul Menon.")]
     grounded = ground("Rahul Menon leads the Platform team [2].", team)
     assert grounded.cited == [1] and grounded.text == "Rahul Menon leads the Platform team [1]."
+
+
+def test_names_a_graph_fact_states_are_not_invented():
+    from core.types import Fact
+
+    answer = "Dana Reyes reports to Marcus Webb, who heads Platform Engineering."
+    assert invented(ground(answer, SOURCES), answer)  # no passage names Marcus Webb
+    facts = [Fact(subject="Dana Reyes", predicate="REPORTS_TO", object="Marcus Webb"),
+             Fact(subject="Marcus Webb", predicate="LEADS", object="Platform Engineering")]
+    grounded = ground(answer, SOURCES, facts)
+    assert grounded.missing_specifics == [] and not invented(grounded, answer)
