@@ -173,15 +173,17 @@ class LLMExtractor:
             at = chunk.text.casefold().find(key) if usable_name(name) else -1
             if at < 0:
                 return None  # not in the text: the model made it up or rewrote it
-            entity = make_entity(name, types.get(key, "Other"))
-            extraction.entities.setdefault(entity.id, entity)
-            extraction.mentions.append(Mention(entity_id=entity.id, chunk_id=chunk.id,
-                                               text=chunk.text[at : at + len(name)], start=at, end=at + len(name)))
-            found[key] = (entity, at, at + len(name))
+            found[key] = (make_entity(name, types.get(key, "Other")), at, at + len(name))
             return found[key]
 
-        for e in entities:
-            locate(e["name"])
+        def keep(entity: Entity, at: int, end: int) -> None:
+            if entity.id not in extraction.entities:
+                extraction.entities[entity.id] = entity
+                extraction.mentions.append(Mention(entity_id=entity.id, chunk_id=chunk.id, text=chunk.text[at:end],
+                                                   start=at, end=end))
+
+        # Entities enter through the triples kept: a name the model typed but related to nothing
+        # adds a node with the model's guess of a type and no fact (the rules found the rest).
         sentence_spans = sentences(chunk.text)
         for r in relations:
             rel_type = _relation_type(r["type"])
@@ -199,4 +201,6 @@ class LLMExtractor:
                             None)
             if sentence is None:
                 continue
+            keep(*source)
+            keep(*target)
             extraction.add_relation(source[0], rel_type, target[0], chunk, sentence, origin=self.origin)

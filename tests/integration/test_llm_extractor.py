@@ -30,6 +30,8 @@ CANNED = {
         {"source": "Apollo", "type": "DEPENDS_ON", "target": "Gatehouse"},
         {"source": "Dana Reyes", "type": "LIKES", "target": "Apollo"},  # not a relation type: dropped
         {"source": "Zed Unknown", "type": "OWNS", "target": "Apollo"},  # not in the text: dropped
+        {"source": "Gatehouse", "type": "REPORTS_TO", "target": "Dana Reyes"},  # a product reports to no one: dropped
+        {"source": "Dana Reyes", "type": "WORKS_ON", "target": "Gatehouse"},  # two sentences apart: dropped
     ],
 }
 
