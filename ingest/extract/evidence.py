@@ -117,8 +117,23 @@ def looks_like_person(name: str, text: str) -> bool:
 
 def has_honorific(name: str, text: str) -> bool:
     """An honorific stands before a mention of ``name``: "Dr Amara Okafor", "Ms. Lin"."""
-    pattern = re.compile(rf"\b(?:{'|'.join(_HONORIFICS)})\.?\s+{re.escape(name)}\b", re.IGNORECASE)
-    return pattern.search(text) is not None
+    for start, _ in _mentions(name, text):
+        before = _WORD.findall(text[max(0, start - 12) : start])
+        if before and before[-1].casefold().rstrip(".") in _HONORIFICS:
+            return True
+    return False
+
+
+def _mentions(name: str, text: str) -> list[tuple[int, int]]:
+    """(start, end) of every whole-word occurrence of ``name`` in ``text`` (a plain search: a
+    compiled pattern per name would thrash the regex cache on text that names hundreds)."""
+    found, at = [], text.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "._")) and (end == len(text) or not text[end].isalnum()):
+            found.append((at, end))
+        at = text.find(name, at + 1)
+    return found
 
 
 def context_votes(name: str, text: str) -> Counter[str]:
@@ -126,9 +141,9 @@ def context_votes(name: str, text: str) -> Counter[str]:
     votes: Counter[str] = Counter()
     if _WEBSITE.match(name):
         votes["Product"] += 2
-    for match in re.finditer(rf"(?<![\w.]){re.escape(name)}(?![\w])", text):
-        before = _WORD.findall(text[max(0, match.start() - 40) : match.start()])
-        rest = text[match.end() : match.end() + 40]
+    for start, end in _mentions(name, text):
+        before = _WORD.findall(text[max(0, start - 40) : start])
+        rest = text[end : end + 40]
         possessive = _POSSESSIVE.match(rest)
         after = _WORD.findall(rest[possessive.end() :] if possessive else rest)
         previous = before[-1].casefold() if before else ""
@@ -168,20 +183,23 @@ def head_type(name: str) -> str | None:
 def everyday_word(word: str, zipf: float = 4.2) -> bool:
     """A word common enough in English to be a word before it is a name: at or above ``zipf`` on
     wordfreq's scale ("design" 5.2, "acquisition" 4.3; not "roster" 4.1, "slack" 3.7)."""
+    return not word.isupper() and _zipf(word.casefold()) >= zipf
+
+
+@functools.lru_cache(maxsize=65536)
+def _zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
-    return not word.isupper() and zipf_frequency(word.casefold(), "en") >= zipf
+    return zipf_frequency(word, "en")
 
 
 def common_phrase(name: str) -> bool:
     """Every word of ``name`` is an everyday English word ("Standard Operating Procedures",
     "Business Development"): capitalised as a heading or a label, which is no evidence of a name."""
-    from wordfreq import zipf_frequency
-
     words = _WORD.findall(name)
     if len(words) < 2 or any(w.casefold() in _ORG_HEADS for w in words):
         return False  # one word is the NER model's and the lower-case check's to judge
-    return all(not w.isupper() and zipf_frequency(w.casefold(), "en") >= _COMMON_ZIPF for w in words)
+    return all(not w.isupper() and _zipf(w.casefold()) >= _COMMON_ZIPF for w in words)
 
 
 def checked_type(name: str, ner_type: str, text: str) -> str:
@@ -211,4 +229,5 @@ def checked_type(name: str, ner_type: str, text: str) -> str:
 
 def _named_with_article(name: str, text: str) -> bool:
     """"the White House", "the Home Office": everyday words with an article and capitals are a proper name."""
-    return re.search(rf"\b[Tt]he\s+{re.escape(name)}\b", text) is not None
+    return any(_WORD.findall(text[max(0, start - 6) : start])[-1:] in (["the"], ["The"])
+               for start, _ in _mentions(name, text))

@@ -24,6 +24,7 @@ decision instead of re-scoring); an undone merge is never made again.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -176,6 +177,12 @@ def _merge(row: sqlite3.Row) -> Merge:
 # ---- the rules ----------------------------------------------------------------------
 def _core_words(name: str) -> list[str]:
     """The name without a kind prefix ("Project") or corporate/kind suffixes ("Corp.", "Team")."""
+    return list(_core_word_tuple(name))
+
+
+@functools.lru_cache(maxsize=_NAME_CACHE_MAX)
+def _core_word_tuple(name: str) -> tuple[str, ...]:
+    # Every rule asks for the core words of both names of every pair: computed once per name.
     lowered = name.casefold()
     for prefix in _KIND_PREFIXES:
         if lowered.startswith(prefix) and len(name) > len(prefix):
@@ -183,7 +190,7 @@ def _core_words(name: str) -> list[str]:
     words = [w for w in re.split(r"[\s,]+", name) if w]
     while len(words) > 1 and words[-1].casefold() in _SUFFIXES:
         words.pop()
-    return words
+    return tuple(words)
 
 
 def first_name_match(alias: Entity, candidate: Entity) -> bool:
@@ -334,8 +341,11 @@ class Resolver:
         for m in extraction.mentions:
             local_counts[m.entity_id] = local_counts.get(m.entity_id, 0) + 1
         mapping: dict[str, tuple[Entity, str, float]] = {}
+        # The document's own entities, indexed like the catalogue: a rule is tried only on the few
+        # that could match (entity-dense text names hundreds per document).
+        local = KnownEntities(entities)
         for alias in sorted(entities, key=lambda e: (len(e.name), e.name)):
-            decision = self._decide(alias, entities, known, local_counts)
+            decision = self._decide(alias, local, known, local_counts)
             if decision is not None:
                 mapping[alias.id] = decision
         # Chains ("A" -> "B" -> "C") end at the last one.
@@ -362,7 +372,7 @@ class Resolver:
         types = sorted({e.type for e in entities} | _MERGEABLE_ACROSS_TYPES | {"Person"})
         return self.graph.entity_catalogue(types)
 
-    def _decide(self, alias: Entity, local: list[Entity], known: KnownEntities,
+    def _decide(self, alias: Entity, local: KnownEntities, known: KnownEntities,
                 counts: dict[str, int]) -> tuple[Entity, str, float] | None:
         recorded = self.merges.active(alias.name)
         if recorded is not None:
@@ -370,7 +380,7 @@ class Resolver:
         # One look-up per alias: the known pool is the whole graph's catalogue, so a query per
         # candidate made each document cost more than the last.
         undone = self.merges.undone_targets(alias.name)
-        for pool in (local, known.rule_candidates(alias)):
+        for pool in (local.rule_candidates(alias), known.rule_candidates(alias)):
             candidates = [c for c in pool if c.id != alias.id and c.id not in undone]
             for rule, test in (("first_name", first_name_match), ("acronym", acronym_match), ("short_form", short_form_match)):
                 hits = {c.id: c for c in candidates if test(alias, c) and _types_compatible(rule, alias, c)}
@@ -389,7 +399,7 @@ class Resolver:
                     return candidate, rule, 1.0
                 if len(hits) > 1:
                     return None  # ambiguous: "Alex" with two Alexes stays itself
-        return self._similar(alias, local, known, counts, undone)
+        return self._similar(alias, local.entities, known, counts, undone)
 
     def _similar(self, alias: Entity, local: list[Entity], known: KnownEntities,
                  counts: dict[str, int], undone: set[str] | None = None) -> tuple[Entity, str, float] | None:
