@@ -16,6 +16,7 @@ from generation.citations import clean_citations, map_citations, parse_markers
 from generation.grounding import end_at_sentence, ground, invented
 from generation.metrics import strip_markers
 from generation.prompts import ABSTENTIONS, TEMPLATE_OVERHEAD_TOKENS, Prompt, PromptUnits, build_prompt
+from generation.selection import fact_answers
 
 
 def _normalise(text: str) -> str:
@@ -137,7 +138,7 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if rule := self._unsupported(prompt, passages, unseen_terms):
+        if rule := self._unsupported(question, prompt, passages, unseen_terms):
             return self._finish(question, prompt, ABSTENTIONS[prompt.language], timings, rule=rule)
         generate_started = time.perf_counter()
         raw = self.backend.generate(
@@ -158,7 +159,7 @@ class Answerer:
         started = time.perf_counter()
         prompt = self.prepare(question, passages, facts, language=language)
         timings = {"prompt": time.perf_counter() - started}
-        if rule := self._unsupported(prompt, passages, unseen_terms):
+        if rule := self._unsupported(question, prompt, passages, unseen_terms):
             text = ABSTENTIONS[prompt.language]
             yield text
             yield self._finish(question, prompt, text, timings, rule=rule)
@@ -179,7 +180,8 @@ class Answerer:
         timings["generate"] = time.perf_counter() - generate_started
         yield self._finish(question, prompt, "".join(pieces), timings)
 
-    def _unsupported(self, prompt: Prompt, passages: Sequence[Passage], unseen_terms: Sequence[str] = ()) -> str | None:
+    def _unsupported(self, question: str, prompt: Prompt, passages: Sequence[Passage],
+                     unseen_terms: Sequence[str] = ()) -> str | None:
         """The rule that says there is nothing to answer from, if one does: no sources or facts fit
         (``no-sources``), the question names what the knowledge base never mentions
         (``not-in-knowledge-base``: a model shown the nearest passages answers with their figures),
@@ -189,7 +191,11 @@ class Answerer:
         if unseen_terms:
             return "not-in-knowledge-base"
         best = relevance(passages)
-        return "low-relevance" if best is not None and best < self.min_relevance else None
+        if best is None or best >= self.min_relevance:
+            return None
+        # A graph fact about what the question asks stands where the passages score low: "Which
+        # office is Camille Dufresne based in?" is answered by ``Camille Dufresne located in Leeds Office``.
+        return None if any(fact_answers(question, fact) for fact in prompt.facts) else "low-relevance"
 
     def _finish(self, question: str, prompt: Prompt, raw: str, timings: dict[str, float],
                 rule: str | None = None) -> Answer:

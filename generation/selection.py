@@ -255,8 +255,26 @@ def select_facts(question: str, facts: Sequence[Fact]) -> list[Fact]:
             continue
         overlap = len(asked & set(_terms(fact.render())))
         if overlap:
-            scored.append((-overlap, index, fact))
-    return [fact for _, _, fact in sorted(scored, key=lambda item: item[:2])]
+            # A fact that names both ends the question names restates it; the answer is the one
+            # whose other end it does not ("Which part of GSA does TTS belong to?").
+            restated = all(end and end <= asked for end in (set(_terms(fact.subject)), set(_terms(fact.object))))
+            scored.append((restated, -overlap, index, fact))
+    return [fact for *_, fact in sorted(scored, key=lambda item: item[:3])]
+
+
+def fact_answers(question: str, fact: Fact) -> bool:
+    """Whether ``fact`` speaks to what ``question`` asks about the entity it names: beyond that
+    entity's name, the two share a word ("Which office is Camille Dufresne based in?" and
+    ``Camille Dufresne located in Leeds Office``; not "What is Camille Dufresne's salary?")."""
+    if fact.predicate.upper() in UNINFORMATIVE_PREDICATES:
+        return False
+    asked = set(_terms(question))
+    ends = [set(_terms(fact.subject)), set(_terms(fact.object))]
+    named = [end for end in ends if end and end <= asked]
+    if not named:
+        return False
+    rest = asked - set().union(*named)
+    return bool(rest & set(_terms(fact.render())))
 
 
 def group_heading(passage: Passage, context: str = "") -> str:

@@ -496,3 +496,13 @@ LIMIT $limit
 """
 
 ENTITY_NAMES: Final[str] = "MATCH (e:Entity) RETURN e.id AS id, e.name AS name, e.type AS type"
+
+# The other spellings the documents use for an entity: the surface text of its mentions that is
+# not its name ("TTS" for Technology Transformation Services after resolution merged them).
+ENTITY_ALIASES: Final[str] = """
+MATCH (:Chunk)-[m:MENTIONS]->(e:Entity)
+WITH e, collect(DISTINCT m.text) AS surfaces
+UNWIND surfaces AS surface
+WITH e, surface WHERE toLower(surface) <> toLower(e.name)
+RETURN e.id AS id, surface
+"""

@@ -403,6 +403,10 @@ class GraphStore:
             lambda tx: [Entity(id=r["id"], name=r["name"], type=r["type"]) for r in tx.run(cypher.ENTITY_NAMES)]
         )
 
+    def entity_aliases(self) -> list[tuple[str, str]]:
+        """(entity id, surface form) for every spelling a mention used that is not the entity's name."""
+        return self._read(lambda tx: [(r["id"], r["surface"]) for r in tx.run(cypher.ENTITY_ALIASES)])
+
 
     def typed_facts(self, limit: int = 10_000) -> list[Fact]:
         """Every stored relation between entities as a fact with its supporting chunks (for training data)."""

@@ -47,6 +47,8 @@ from storage.sqlite import SqliteStore
 
 _SUFFIXES = frozenset({"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "ltd", "ltd.", "llc", "gmbh", "ag",
                        "plc", "sa", "group", "company", "team", "office"})
+# Suffixes that name a kind of unit rather than the company's legal form.
+_KIND_SUFFIXES = frozenset({"team", "office", "group"})
 _KIND_PREFIXES = ("project ",)
 _NEVER = frozenset({"Date", "Event"})  # dates are values; meetings are one per document
 _NAME_CACHE_MAX = 100_000  # name vectors kept by a resolver (384 floats each: about 150 MB at most)
@@ -210,8 +212,12 @@ def acronym_match(alias: Entity, candidate: Entity) -> bool:
     words = _core_words(candidate.name)
     if len(words) >= 2 and "".join(w[0] for w in words).upper() == letters:
         return True
-    # "ACME" / "Acme Corp.": the whole name is one word plus corporate suffixes.
-    return len(words) == 1 and words[0].upper() == letters and candidate.name.upper() != letters
+    # "ACME" / "Acme Corp.": the whole name is one word plus corporate suffixes. Where that word is
+    # the alias itself ("IBM Corp."), only a corporate suffix makes it the same thing: "TTS Office"
+    # and "GSA Team" are a place and a team of the organisation the acronym names.
+    if len(words) != 1 or words[0].upper() != letters or candidate.name.upper() == letters:
+        return False
+    return words[0] != alias.name or not ({w.casefold() for w in candidate.name.split()[1:]} & _KIND_SUFFIXES)
 
 
 def short_form_match(alias: Entity, candidate: Entity) -> bool:

@@ -62,8 +62,16 @@ def rank_facts(query: str, facts: Sequence[Fact]) -> list[Fact]:
     """
     asked = set(tokenize(query))
     overlap = [len(asked.intersection(tokenize(fact.render()))) if asked else 0 for fact in facts]
-    order = sorted(range(len(facts)), key=lambda i: (facts[i].predicate == CO_OCCURRENCE, -overlap[i]))
+    restated = [_names_both_ends(asked, fact) for fact in facts]
+    order = sorted(range(len(facts)), key=lambda i: (facts[i].predicate == CO_OCCURRENCE, restated[i], -overlap[i]))
     return [facts[i] for i in order]
+
+
+def _names_both_ends(asked: set[str], fact: Fact) -> bool:
+    # "Which part of GSA does TTS belong to?": ``TTS part of GSA`` restates the question, the
+    # answer is the fact whose other end the question does not name (``TTS part of FAS``).
+    ends = [set(tokenize(fact.subject)), set(tokenize(fact.object))]
+    return all(end and end <= asked for end in ends)
 
 
 @dataclass
@@ -115,6 +123,7 @@ class GraphRetriever(CatalogRetriever):
         self._cache_lock = threading.Lock()
         self._names_version: tuple[int, int] | None = None
         self._names: dict[str, list[str]] = {}
+        self._name_of: dict[str, str] = {}  # entity id -> name
         self._name_list: list[str] = []
 
     def warm(self) -> None:
@@ -127,8 +136,16 @@ class GraphRetriever(CatalogRetriever):
         version = (self.catalog.version, self.graph.writes)
         if self._names_version != version:
             names: dict[str, list[str]] = {}
+            self._name_of = {}
             for entity in self.graph.entity_names():
                 names.setdefault(name_key(entity.name), []).append(entity.id)
+                self._name_of[entity.id] = entity.name
+            # A question may use the spelling a document used ("TTS") for an entity resolution
+            # named otherwise ("Technology Transformation Services"); names come first.
+            for entity_id, surface in self.graph.entity_aliases():
+                linked = names.setdefault(name_key(surface), [])
+                if entity_id not in linked:
+                    linked.append(entity_id)
             self._names, self._name_list = names, list(names)
             self._names_version = version
         return self._names
@@ -151,6 +168,18 @@ class GraphRetriever(CatalogRetriever):
                     fuzzy.extend(names[match[0]])
         speakers = self.catalog.speakers_named(spans)
         return list(dict.fromkeys(exact + fuzzy)), speakers
+
+    def spellings(self, query: str) -> dict[str, str]:
+        """Entity name -> the other spelling the question used for it ("Technology Transformation
+        Services" -> "TTS"), for the entities it names by an alias."""
+        names = self._entity_names()
+        found: dict[str, str] = {}
+        for span in candidate_names(query):
+            for entity_id in names.get(name_key(span), ()):
+                name = self._name_of.get(entity_id)
+                if name and name_key(name) != name_key(span) and name_key(span) not in name_key(name):
+                    found.setdefault(name, span)
+        return found
 
     # ---- ranking ------------------------------------------------------------
     def rank(self, query: str, k: int, mask: np.ndarray | None) -> Hits:
@@ -316,7 +345,25 @@ class GraphRetriever(CatalogRetriever):
             chunk_ids = tuple(c for c, row in rows if row is not None and mask[row])
             if chunk_ids:
                 kept.append(fact.model_copy(update={"chunk_ids": chunk_ids}))
-        return rank_facts(query, kept)[:limit]
+        return rank_facts(query, _as_asked(kept, self.spellings(query)))[:limit]
+
+
+def _as_asked(facts: Sequence[Fact], spellings: dict[str, str]) -> list[Fact]:
+    """The facts with each entity the question named by an alias shown with it ("Technology
+    Transformation Services (TTS) part of ..."), so that ranking, the prompt and the model meet
+    the question's word; facts that read the same after that are one, with their chunks pooled."""
+    def shown(name: str) -> str:
+        return f"{name} ({spellings[name]})" if name in spellings else name
+
+    merged: dict[tuple[str, str, str], Fact] = {}
+    for fact in facts:
+        key = (shown(fact.subject), fact.predicate, shown(fact.object))
+        if key in merged:
+            pooled = tuple(dict.fromkeys(merged[key].chunk_ids + fact.chunk_ids))
+            merged[key] = merged[key].model_copy(update={"chunk_ids": pooled})
+        else:
+            merged[key] = fact.model_copy(update={"subject": key[0], "object": key[2]})
+    return list(merged.values())
 
 
 def personalised_pagerank(n: int, src: list[int], dst: list[int], weight: list[float], restart: np.ndarray,

@@ -51,6 +51,11 @@ and send invitations to the press list by the end of the month.
 Employees book trains for trips under four hours. Hotel costs are reimbursed up to one hundred and
 fifty euros a night. Receipts go into the expenses tool within thirty days.
 """,
+    "docs/partners.md": """# Partners
+
+Northwind Freight Services runs the pilot warehouse in Rotterdam for the Kestrel gripper.
+Since last spring NFS is part of Brightwater Holdings Ltd.
+""",
     "docs/shanghai.txt": """上海办公室
 
 上海办公室位于浦东新区，负责亚洲客户的机器人维修服务。办公室有十二名工程师，经理是陈静。
@@ -129,6 +134,17 @@ def test_graph_retriever_links_speakers_and_fuzzy_names(service):
     entities, _ = service.engine.graph.link("What did Lena Fischr decide?")  # misspelt
     names = {e.name for e in service.graph.entity_names() if e.id in entities}
     assert "Lena Fischer" in names
+
+
+def test_a_question_that_uses_a_documents_other_spelling_links_the_entity_and_its_facts(service):
+    # The document says "NFS" once; resolution named the entity Northwind Freight Services.
+    question = "What is NFS part of?"
+    entities, _ = service.engine.graph.link(question)
+    names = {e.name for e in service.graph.entity_names() if e.id in entities}
+    assert "Northwind Freight Services" in names
+    found = service.search(Query(text=question, k=3, mode="graph"))
+    rendered = [fact.render() for fact in found.facts]
+    assert "Northwind Freight Services (NFS) part of Brightwater Holdings Ltd" in rendered, rendered
 
 
 def _with_graph(hybrid: HybridRetriever, **changes) -> HybridRetriever:
@@ -306,7 +322,7 @@ def test_document_filter_keeps_recall_for_a_low_ranked_document(service, corpus,
     ("filters", "expected"),
     [
         (SearchFilters(kinds=["meeting"]), {"Kestrel gripper review", "Beacon launch planning", "val_TS3010a", "val_TS3010b"}),
-        (SearchFilters(kinds=["document"]), {"Travel and expenses policy", "上海办公室"}),
+        (SearchFilters(kinds=["document"]), {"Travel and expenses policy", "Partners", "上海办公室"}),
         (SearchFilters(date_from=date(2024, 5, 1)), {"Beacon launch planning"}),
         (SearchFilters(date_to=date(2024, 3, 31)), {"Kestrel gripper review"}),
         (SearchFilters(people=["tom okafor"]), {"Kestrel gripper review"}),

@@ -241,3 +241,17 @@ def test_a_question_word_the_knowledge_base_never_holds_abstains_without_the_mod
     assert answer.abstained and answer.abstention_rule == "not-in-knowledge-base" and backend.calls == []
     streamed = list(answerer.stream("How long is the sabbatical?", [passage(1)], [], unseen_terms=["sabbat"]))
     assert streamed[-1].abstention_rule == "not-in-knowledge-base" and backend.calls == []
+
+
+def test_a_graph_fact_about_what_is_asked_stands_where_the_passages_score_low():
+    backend = ScriptedBackend("Camille Dufresne is based in the Leeds Office.")
+    answerer = Answerer(backend, context_tokens=1000, max_new_tokens=50, timeout=30.0, min_relevance=0.3)
+    passages = [scored(1, 0.12)]
+    located = Fact(subject="Camille Dufresne", predicate="LOCATED_IN", object="Leeds Office", chunk_ids=("c1",))
+    answer = answerer.answer("Which office is Camille Dufresne based in?", passages, [located])
+    assert not answer.abstained and "Leeds Office" in answer.text
+    assert len(backend.calls) == 1
+    # A fact that only names the same person does not answer what else is asked.
+    unrelated = answerer.answer("What is Camille Dufresne's salary?", passages, [located])
+    assert unrelated.abstained and unrelated.abstention_rule == "low-relevance"
+    assert len(backend.calls) == 1

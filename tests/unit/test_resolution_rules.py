@@ -41,6 +41,11 @@ def test_acronym_rule() -> None:
     assert not acronym_match(e("Acme"), e("Acme Corp."))  # not all capitals: the short-form rule's job
     assert not acronym_match(e("QX"), e("Quarry Payments"))
     assert not acronym_match(e("EU"), e("EU Central"))
+    assert acronym_match(e("IBM"), e("IBM Corp."))
+    # A unit of the organisation, not the organisation: it stays apart.
+    assert not acronym_match(e("TTS"), e("TTS Office", "Location"))
+    assert not acronym_match(e("GSA"), e("GSA Team", "Team"))
+    assert acronym_match(e("TTS"), e("Technology Transformation Services"))
 
 
 def test_short_form_rule() -> None:

@@ -147,6 +147,9 @@ class MemoryGraph:
     def entity_names(self) -> list[Entity]:
         return list(self.entities.values())
 
+    def entity_aliases(self) -> list[tuple[str, str]]:
+        return []
+
     def entity_neighbours(self, entity_ids: list[str], limit: int = 500) -> list[tuple[str, str, str]]:
         ids = set(entity_ids)
         out = [(s, t, o) for s, t, o, _ in self.relations if s in ids]
