@@ -70,6 +70,27 @@ RELATION_DOMAINS: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
 }
 RELATION_TYPES: Final[frozenset[str]] = frozenset(t.value for t in RelationType)
 
+# Words a question uses when it asks for a relation ("Which offices does TTS contain?" asks for
+# PART_OF, "Who is Anika's manager?" for REPORTS_TO): what tells a fact that answers the question
+# from one that only names the same entity.
+RELATION_QUESTION_WORDS: Final[dict[str, frozenset[str]]] = {
+    "WORKS_ON": frozenset("work works working worked project projects staffed".split()),
+    "MEMBER_OF": frozenset("member members team teams belong belongs join joined staff".split()),
+    "REPORTS_TO": frozenset("report reports manager manages managed boss supervisor line".split()),
+    "LEADS": frozenset("lead leads led head heads runs run manage manages managed director chair charge".split()),
+    "OWNS": frozenset("own owns owned owner responsible maintain maintains maintained runs run administer "
+                      "administers administered hosts host".split()),
+    "DEPENDS_ON": frozenset("depend depends dependency dependencies rely relies need needs requires built".split()),
+    "DECIDED": frozenset("decide decided decision decisions agree agreed".split()),
+    "ASSIGNED_TO": frozenset("assign assigned task tasks action actions todo owner due".split()),
+    "ATTENDED": frozenset("attend attended meeting meetings present".split()),
+    "PARTNERS_WITH": frozenset("partner partners partnership work works".split()),
+    "LOCATED_IN": frozenset("located based office offices city country where location sits".split()),
+    "PART_OF": frozenset("part contain contains include includes within under belong belongs office offices "
+                         "division divisions unit units organized organised consist consists".split()),
+    "USES": frozenset("use uses used using tool tools product products software service services".split()),
+}
+
 # Predicate of the facts derived at query time from chunks that mention two entities.
 CO_OCCURRENCE: Final[str] = RelationType.MENTIONED_WITH.value
 

@@ -11,6 +11,7 @@ number: a citation then points at one sentence, with its chunk and character off
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -23,6 +24,7 @@ from core.markdown import heading_path, headings
 from core.protocols import Embedder
 from core.sentences import sentence_spans
 from core.types import Fact, Passage
+from core.vocabulary import RELATION_QUESTION_WORDS
 
 TokenCounter = Callable[[str], int]
 
@@ -158,21 +160,27 @@ def score(question: str, pool: Sequence[Candidate], embedder: Embedder | None = 
     """How much each candidate bears on ``question``, higher is better."""
     if not pool:
         return []
-    documents = [_terms(f"{c.context} {c.text}") for c in pool]
+    # A sentence is read under its page title and headings, as the prompt shows it (group_heading):
+    # "You are entitled to 12 weeks of paid time off" answers "How long is paid parental leave?"
+    # on the page of that title.
+    shown = [group_heading(c.passage, c.context) for c in pool]
+    documents = [_terms(f"{heading} {c.text}") for heading, c in zip(shown, pool)]
     frequency = Counter(term for terms in documents for term in set(terms))
     weight = {term: math.log(1 + len(pool) / count) for term, count in frequency.items()}
     asked = set(_terms(question))
     total = sum(weight.get(term, math.log(1 + len(pool))) for term in asked) or 1.0
     lexical = [sum(weight[t] for t in asked & set(terms)) / total for terms in documents]
     if embedder is not None:
-        vectors = embedder.embed([question] + [f"{c.context}: {c.text}" if c.context else c.text for c in pool])
+        vectors = embedder.embed([question] + [f"{heading}: {c.text}" for heading, c in zip(shown, pool)])
         dense = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0).tolist()
         similarity = [LEXICAL_WEIGHT * lx + DENSE_WEIGHT * dn for lx, dn in zip(lexical, dense)]
     else:
         similarity = lexical
     # A sentence goes on from the one before it ("Change the passcode. It must be ..."): it
-    # inherits part of that sentence's score.
-    carried = [similarity[i] + (NEIGHBOUR_WEIGHT * similarity[i - 1]
+    # inherits part of what that sentence scores above it, never more, so that the sentence after
+    # the answer ("You can request up to 240 hours ... If you are a term employee, ...") does not
+    # outrank the answer itself.
+    carried = [similarity[i] + (NEIGHBOUR_WEIGHT * max(0.0, similarity[i - 1] - similarity[i])
                                 if i and pool[i - 1].passage.chunk_id == c.passage.chunk_id else 0.0)
                for i, c in enumerate(pool)]
     wanted = _answer_type(question)
@@ -246,12 +254,13 @@ UNINFORMATIVE_PREDICATES = frozenset({"MENTIONED_WITH"})
 
 
 def select_facts(question: str, facts: Sequence[Fact]) -> list[Fact]:
-    """The graph facts that share a word with ``question`` beyond the one both mention, best first;
-    co-mentions left out."""
+    """The graph facts that speak to what ``question`` asks (:func:`fact_answers`), best first;
+    co-mentions left out. A fact that only names the same entity misleads a small model: "How long
+    is paid parental leave?" answered "It depends on FMLA" from ``Paid Parental Leave depends on FMLA``."""
     asked = set(_terms(question))
     scored = []
     for index, fact in enumerate(facts):
-        if fact.predicate.upper() in UNINFORMATIVE_PREDICATES:
+        if not fact_answers(question, fact):
             continue
         overlap = len(asked & set(_terms(fact.render())))
         if overlap:
@@ -264,17 +273,26 @@ def select_facts(question: str, facts: Sequence[Fact]) -> list[Fact]:
 
 def fact_answers(question: str, fact: Fact) -> bool:
     """Whether ``fact`` speaks to what ``question`` asks about the entity it names: beyond that
-    entity's name, the two share a word ("Which office is Camille Dufresne based in?" and
-    ``Camille Dufresne located in Leeds Office``; not "What is Camille Dufresne's salary?")."""
-    if fact.predicate.upper() in UNINFORMATIVE_PREDICATES:
+    entity's name, the question shares a word with the fact or asks with one of its relation's
+    words ("Which office is Camille Dufresne based in?" and ``Camille Dufresne located in Leeds
+    Office``; "Which offices does TTS contain?" and ``Solutions part of TTS``; not "What is Camille
+    Dufresne's salary?")."""
+    predicate = fact.predicate.upper()
+    if predicate in UNINFORMATIVE_PREDICATES:
         return False
     asked = set(_terms(question))
     ends = [set(_terms(fact.subject)), set(_terms(fact.object))]
-    named = [end for end in ends if end and end <= asked]
+    named = [end for end in ends if end & asked]
     if not named:
         return False
     rest = asked - set().union(*named)
-    return bool(rest & set(_terms(fact.render())))
+    said = set(_terms(fact.render())) | _question_words(predicate)
+    return bool(rest & said)
+
+
+@functools.cache
+def _question_words(predicate: str) -> frozenset[str]:
+    return frozenset(_terms(" ".join(RELATION_QUESTION_WORDS.get(predicate, ()))))
 
 
 def group_heading(passage: Passage, context: str = "") -> str:

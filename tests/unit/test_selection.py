@@ -145,3 +145,21 @@ def test_a_chinese_question_keeps_whole_passages():
     assert prompt.language == "zh" and len(prompt.sources) == 1 and prompt.sources[0].text == text
     english = answerer.prepare("Who manages the office?", [passage(1, PHONES)], [])
     assert all(s.metadata.get("sentence") for s in english.sources)
+
+
+def test_only_facts_that_speak_to_what_is_asked_reach_the_prompt():
+    depends = Fact(subject="Paid Parental Leave", predicate="DEPENDS_ON", object="FMLA")
+    assert select_facts("How long is paid parental leave?", [depends]) == []  # names the leave, says nothing of how long
+    assert select_facts("What does paid parental leave depend on?", [depends]) == [depends]
+    # The question asks with the relation's own words: "contain" for PART_OF, "manager" for REPORTS_TO.
+    part = Fact(subject="Solutions", predicate="PART_OF", object="Technology Transformation Services (TTS)")
+    assert select_facts("Which offices does TTS contain?", [part]) == [part]
+    reports = Fact(subject="Anika Sharma", predicate="REPORTS_TO", object="Gareth Pryce")
+    assert select_facts("Who is Anika Sharma's manager?", [reports]) == [reports]
+    assert select_facts("What is Anika Sharma's salary?", [reports]) == []
+
+
+def test_a_fact_that_restates_the_question_comes_after_the_one_that_answers_it():
+    restates = Fact(subject="TTS", predicate="PART_OF", object="GSA")
+    answers = Fact(subject="TTS", predicate="PART_OF", object="Federal Acquisition Service")
+    assert select_facts("Which part of GSA does TTS belong to?", [restates, answers]) == [answers, restates]
