@@ -11,7 +11,7 @@ extractor and the abstractive minutes engine: its weights are in memory at most 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from generation.finetune.registry import AdapterRegistry
 from generation.minutes import MinutesBuilder
 from generation.minutes.derived import MinutesDocuments
 from ingest.enrich import GraphEnricher, StoredEnrichments
+from ingest.extract.base import prepare
 from ingest.extract.resolution import MergeStore
 from retrieval.embedder import LazyEmbedder, choose_encoder, load_embedder
 from retrieval.query import Query
@@ -71,6 +72,9 @@ class _LazyExtractor:
 
     def __init__(self, build: Lazy[Extractor]) -> None:
         self._extractor = build
+
+    def prepare(self, batch: Sequence[tuple[Document, list[Chunk]]]) -> None:
+        prepare(self._extractor.get(), batch)
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         return self._extractor.get().extract(document, chunks)

@@ -21,18 +21,18 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from core.errors import IngestError
 from core.types import Chunk, Document
 from ingest.chunking import Chunker
 from ingest.derived import DerivedDocuments
 from ingest.extract import Extractor
+from ingest.extract.base import prepare
 from core.extraction import document_text
 from ingest.loaders import DEFAULT_MAX_BYTES, file_hash, supported_suffixes
 from ingest.parsing import IDLE, FileFailure, ParseLimits, ParserPool
@@ -474,6 +474,12 @@ class IngestPipeline:
             (report.updated if document.source in existed else report.added).append(document.source)
             report.chunks += len(chunks)
         report._add_time("store", time.perf_counter() - started)
+        started = time.perf_counter()
+        try:
+            prepare(self.extractor, batch)
+        except Exception as exc:  # each document is then read on its own, and fails there if it must
+            log.warning("extraction could not read the batch ahead: %s", exc)
+        report._add_time("extract", time.perf_counter() - started)
         for document, chunks in batch:
             try:
                 self._write_graph(document, chunks, report)

@@ -13,16 +13,17 @@ heavy modules are imported only when built.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigurationError
 from core.language import script_language
-from core.types import Chunk, Document
+from core.types import Chunk, Document, Entity
 from core.extraction import Extraction, normalise_name
 from core.vocabulary import name_key
-from ingest.extract.base import Extractor
+from ingest.extract.base import Extractor, prepare
 from ingest.extract.evidence import everyday_word
+from ingest.extract.known import KnownNames
 from ingest.extract.spacy import SPACY_LABELS, SpacyExtractor
 from storage.protocols import GraphWriter
 
@@ -66,6 +67,9 @@ class LanguageRouter:
             self._chinese = LacExtractor.from_pretrained()
         return self._chinese
 
+    def prepare(self, batch: Sequence[tuple[Document, list[Chunk]]]) -> None:
+        prepare(self.english, [(d, c) for d, c in batch if document_language(d, c) != "zh"])
+
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         if document_language(document, chunks) == "zh":
             return self.chinese.extract(document, chunks)
@@ -77,6 +81,10 @@ class CombinedExtractor:
 
     def __init__(self, *extractors: Extractor) -> None:
         self.extractors = extractors
+
+    def prepare(self, batch: Sequence[tuple[Document, list[Chunk]]]) -> None:
+        for extractor in self.extractors:
+            prepare(extractor, batch)
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         result = Extraction()
@@ -92,20 +100,38 @@ class CombinedExtractor:
 _KNOWN_TYPES = ("Team", "Project", "Product", "Person", "Organization", "Location")
 
 
-def known_names(graph: GraphWriter) -> Callable[[], dict[str, str]]:
-    """A provider of the names the graph already holds (name -> type), read once per document."""
+def known_names(graph: GraphWriter) -> Callable[[], KnownNames]:
+    """A provider of the names the graph already holds (name -> type), asked once per document.
 
-    def read() -> dict[str, str]:
-        names: dict[str, str] = {}
-        rank = {t: i for i, t in enumerate(_KNOWN_TYPES)}
-        for entity in sorted(graph.entity_catalogue(_KNOWN_TYPES), key=lambda e: rank[e.type]):
-            words = entity.name.split()
-            # One-word person names are first names, and one-word everyday words ("Design", the
-            # name of a chapter in one document) are words elsewhere: too ambiguous to tag on sight.
-            if (len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper()
-                    and not (len(words) == 1 and everyday_word(entity.name))):
-                names.setdefault(entity.name, entity.type)
-        return names
+    The index it returns is kept and extended with the names the graph gained since the last
+    document (the catalogue grows with every document written); it is built anew only when the
+    catalogue lost an entity, as a delete or rewrite can make it."""
+    rank = {t: i for i, t in enumerate(_KNOWN_TYPES)}
+    index = KnownNames()
+    seen: set[str] = set()
+
+    def recognisable(entity: Entity) -> bool:
+        words = entity.name.split()
+        # One-word person names are first names, and one-word everyday words ("Design", the
+        # name of a chapter in one document) are words elsewhere: too ambiguous to tag on sight.
+        return (len(entity.name) >= 3 and (entity.type != "Person" or len(words) >= 2) and entity.name[:1].isupper()
+                and not (len(words) == 1 and everyday_word(entity.name)))
+
+    def read() -> KnownNames:
+        nonlocal index, seen
+        catalogue = graph.entity_catalogue(_KNOWN_TYPES)
+        ids = {e.id for e in catalogue}
+        if not seen <= ids:  # an entity went: start again
+            index, seen = KnownNames(), set()
+        new = sorted((e for e in catalogue if e.id not in seen), key=lambda e: rank[e.type])
+        # A name new under a more specific type than the one indexed (rare: it would take a new
+        # entity of the same name) would need the index rebuilt to take that type.
+        if any(e.name in index and rank[e.type] < rank[index[e.name]] for e in new):
+            index, seen = KnownNames(), set()
+            new = sorted(catalogue, key=lambda e: rank[e.type])
+        index.update((e.name, e.type) for e in new if recognisable(e))
+        seen |= {e.id for e in new}
+        return index
 
     return read
 

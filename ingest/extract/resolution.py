@@ -39,7 +39,7 @@ import numpy as np
 from core.types import Chunk, Document, Entity, Mention
 from core.vocabulary import name_key
 from core.extraction import Extraction
-from ingest.extract.base import Extractor
+from ingest.extract.base import Extractor, prepare
 from ingest.extract.evidence import personal_word
 from ingest.extract.rules import has_org_word
 from storage.protocols import GraphWriter
@@ -280,13 +280,22 @@ class KnownEntities:
     core word); ``similar`` asks rapidfuzz for the names of one type within the string-score floor.
     """
 
-    def __init__(self, entities: Sequence[Entity]) -> None:
-        self.entities = list(entities)
+    def __init__(self, entities: Sequence[Entity] = ()) -> None:
+        self.entities: list[Entity] = []
+        self.ids: set[str] = set()
         self._by_word: dict[str, list[Entity]] = defaultdict(list)
         self._by_initials: dict[str, list[Entity]] = defaultdict(list)
         self._keys_by_type: dict[str, list[str]] = defaultdict(list)
         self._by_type: dict[str, list[Entity]] = defaultdict(list)
-        for entity in self.entities:
+        self.extend(entities)
+
+    def extend(self, entities: Iterable[Entity]) -> None:
+        """Index more entities (ones already indexed are passed over)."""
+        for entity in entities:
+            if entity.id in self.ids:
+                continue
+            self.ids.add(entity.id)
+            self.entities.append(entity)
             words, core = entity.name.split(), _core_words(entity.name)
             for word in {words[0].casefold(), core[0].casefold()} if words and core else ():
                 self._by_word[word].append(entity)
@@ -328,6 +337,7 @@ class Resolver:
         # Entity names recur across decisions and documents: each is embedded once, not once per
         # comparison (one encode call per comparison costed as much as the NER over a meeting).
         self._name_vectors: dict[str, np.ndarray] = {}
+        self._catalogues: dict[tuple[str, ...], KnownEntities] = {}
 
     def _embed_names(self, names: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(n for n in names if n not in self._name_vectors))
@@ -342,7 +352,7 @@ class Resolver:
         entities = [e for e in extraction.entities.values() if e.type not in _NEVER]
         meeting_ids = {m.entity_id for m in extraction.meetings}
         entities = [e for e in entities if e.id not in meeting_ids]
-        known = KnownEntities(self._known(entities))
+        known = self._known(entities)
         local_counts: dict[str, int] = {}
         for m in extraction.mentions:
             local_counts[m.entity_id] = local_counts.get(m.entity_id, 0) + 1
@@ -372,11 +382,22 @@ class Resolver:
             self.merges.record(alias, target, rule, score, document.id, surfaces.get(alias_id, {alias.name}))
         return _rewrite(extraction, resolved)
 
-    def _known(self, entities: Sequence[Entity]) -> list[Entity]:
+    def _known(self, entities: Sequence[Entity]) -> KnownEntities:
+        """The graph's catalogue of the types this document's entities could merge with, indexed.
+
+        The index is kept between documents and extended by the entities the catalogue gained: built
+        anew for every document it cost each document time in proportion to the whole knowledge base.
+        It is built anew only when the catalogue lost an entity (a document deleted or rewritten)."""
         if self.graph is None:
-            return []
-        types = sorted({e.type for e in entities} | _MERGEABLE_ACROSS_TYPES | {"Person"})
-        return self.graph.entity_catalogue(types)
+            return KnownEntities()
+        types = tuple(sorted({e.type for e in entities} | _MERGEABLE_ACROSS_TYPES | {"Person"}))
+        catalogue = self.graph.entity_catalogue(types)
+        index = self._catalogues.get(types)
+        if index is None or len(index.ids) > len(catalogue) or not index.ids <= {e.id for e in catalogue}:
+            index = self._catalogues[types] = KnownEntities(catalogue)
+        else:
+            index.extend(catalogue)
+        return index
 
     def _decide(self, alias: Entity, local: KnownEntities, known: KnownEntities,
                 counts: dict[str, int]) -> tuple[Entity, str, float] | None:
@@ -487,6 +508,9 @@ class ResolvingExtractor:
     def __init__(self, inner: Extractor, resolver: Resolver) -> None:
         self.inner = inner
         self.resolver = resolver
+
+    def prepare(self, batch: Sequence[tuple[Document, list[Chunk]]]) -> None:
+        prepare(self.inner, batch)
 
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
         return self.resolver.resolve(document, self.inner.extract(document, chunks))

