@@ -120,3 +120,11 @@ def relation_type(name: str) -> str:
 def name_key(name: str) -> str:
     """The look-up key of an entity name: whitespace collapsed and Unicode-casefolded."""
     return " ".join(name.split()).casefold()
+
+
+# Numbers as English writes them in words: "four hours" and "4 hours" state the same figure.
+NUMBER_WORDS: dict[str, str] = {
+    w: str(i) for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split())
+}

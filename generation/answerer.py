@@ -50,6 +50,18 @@ def _has_words(text: str) -> bool:
     return re.search(r"\w", strip_markers(text)) is not None
 
 
+# A source up to this long is a sentence (or a short line) that can stand as the answer itself.
+QUOTABLE_CHARS = 300
+
+
+def _quoted(numbers: Sequence[int], sources: Sequence[Passage]) -> str | None:
+    """The cited sources' own text, each with its marker, when every one is sentence-sized."""
+    cited = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(sources)]
+    if not cited or any(len(sources[n - 1].text.strip()) > QUOTABLE_CHARS for n in cited):
+        return None
+    return " ".join(f"{sources[n - 1].text.strip()} [{n}]" for n in cited)
+
+
 def relevance(passages: Sequence[Passage]) -> float | None:
     """The best dense (cosine) similarity between the question and a passage; None when no passage has one.
 
@@ -209,8 +221,15 @@ class Answerer:
         if abstained and rule is None:
             rule = "model-declined"
         if not abstained and not _has_words(text):
-            # A reply that is only a marker ("[1]") or nothing at all answers nothing.
-            text, abstained, rule = ABSTENTIONS[prompt.language], True, "empty-answer"
+            # A reply that is only a marker ("[5]") points at the source that answers: shown numbered
+            # sentences, a small model does that for a date or a figure ("2016: 18F gets procurement
+            # authority."). It answers with that sentence; a marker on a whole passage, or nothing at
+            # all, answers nothing.
+            quoted = _quoted(numbers, prompt.sources)
+            if quoted:
+                text = quoted
+            else:
+                text, abstained, rule = ABSTENTIONS[prompt.language], True, "empty-answer"
         if not abstained and prompt.sources:
             grounding = ground(text, prompt.sources, prompt.facts)
             if invented(grounding, text):

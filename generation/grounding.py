@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from core.sentences import sentences
 from core.types import Fact, Passage
+from core.vocabulary import NUMBER_WORDS
 from generation.citations import parse_markers
 
 # Share of a sentence's content words one source must hold for the sentence to be attributed to it.
@@ -33,7 +34,12 @@ SUPPORT_OVERLAP = 0.3
 MISSING_SPECIFICS_ALLOWED = 0.5
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+# A number stands alone: the digits of a code ("18F", "K9") are part of its name, not a figure the
+# answer states. Chinese writes "1963年" with no space, so only Latin letters and digits bound it.
+_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d+(?:[.,:]\d+)*(?![0-9A-Za-z])")
+# Codes that name things: capitals and digits together ("18F", "K9", "GS15"), checked as names are.
+_WORD_OF_NUMBER = {digits: word for word, digits in NUMBER_WORDS.items()}
+_CODE = re.compile(r"(?<![0-9A-Za-z])(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z\d]{2,8}(?![0-9A-Za-z])")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*\b")
 _STOPWORDS = frozenset(
     "a an the of to in on at for by with from and or but is are was were be been being has have had do does "
@@ -78,7 +84,7 @@ def specifics(text: str) -> list[str]:
     """Numbers and capitalised names in ``text``; a sentence's first word counts only as part of a
     longer name (it is capitalised anyway)."""
     text = _strip_markers(text)  # "[1]" is a citation, not a number the answer states
-    found: list[str] = [m.group() for m in _NUMBER.finditer(text)]
+    found: list[str] = [m.group() for m in _NUMBER.finditer(text)] + [m.group() for m in _CODE.finditer(text)]
     for sentence in sentences(text):
         for match in _NAME.finditer(sentence):
             name = match.group()
@@ -199,7 +205,16 @@ def _best_source(words: set[str], source_words: list[set[str]]) -> int:
 def _holds(specific: str, text: str) -> bool:
     # Whole tokens only: "4" is not held by "14 characters". Only Latin letters and digits bound a
     # token: Chinese writes "1963年" with no space.
-    return re.search(rf"(?<![0-9A-Za-z]){re.escape(specific)}(?![0-9A-Za-z])", text, re.IGNORECASE) is not None
+    # A name is held in the singular or the plural ("Technology Transformation Services" by
+    # "... Service"): documents and models write both.
+    if specific in _WORD_OF_NUMBER:  # "4" is held by "four hours"
+        pattern = rf"(?:{specific}|{_WORD_OF_NUMBER[specific]})"
+    elif specific[-1:].isalpha() and specific[-1:].islower():
+        stem = specific[:-1] if specific.endswith("s") and len(specific.split()[-1]) > 3 else specific
+        pattern = rf"{re.escape(stem)}s?"
+    else:
+        pattern = re.escape(specific)
+    return re.search(rf"(?<![0-9A-Za-z]){pattern}(?![0-9A-Za-z])", text, re.IGNORECASE) is not None
 
 
 def _best_supported(sentence: str, cited: list[int], sources: Sequence[Passage]) -> list[int]:

@@ -13,6 +13,7 @@ first, then the last one kept is cut short; facts get a share of the budget
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,7 +35,9 @@ TEMPLATE_OVERHEAD_TOKENS = 16
 # A passage cut shorter than this says too little to be worth a source number.
 MIN_TRUNCATED_TOKENS = 24
 # Facts may take at most this share of the budget left after the fixed parts.
-FACT_BUDGET_SHARE = 0.25
+# Facts reach the prompt only when they speak to what is asked (select_facts), and a fact line says
+# in a dozen tokens what a sentence says in thirty.
+FACT_BUDGET_SHARE = 0.4
 TRUNCATION_MARK = " …"
 
 ABSTENTIONS: dict[str, str] = {
@@ -168,7 +171,7 @@ def build_prompt(
     return Prompt(
         messages=messages,
         sources=sources,
-        facts=[fact for fact, _ in fact_lines],
+        facts=[fact for group, _ in fact_lines for fact in group],
         language=language,
         tokens=total,
     )
@@ -243,21 +246,53 @@ def _fact_refs(fact: Fact, numbers: dict[str, int]) -> str:
     return "".join(f"[{n}]" for n in cited)
 
 
+def fact_groups(facts: Sequence[Fact]) -> list[list[Fact]]:
+    """Facts that share their relation and one end, each group where its first member stood: a list
+    question ("Which offices does TTS contain?") is answered by one line, ``18F, Solutions, Centers
+    of Excellence part of TTS``, in a third of the tokens of three."""
+    by_object: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+    by_subject: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+    for fact in facts:
+        by_object[(fact.predicate, fact.object)].append(fact)
+    for fact in facts:
+        if len(by_object[(fact.predicate, fact.object)]) == 1:
+            by_subject[(fact.subject, fact.predicate)].append(fact)
+    groups: dict[tuple[str, str, str], list[Fact]] = {}
+    for fact in facts:
+        if len(by_object[(fact.predicate, fact.object)]) > 1:
+            groups.setdefault(("object", fact.predicate, fact.object), by_object[(fact.predicate, fact.object)])
+        else:
+            groups.setdefault(("subject", fact.subject, fact.predicate), by_subject[(fact.subject, fact.predicate)])
+    return list(groups.values())
+
+
+def _group_line(group: Sequence[Fact], numbers: dict[str, int]) -> str:
+    first = group[0]
+    if all(fact.object == first.object for fact in group):
+        shown = first.model_copy(update={"subject": ", ".join(dict.fromkeys(f.subject for f in group))})
+    else:
+        shown = first.model_copy(update={"object": ", ".join(dict.fromkeys(f.object for f in group))})
+    refs = _fact_refs(shown.model_copy(update={"chunk_ids": tuple(c for fact in group for c in fact.chunk_ids)}), numbers)
+    return f"- {shown.render()}" + (f" {refs}" if refs else "")
+
+
 def _fit_facts(
     facts: list[Fact], sources: list[Passage], count_tokens: TokenCounter, room: int, template: PromptTemplate
-) -> list[tuple[Fact, str]]:
+) -> list[tuple[list[Fact], str]]:
+    """(facts, line) for each group of facts that fits ``room``; a group that does not fit keeps the members that do."""
     if not facts:
         return []
     numbers = {passage.chunk_id: i + 1 for i, passage in enumerate(sources)}
     used = count_tokens(template.facts_header) + 2
-    lines: list[tuple[Fact, str]] = []
-    for fact in facts:
-        refs = _fact_refs(fact, numbers)
-        line = f"- {fact.render()}" + (f" {refs}" if refs else "")
-        cost = count_tokens(line) + 1
-        if used + cost <= room:
-            lines.append((fact, line))
-            used += cost
+    lines: list[tuple[list[Fact], str]] = []
+    for group in fact_groups(facts):
+        for size in range(len(group), 0, -1):
+            line = _group_line(group[:size], numbers)
+            cost = count_tokens(line) + 1
+            if used + cost <= room:
+                lines.append((group[:size], line))
+                used += cost
+                break
     return lines
 
 

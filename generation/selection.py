@@ -24,7 +24,7 @@ from core.markdown import heading_path, headings
 from core.protocols import Embedder
 from core.sentences import sentence_spans
 from core.types import Fact, Passage
-from core.vocabulary import RELATION_QUESTION_WORDS
+from core.vocabulary import NUMBER_WORDS, RELATION_QUESTION_WORDS
 
 TokenCounter = Callable[[str], int]
 
@@ -60,11 +60,6 @@ _STOPWORDS = frozenset(
     "he she we they them his her their our your my me us can could would should will may might must about into "
     "over under after before also there here all any each some such only just very much many long get".split()
 )
-_NUMBER_WORDS = {
-    w: str(i) for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split())
-}
 # Markup that costs tokens and tells the model nothing: links keep their text, templates and tags go.
 _MARKUP = [
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),
@@ -331,7 +326,7 @@ def _narrow(candidate: Candidate) -> Passage:
 def _terms(text: str) -> list[str]:
     terms = []
     for word in _WORD.findall(text.casefold()):
-        word = _NUMBER_WORDS.get(word, word)
+        word = NUMBER_WORDS.get(word, word)
         if word in _STOPWORDS:
             continue
         if _has_cjk(word):

@@ -31,21 +31,56 @@ log = logging.getLogger(__name__)
 _END = object()
 
 
-def automatic_threads() -> int:
-    """Threads for llama.cpp when the setting is 0: the cores this process may use that are free
-    now (by the 1-minute load average), at least 1 and at most 4.
+def automatic_threads(window: float = 0.5) -> int:
+    """Threads for llama.cpp when the setting is 0: the cores this process may use that other
+    processes are not using now, at least 1 and at most 4.
 
     llama.cpp's threads meet at a barrier after every layer, so a thread that shares its core with
     other work holds every token up. On a 2-core machine with SmolLM2 (bench/llm_engines.py): idle,
     2 threads decode 1.45x faster than 1; with two other busy processes, 1 thread decodes 2.6x
     faster than 2. Waiting threads sleep rather than spin (``poll = 0``).
+
+    What other processes use is sampled over ``window`` seconds (``/proc/stat`` less this process's
+    own time). The 1-minute load average, used where ``/proc`` is missing, counts this process's own
+    work of the last minute (an ingest, the searches before the model loads) as load: on an idle
+    2-core machine it chose one thread after the searches of a benchmark, and the first token of the
+    default model came after 6.1 s instead of 3.2 s.
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    free = cores - int(round(os.getloadavg()[0]))
-    return max(1, min(free, 4))
+    busy = _busy_elsewhere(window)
+    if busy is None:
+        busy = os.getloadavg()[0]
+    return max(1, min(cores - int(round(busy)), 4))
+
+
+def _busy_elsewhere(window: float) -> float | None:
+    """How many cores processes other than this one kept busy over ``window`` seconds; None without /proc."""
+
+    def sample() -> tuple[int, int, int]:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        with open("/proc/self/stat") as own:
+            # utime and stime, fields 14 and 15; the command name (field 2) may hold spaces, so split after it.
+            own_fields = own.read().rpartition(")")[2].split()
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle, int(own_fields[11]) + int(own_fields[12])
+
+    try:
+        total0, idle0, own0 = sample()
+        time.sleep(window)
+        total1, idle1, own1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    elapsed = total1 - total0  # summed over every core, in clock ticks
+    if elapsed <= 0:
+        return None
+    cores_seen = elapsed / (window * ticks)  # /proc/stat counts every core of the machine
+    busy_share = ((elapsed - (idle1 - idle0)) - (own1 - own0)) / elapsed
+    return max(0.0, busy_share * cores_seen)
 
 
 class LlamaCppLLM:

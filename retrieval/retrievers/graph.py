@@ -124,6 +124,7 @@ class GraphRetriever(CatalogRetriever):
         self._names_version: tuple[int, int] | None = None
         self._names: dict[str, list[str]] = {}
         self._name_of: dict[str, str] = {}  # entity id -> name
+        self._acronym_of: dict[str, str] = {}  # entity name -> the initialism its documents also use
         self._name_list: list[str] = []
 
     def warm(self) -> None:
@@ -142,10 +143,14 @@ class GraphRetriever(CatalogRetriever):
                 self._name_of[entity.id] = entity.name
             # A question may use the spelling a document used ("TTS") for an entity resolution
             # named otherwise ("Technology Transformation Services"); names come first.
+            self._acronym_of = {}
             for entity_id, surface in self.graph.entity_aliases():
                 linked = names.setdefault(name_key(surface), [])
                 if entity_id not in linked:
                     linked.append(entity_id)
+                name = self._name_of.get(entity_id)
+                if name and _initialism(surface, name):
+                    self._acronym_of.setdefault(name, surface)
             self._names, self._name_list = names, list(names)
             self._names_version = version
         return self._names
@@ -170,15 +175,16 @@ class GraphRetriever(CatalogRetriever):
         return list(dict.fromkeys(exact + fuzzy)), speakers
 
     def spellings(self, query: str) -> dict[str, str]:
-        """Entity name -> the other spelling the question used for it ("Technology Transformation
-        Services" -> "TTS"), for the entities it names by an alias."""
+        """Entity name -> the other spelling a fact should show it with: the one the question used
+        ("Technology Transformation Services" -> "TTS"), else the initialism its documents use, so
+        that a model answering "TTS" answers from what it was shown."""
         names = self._entity_names()
-        found: dict[str, str] = {}
+        found: dict[str, str] = dict(self._acronym_of)
         for span in candidate_names(query):
             for entity_id in names.get(name_key(span), ()):
                 name = self._name_of.get(entity_id)
                 if name and name_key(name) != name_key(span) and name_key(span) not in name_key(name):
-                    found.setdefault(name, span)
+                    found[name] = span
         return found
 
     # ---- ranking ------------------------------------------------------------
@@ -346,6 +352,16 @@ class GraphRetriever(CatalogRetriever):
             if chunk_ids:
                 kept.append(fact.model_copy(update={"chunk_ids": chunk_ids}))
         return rank_facts(query, _as_asked(kept, self.spellings(query)))[:limit]
+
+
+_MINOR_WORDS = frozenset({"of", "and", "the", "for", "&", "on", "in"})
+
+
+def _initialism(surface: str, name: str) -> bool:
+    """Whether ``surface`` is the initials of ``name``'s words ("TTS", "Technology Transformation Services")."""
+    letters = surface.replace(".", "")
+    initials = "".join(w[0] for w in name.split() if w.casefold() not in _MINOR_WORDS and w[:1].isalpha())
+    return 2 <= len(letters) <= 6 and letters.isupper() and letters == initials.upper()
 
 
 def _as_asked(facts: Sequence[Fact], spellings: dict[str, str]) -> list[Fact]:

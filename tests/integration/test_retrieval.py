@@ -145,6 +145,10 @@ def test_a_question_that_uses_a_documents_other_spelling_links_the_entity_and_it
     found = service.search(Query(text=question, k=3, mode="graph"))
     rendered = [fact.render() for fact in found.facts]
     assert "Northwind Freight Services (NFS) part of Brightwater Holdings Ltd" in rendered, rendered
+    # Asked by its full name, the fact still shows the initialism the document uses, so a model that
+    # answers "NFS" answers from what it was shown.
+    found = service.search(Query(text="What is Northwind Freight Services part of?", k=3, mode="graph"))
+    assert "Northwind Freight Services (NFS) part of Brightwater Holdings Ltd" in [f.render() for f in found.facts]
 
 
 def _with_graph(hybrid: HybridRetriever, **changes) -> HybridRetriever:

@@ -229,10 +229,19 @@ def test_one_relevant_passage_or_no_dense_scores_reach_the_model():
     assert len(backend.calls) == 2
 
 
-def test_a_reply_that_is_only_a_marker_is_an_abstention():
+def test_a_reply_that_is_only_a_marker_is_an_abstention_unless_it_points_at_a_sentence():
+    whole_passage = passage(1, "Topic 1 is described at length here. " * 12)  # a passage, not a sentence
     answerer, _ = make_answerer("[1]")
-    answer = answerer.answer("What about topic 1?", [passage(1), passage(2)], [])
+    answer = answerer.answer("What about topic 1?", [whole_passage, passage(2)], [])
     assert answer.abstained and answer.abstention_rule == "empty-answer" and answer.citations == ()
+    assert make_answerer("")[0].answer("What about topic 1?", [passage(1)], []).abstention_rule == "empty-answer"
+
+    # Shown numbered sentences, a small model may answer with the number of the one that answers.
+    sentences = [passage(1, "2013: 18F funding approved and hiring begins."), passage(2, "2016: 18F gets procurement authority.")]
+    answerer, _ = make_answerer("[2]")
+    answer = answerer.answer("When did 18F receive procurement authority?", sentences, [])
+    assert not answer.abstained and answer.text == "2016: 18F gets procurement authority [2]."
+    assert [c.chunk_id for c in answer.citations] == ["chk_2"]
 
 
 def test_a_question_word_the_knowledge_base_never_holds_abstains_without_the_model():

@@ -117,3 +117,33 @@ def test_names_a_graph_fact_states_are_not_invented():
              Fact(subject="Marcus Webb", predicate="LEADS", object="Platform Engineering")]
     grounded = ground(answer, SOURCES, facts)
     assert grounded.missing_specifics == [] and not invented(grounded, answer)
+
+
+def test_a_name_is_held_in_the_singular_or_the_plural_and_numbers_exactly():
+    from generation.grounding import _holds
+
+    assert _holds("Technology Transformation Services", "18F is part of Technology Transformation Service.")
+    assert _holds("Technology Transformation Service", "Technology Transformation Services (TTS)")
+    assert not _holds("Technology Transformation Services", "Technology Transformation Servicing")
+    assert not _holds("4", "longer than 14 characters") and _holds("14", "longer than 14 characters")
+    assert not _holds("TTS", "TTSC Resources")
+
+
+def test_the_digits_of_a_code_are_its_name_not_a_figure():
+    source = [_passage(1, "Tock: 18F maintains this time tracking tool.")]
+    answer = "18F maintains Tock [1]."
+    assert specifics(answer) == ["18F", "Tock"]
+    grounded = ground(answer, source)
+    assert grounded.missing_specifics == [] and not invented(grounded, answer)
+    # A code no source holds is missing like a name; a figure is still a figure beside a code.
+    made_up = "K9 maintains Tock [1]."
+    assert ground(made_up, source).missing_specifics == ["K9"]
+    assert specifics("18F spent $195 on 3 licences.") == ["195", "3", "18F"]
+
+
+def test_a_figure_in_digits_is_held_by_the_same_number_in_words():
+    source = [_passage(1, "You accrue four hours of sick leave per pay period.")]
+    answer = "Sick leave builds up at 4 hours per pay period [1]."
+    grounded = ground(answer, source)
+    assert grounded.missing_specifics == [] and not invented(grounded, answer)
+    assert ground("Sick leave builds up at 14 hours per pay period [1].", source).missing_specifics == ["14"]

@@ -217,3 +217,23 @@ def test_a_cmrc2018_question_gets_the_chinese_template():
     assert prompt.language == "zh"
     assert prompt.messages[0]["content"].startswith("你是 Lore") and ABSTENTIONS["zh"] in prompt.messages[0]["content"]
     assert prompt.messages[1]["content"].startswith("资料：") and prompt.messages[1]["content"].endswith("问题：" + question)
+
+
+def test_facts_sharing_a_relation_and_an_end_are_one_line_and_a_group_too_long_keeps_what_fits():
+    passages = [passage(1, "TTS contains 18F, Solutions and the Centers of Excellence.")]
+    parts = ["18F", "Solutions", "Centers of Excellence", "Presidential Innovation Fellows"]
+    facts = [Fact(subject=p, predicate="PART_OF", object="TTS", chunk_ids=("chk_1",)) for p in parts]
+    facts.append(Fact(subject="TTS", predicate="USES", object="Airtable", chunk_ids=("chk_9",)))
+    user = build_prompt("Which offices does TTS contain?", passages, facts, count_tokens=count,
+                        budget=5000).messages[1]["content"]
+    assert "- 18F, Solutions, Centers of Excellence, Presidential Innovation Fellows part of TTS [1]\n" in user
+    assert "- TTS uses Airtable\n" in user
+
+    # Under any budget the group shows its first members, in order; some budgets show only part of it.
+    partial = False
+    for budget in range(130, 400, 5):  # from just above the fixed parts (system text, question)
+        tight = build_prompt("Which offices does TTS contain?", passages, facts, count_tokens=count, budget=budget)
+        shown = [f.subject for f in tight.facts if f.predicate == "PART_OF"]
+        assert shown == parts[: len(shown)] and tight.tokens <= budget
+        partial = partial or 0 < len(shown) < len(parts)
+    assert partial
