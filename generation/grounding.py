@@ -110,14 +110,15 @@ def ground(text: str, sources: Sequence[Passage], facts: Sequence[Fact] = ()) ->
         if markers:
             numbers = [n for m in markers for n in dict.fromkeys(m.numbers) if 1 <= n <= len(sources)]
             if _says_nothing(sentence) and pieces:
-                # "… per pay period [4]. [4]" or "… [4]. This is stated in [4].": a marker left on its
-                # own, or on a sentence that only says where the answer came from, belongs to the one before.
+                # "… per pay period [4]. [4]" or "… [4]. This is stated in [2][3].": a marker left on its
+                # own, or on a sentence that only says where the answer came from, belongs to the one
+                # before, which then keeps the sources that hold it best, as its own markers would.
                 previous = _strip_markers(pieces[-1])
-                extra = [n for n in numbers if n not in cited and _supports(previous, sources[n - 1])]
+                had = [n for m in parse_markers(pieces[-1]) for n in m.numbers]
+                extra = [n for n in numbers if n not in had and _supports(previous, sources[n - 1])]
                 if extra:
-                    pieces[-1] = _with_markers(_strip_markers(pieces[-1]), list(dict.fromkeys(
-                        [n for m in parse_markers(pieces[-1]) for n in m.numbers] + extra)))
-                    cited.extend(extra)
+                    pieces[-1] = _with_markers(previous, _best_supported(previous, list(dict.fromkeys(had + extra)),
+                                                                         sources) or had)
                 continue
             kept = _best_supported(sentence, list(dict.fromkeys(numbers)), sources)
             if not kept:  # the model named the wrong source: the one that holds the sentence, else its first
@@ -144,6 +145,8 @@ def ground(text: str, sources: Sequence[Passage], facts: Sequence[Fact] = ()) ->
     haystack = " ".join([f"{p.title} {p.source} {p.text} {p.metadata.get('context', '')}" for p in sources]
                         + [fact.render() for fact in facts])
     missing = [s for s in specifics(text) if not _holds(s, haystack)]
+    # What the text cites as it now stands (a marker moved to the sentence before may have replaced one).
+    cited = [n for piece in pieces for marker in parse_markers(piece) for n in marker.numbers]
     return Grounding(" ".join(pieces), list(dict.fromkeys(cited)), list(dict.fromkeys(attributed)),
                      unsupported, missing)
 

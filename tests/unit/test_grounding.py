@@ -75,8 +75,19 @@ def test_a_stray_marker_joins_the_sentence_before_only_when_its_source_supports_
     assert ground("You earn 4 hours per pay period [1]. [3]", ACCRUAL).text == "You earn 4 hours per pay period [1]."
     both = ground("Dana Reyes leads the Platform team [2]. [1]", SOURCES + [_passage(3, "Dana Reyes leads it.")])
     assert both.cited == [2]
-    joined = ground("Dana Reyes leads the Platform team [2]. [3]", SOURCES + [_passage(3, "Dana Reyes leads it.")])
+    joined = ground("Dana Reyes leads the Platform team [2]. [3]",
+                    SOURCES + [_passage(3, "Dana Reyes leads the Platform team.")])
     assert joined.text == "Dana Reyes leads the Platform team [2][3]." and joined.cited == [2, 3]
+    # Joined, the markers keep the sources that hold the sentence best, as its own markers would:
+    # "Dana Reyes leads it." holds the name but not the team.
+    weaker = ground("Dana Reyes leads the Platform team [2]. [3]", SOURCES + [_passage(3, "Dana Reyes leads it.")])
+    assert weaker.text == "Dana Reyes leads the Platform team [2]." and weaker.cited == [2]
+    # A sentence that only says where the answer came from: its sources replace a weaker one before it.
+    vltp = [_passage(1, "Voluntary Leave Transfer Program: your leave balance must be exhausted."),
+            _passage(2, "Voluntary Leave Transfer Program: have an anticipated negative balance of at least 24 hours.")]
+    moved = ground("For the Voluntary Leave Transfer Program your expected leave balance must be at least 24 hours. "
+                   "This is stated in the [1][2] source.", vltp)
+    assert moved.cited == [2] and moved.text.endswith("at least 24 hours [2].")
 
 
 def test_sentences_that_only_say_where_the_answer_came_from_are_dropped():
