@@ -393,7 +393,7 @@ class Resolver:
         types = tuple(sorted({e.type for e in entities} | _MERGEABLE_ACROSS_TYPES | {"Person"}))
         catalogue = self.graph.entity_catalogue(types)
         index = self._catalogues.get(types)
-        if index is None or len(index.ids) > len(catalogue) or not index.ids <= {e.id for e in catalogue}:
+        if index is None or not index.ids <= {e.id for e in catalogue}:
             index = self._catalogues[types] = KnownEntities(catalogue)
         else:
             index.extend(catalogue)
