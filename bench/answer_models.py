@@ -7,7 +7,9 @@ passages and facts with the serving settings (greedy, streamed). Per configurati
   aliases (SQuAD-normalised, all of its words or at least 3 in 4); token F1 beside it;
 * **cites**: share of answers (not abstentions) with a citation;
 * **citation precision**: share of citations that point into the gold document, and share whose
-  cited text holds the gold answer; **citation recall**: share of answerable questions answered
+  cited text holds the gold answer; beside it, share holding it jointly (the answer's cited
+  sentences together hold the gold answer and this one holds a part of it no other cited one
+  does: sentence-level citations split a two-part answer); **citation recall**: share of answerable questions answered
   with a citation into the gold document;
 * **abstention accuracy** on unanswerable questions and the **false-abstention** rate on
   answerable ones, with the rule that fired;
@@ -15,6 +17,9 @@ passages and facts with the serving settings (greedy, streamed). Per configurati
 
     python -m bench.answer_models --data-dir /tmp/kb --questions bench/sets/handbook18f_questions.jsonl \\
         --model HuggingFaceTB/SmolLM2-135M-Instruct --model Qwen2.5-Coder-1.5B-Instruct --units sentences passages@512
+
+    # base vs a fine-tuned adapter of the same data directory, same passages, one process:
+    python -m bench.answer_models --data-dir /tmp/kb --questions ... --model HuggingFaceTB/SmolLM2-135M-Instruct --adapter v1
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graph-facts", choices=("with", "without", "both"), default="with",
                         help="Answer with the graph facts retrieval found, without them, or both on the same passages "
                              "(the graph ablation).")
+    parser.add_argument("--adapter", action="append", default=[],
+                        help="A `lore finetune` version of the data directory (v3) or an adapter path: every model "
+                             "answers as it is and with each adapter, in this process (base vs adapter).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -75,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         numbers = all(t in got for t in expected if any(ch.isdigit() for ch in t))
         return normalize_answer(gold) in normalize_answer(text) or (recall >= 0.75 and numbers)
 
+    def holding_jointly(cited: list[str], golds: list[str]) -> int:
+        # Sentence-level citations split a two-part answer ("up to 5 days [1]; used by 31 March [2]"):
+        # a cited sentence holds its part when the cited sentences together hold the gold answer and
+        # it holds one of the gold's words no other cited sentence holds, or holds the answer alone.
+        for gold in golds:
+            if not cited or not holds(" ".join(cited), gold):
+                continue
+            words = [set(answer_tokens(text)) & set(answer_tokens(gold)) for text in cited]
+            return sum(holds(text, gold) or bool(mine - set().union(*(w for j, w in enumerate(words) if j != i)))
+                       for i, (text, mine) in enumerate(zip(cited, words)))
+        return sum(any(holds(text, g) for g in golds) for text in cited)
+
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     questions = questions[: args.limit] if args.limit else questions
     overrides = {k: v for k, v in {"max_new_tokens": args.max_new_tokens, "context_tokens": args.context_tokens}.items()
@@ -87,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                                                               if args.questions.is_relative_to(REPO) else args.questions)}}
     try:
         retrieved = [(q, *_search(service, q["question"])) for q in questions]
-        for model in args.model:
-            model_settings = settings.model_copy(update={"llm_model": model})
+        runs = [(model, adapter) for model in args.model for adapter in [None, *args.adapter]]
+        for model, adapter in runs:
+            adapter_path = None if adapter is None else (
+                Path(adapter) if Path(adapter).exists() else service.adapters.path(adapter))
+            model_settings = settings.model_copy(update={"llm_model": model, "adapter_path": adapter_path})
             backend = load_backend(model_settings)
             for configuration in args.units:
                 units, _, budget = configuration.partition("@")
@@ -117,11 +140,14 @@ def main(argv: list[str] | None = None) -> int:
                             "citations_in_gold": sum(in_gold),
                             "citations_holding": sum(any(holds(answer.passages[c.number - 1].text, g) for g in golds)
                                                      for c in answer.citations),
+                            "citations_holding_jointly": holding_jointly(
+                                [answer.passages[c.number - 1].text for c in answer.citations], golds),
                             "abstained": answer.abstained, "rule": answer.abstention_rule,
                             "facts_given": len(facts) if with_facts else 0,
                         })
-                        print(model, configuration, json.dumps(rows[-1], ensure_ascii=False), flush=True)
-                    key = f"{model} [{units}@{answerer.context_tokens}]" + ("" if with_facts else " [no graph facts]")
+                        print(model, adapter or "", configuration, json.dumps(rows[-1], ensure_ascii=False), flush=True)
+                    key = (f"{model}{f' + {adapter}' if adapter else ''} [{units}@{answerer.context_tokens}]"
+                           + ("" if with_facts else " [no graph facts]"))
                     figures[key] = {**_summary(rows), "load_average": load_average(), "rows": rows}
                     print(key, json.dumps({k: v for k, v in figures[key].items() if k != "rows"}), flush=True)
     finally:
@@ -149,6 +175,8 @@ def _summary(rows: list[dict]) -> dict:
         "cite_share": share(sum(r["citations"] > 0 for r in answered), len(answered)),
         "citation_precision_document": share(sum(r["citations_in_gold"] for r in answerable if not r["abstained"]), citations),
         "citation_precision_holds_answer": share(sum(r["citations_holding"] for r in answerable if not r["abstained"]), citations),
+        "citation_precision_holds_answer_jointly": share(
+            sum(r["citations_holding_jointly"] for r in answerable if not r["abstained"]), citations),
         "citation_recall": share(sum(r["citations_in_gold"] > 0 and not r["abstained"] for r in answerable), len(answerable)),
         "abstention_accuracy": share(sum(r["abstained"] for r in unanswerable), len(unanswerable)),
         "false_abstention_rate": share(sum(r["abstained"] for r in answerable), len(answerable)),

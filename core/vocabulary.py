@@ -7,6 +7,7 @@ extractors map whatever they read onto them.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Final
 
@@ -90,6 +91,18 @@ RELATION_QUESTION_WORDS: Final[dict[str, frozenset[str]]] = {
                          "division divisions unit units organized organised consist consists".split()),
     "USES": frozenset("use uses used using tool tools product products software service services".split()),
 }
+
+# A thing named by its relation to another ("the team that owns Tally", "the person who leads the
+# Platform Team", "the owner of Roster"): its answer is a fact about an entity the question does not name.
+_THROUGH_A_RELATION: Final = re.compile(r"\bthe\s+(?:[\w-]+\s+){1,2}(?:that|who|which|whose)\s+\w+"
+                                 r"|\bthe\s+(?:owner|lead|leader|head|manager|members?|team|parent)\s+of\b", re.IGNORECASE)
+
+
+def asks_through_a_relation(question: str) -> bool:
+    """Whether ``question`` names what it asks about through a relation of something else, so that
+    the facts one hop beyond the named entities may hold the answer."""
+    return bool(_THROUGH_A_RELATION.search(question))
+
 
 # Predicate of the facts derived at query time from chunks that mention two entities.
 CO_OCCURRENCE: Final[str] = RelationType.MENTIONED_WITH.value

@@ -109,7 +109,7 @@ def ground(text: str, sources: Sequence[Passage], facts: Sequence[Fact] = ()) ->
         markers = parse_markers(sentence)
         if markers:
             numbers = [n for m in markers for n in dict.fromkeys(m.numbers) if 1 <= n <= len(sources)]
-            if _says_nothing(sentence) and pieces:
+            if pieces and (_says_nothing(sentence) or _points_at(sentence, sources)):
                 # "… per pay period [4]. [4]" or "… [4]. This is stated in [2][3].": a marker left on its
                 # own, or on a sentence that only says where the answer came from, belongs to the one
                 # before, which then keeps the sources that hold it best, as its own markers would.
@@ -130,9 +130,9 @@ def ground(text: str, sources: Sequence[Passage], facts: Sequence[Fact] = ()) ->
             pieces.append(sentence)
             continue
         words = _content_words(sentence) - _META_WORDS  # "Based on the available documents, ..." is framing
-        if _says_nothing(sentence) and pieces:
+        if pieces and (_says_nothing(sentence) or _points_at(sentence, sources)):
             continue  # "This information is provided in the sources." with nothing cited: noise
-        best = _best_source(words, source_words)
+        best = _best_source(words, source_words) or _holding_source(sentence, sources)
         if best:
             pieces.append(_with_marker(sentence, best))
             cited.append(best)
@@ -177,6 +177,22 @@ def _says_nothing(sentence: str) -> bool:
     return _content_words(_strip_markers(sentence)) <= _META_WORDS
 
 
+# "This is stated in the Employee Handbook, in the section on Remote Work [1][2][3].": where, not what.
+_PROVENANCE = re.compile(r"^(?:this|that|it|the (?:answer|information|above))\b.{0,40}?\b(?:is|was|are|can be)\s+"
+                         r"(?:stated|mentioned|based on|found|provided|taken|described|specified|outlined|covered|"
+                         r"explained|listed|given|detailed)\b", re.IGNORECASE)
+
+
+def _points_at(sentence: str, sources: Sequence[Passage]) -> bool:
+    """Whether ``sentence`` only says which document or section holds the answer: a provenance
+    opening, and no name or number but the titles and headings of the sources. "This is stated in
+    the handbook, which sets the nightly cap at £180 [2]" states a figure and is no pointer."""
+    if not _PROVENANCE.match(_strip_markers(sentence).strip()):
+        return False
+    headings = " ".join(f"{p.title} {p.metadata.get('context', '')} {p.source}" for p in sources)
+    return all(_holds(specific, headings) for specific in specifics(sentence))
+
+
 def _keep_markers(sentence: str, kept: Sequence[int]) -> str:
     """``sentence`` with each marker narrowed to the ``kept`` numbers where it stands (markers left with
     none removed, and the "and" they leave behind); ``kept`` appended when no marker named them."""
@@ -203,6 +219,16 @@ def _best_source(words: set[str], source_words: list[set[str]]) -> int:
         if overlap > share:
             best, share = number, overlap
     return best if share >= ATTRIBUTION_OVERLAP else 0
+
+
+def _holding_source(sentence: str, sources: Sequence[Passage]) -> int:
+    """The number of the source holding most of ``sentence``'s figures and names, when one holds more
+    than any other; else 0. A rephrased answer shares few words with its source but keeps its figure
+    ("The most I can pay ... is £180, excluding taxes" from "Nightly cap of $260 ... and £180 ...")."""
+    stated = specifics(sentence)
+    held = [sum(_holds(x, f"{p.title} {p.text}") for x in stated) for p in sources]
+    best = max(held, default=0)
+    return held.index(best) + 1 if best and held.count(best) == 1 else 0
 
 
 def _holds(specific: str, text: str) -> bool:

@@ -2,7 +2,8 @@
 
 One implementation for every caller (``lore finetune --eval``, benchmarks, tests).
 Normalisation follows the SQuAD v1.1 evaluation script (lower case, no
-punctuation, no English articles, single spaces) and, like the CMRC 2018 script,
+punctuation, no English articles, single spaces), with punctuation read as Unicode
+defines it, so "15:00–17:00" splits at its en dash as "15:00-17:00" does; and, like the CMRC 2018 script,
 counts each Chinese character as one token, so the same F1 works for both
 languages. Citation markers are stripped before scoring: they are judged
 separately by ``cites``.
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
 from generation.citations import parse_markers
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_CJK_PUNCTUATION = "，。、；：？！“”‘’（）《》【】—…·「」『』"
-_PUNCTUATION = set(string.punctuation) | set(_CJK_PUNCTUATION)
+# ASCII punctuation as the SQuAD script strips it ("$", "+", "|" are symbols to Unicode), and every
+# Unicode punctuation mark: dashes, curly quotes, CJK marks (，。《》).
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
 # A CJK ideograph is a token of its own; runs of anything else split on spaces.
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
@@ -34,9 +37,13 @@ def strip_markers(text: str) -> str:
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lower case, drop punctuation and articles, collapse whitespace."""
     text = strip_markers(text).casefold()
-    text = "".join(" " if ch in _PUNCTUATION else ch for ch in text)
+    text = "".join(" " if _is_punctuation(ch) else ch for ch in text)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
+
+
+def _is_punctuation(ch: str) -> bool:
+    return ch in _ASCII_PUNCTUATION or unicodedata.category(ch).startswith("P")
 
 
 def answer_tokens(text: str) -> list[str]:

@@ -24,7 +24,7 @@ from core.markdown import heading_path, headings
 from core.protocols import Embedder
 from core.sentences import sentence_spans
 from core.types import Fact, Passage
-from core.vocabulary import NUMBER_WORDS, RELATION_QUESTION_WORDS
+from core.vocabulary import NUMBER_WORDS, RELATION_QUESTION_WORDS, asks_through_a_relation
 
 TokenCounter = Callable[[str], int]
 
@@ -76,7 +76,8 @@ _DURATION_ASKED = re.compile(r"\bhow (?:long|soon|quickly|often|far ahead|many (
                              r"|\bwhen does .* (?:expire|end)|\bwhat length\b", re.IGNORECASE)
 _AMOUNT_ASKED = re.compile(r"\bhow (?:much|many)\b|\b(?:what|which) (?:is the )?(?:max|maximum|min|minimum|cap|limit|most|"
                            r"longest|shortest|rate|percentage|salary|amount|number|budget|cost|price)\b|\babove what\b|"
-                           r"\bwhat is the (?:cap|most|longest|maximum)\b", re.IGNORECASE)
+                           r"\bwhat is the (?:cap|most|longest|maximum)\b|\bwhat (?:will|do|does|did|would|should) [^?]{0,60}\b(?:pay|cost|charge|spend|earn)\b",
+                           re.IGNORECASE)
 _DATE_ASKED = re.compile(r"\b(?:when|what year|which year|what date|in what year)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|half)\b", re.IGNORECASE)
 _TIME_UNIT = re.compile(r"\b(?:minutes?|hours?|days?|weeks?|months?|years?|pay periods?|weekly|daily|monthly|annually|"
@@ -87,6 +88,9 @@ _FENCE = re.compile(r"^[ \t]*(?:```|~~~)[ \t]*(\S*)[^\n]*$", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 _HEADING_LINE = re.compile(r"^#{1,6}\s")
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|[\s:|-]*$")
+# A bold label opening a list item or paragraph ("2. **Staged rollout.** Each release goes to 1% ..."):
+# a heading for the rest of its line, which it names.
+_LEAD_IN = re.compile(r"^\s*(?:(?:[-*+•]|\d+[.)])\s+)?(\*\*|__)(?P<label>[^*_\n]+?)\1\s*$")
 
 
 @dataclass(frozen=True)
@@ -117,16 +121,25 @@ def candidates(passages: Sequence[Passage]) -> list[Candidate]:
         code = _code_blocks(text)
         inner = headings(text)
         outer = [str(h) for h in passage.metadata.get("heading_path", []) or []]
+        label, label_ends = "", 0
         for start, end in sentence_spans(text):
             if start < skip or any(low <= start < high for low, high in code):
                 continue  # front matter and code blocks are not prose to answer from
             raw = text[start:end]
             if _HEADING_LINE.match(raw) or _TABLE_RULE.match(raw):
                 continue
+            line_end = text.find("\n", end)
+            line_end = len(text) if line_end < 0 else line_end
+            if (lead_in := _LEAD_IN.match(raw)) and text[end:line_end].strip():
+                # The label heads the sentences after it on its line, as a heading would: read
+                # alone, "Each release goes to 1% ..." does not say it describes a staged rollout.
+                label, label_ends = plain(lead_in["label"]).rstrip(".:;"), line_end
+                continue
             shown = plain(raw)
             if len(_WORD.findall(shown)) < MIN_WORDS and not _has_cjk(shown):
                 continue
             path = [plain(p) for p in outer + [h.text for h in heading_path(inner, start)]]
+            path += [label] if start < label_ends else []
             context = " › ".join(list(dict.fromkeys(p for p in path if p and p != passage.title))[-2:])
             found.append(Candidate(rank, passage, start, end, shown, context))
             if len(found) >= MAX_CANDIDATES:
@@ -216,7 +229,7 @@ def select_sentences(
     terms = [set(_terms(c.text)) for c in pool]
     chosen: list[int] = []
     used = 0
-    opened: set[str] = set()
+    opened: set[tuple[str, str]] = set()
     left = {i for i in range(len(pool)) if scores[i] >= floor}
     while left and budget - used >= MIN_LINE_TOKENS:
         # Maximal marginal relevance: the best score once overlap with what is chosen is counted against it.
@@ -228,13 +241,13 @@ def select_sentences(
         left.discard(index)
         candidate = pool[index]
         cost = count_tokens(f"[{len(chosen) + 1}] {candidate.text}") + 1
-        if candidate.passage.chunk_id not in opened:
+        if _block(candidate.passage, candidate.context) not in opened:
             cost += count_tokens(group_heading(candidate.passage, candidate.context)) + 1
         if used + cost > budget:
             continue  # a shorter sentence further down may still fit
         chosen.append(index)
         used += cost
-        opened.add(candidate.passage.chunk_id)
+        opened.add(_block(candidate.passage, candidate.context))
     return [_narrow(c) for c in sorted((pool[i] for i in chosen), key=lambda c: (c.rank, c.start))]
 
 
@@ -263,7 +276,21 @@ def select_facts(question: str, facts: Sequence[Fact]) -> list[Fact]:
             # whose other end it does not ("Which part of GSA does TTS belong to?").
             restated = all(end and end <= asked for end in (set(_terms(fact.subject)), set(_terms(fact.object))))
             scored.append((restated, -overlap, index, fact))
-    return [fact for *_, fact in sorted(scored, key=lambda item: item[:3])]
+    chosen = [fact for *_, fact in sorted(scored, key=lambda item: item[:3])]
+    return chosen + _bridged(question, facts, chosen) if asks_through_a_relation(question) else chosen
+
+
+def _bridged(question: str, facts: Sequence[Fact], chosen: Sequence[Fact]) -> list[Fact]:
+    """Facts one step beyond the chosen ones that answer a question naming its subject through a
+    relation: for "Who manages the person who leads the Platform Team?", ``Rahul Menon leads
+    Platform Team`` is chosen, and ``Rahul Menon reports to Tomasz Wierzbicki`` names nothing the
+    question names but shares an end with it and asks with its relation's word ("manages")."""
+    ends = {name for fact in chosen for name in (fact.subject, fact.object)}
+    # The question's words beyond the names it reaches ("team" of "Platform Team" asks nothing).
+    asked = set(_terms(question)) - {term for name in ends for term in _terms(name)}
+    return [fact for fact in facts
+            if fact not in chosen and fact.predicate.upper() not in UNINFORMATIVE_PREDICATES
+            and {fact.subject, fact.object} & ends and asked & _question_words(fact.predicate.upper())]
 
 
 def fact_answers(question: str, fact: Fact) -> bool:
@@ -301,11 +328,19 @@ def render_sentences(sources: Sequence[Passage]) -> list[str]:
     blocks: list[list[str]] = []
     previous = None
     for number, sentence in enumerate(sources, 1):
-        if sentence.chunk_id != previous:
-            blocks.append([group_heading(sentence, sentence.metadata.get("context", ""))])
-            previous = sentence.chunk_id
+        context = sentence.metadata.get("context", "")
+        if _block(sentence, context) != previous:
+            blocks.append([group_heading(sentence, context)])
+            previous = _block(sentence, context)
         blocks[-1].append(f"[{number}] {sentence.text}")
     return ["\n".join(block) for block in blocks]
+
+
+def _block(passage: Passage, context: str) -> tuple[str, str]:
+    """What one heading line covers: a passage's sentences under the same headings. A sentence
+    under another heading of the same passage gets its own line, so that no sentence is shown
+    under a heading it does not stand under."""
+    return passage.chunk_id, context
 
 
 def is_sentence(passage: Passage) -> bool:

@@ -297,6 +297,23 @@ ORDER BY vague, size(chunk_ids) DESC, subject, predicate, object
 LIMIT $limit
 """
 
+# Stated relations one hop further: those of the entities a stated relation ties to the asked ones
+# ("the team that owns Tally": Tally <-OWNS- Platform Team, then Rahul Menon -LEADS-> Platform Team),
+# leaving out what touches the asked entities themselves (the query above has those).
+SECOND_HOP_FACTS: Final[str] = """
+UNWIND $ids AS entity_id
+MATCH (:Entity {id: entity_id})-[first]-(n:Entity)
+WHERE type(first) <> $co_occurrence AND NOT n.id IN $ids
+WITH DISTINCT n
+MATCH (n)-[r]-(m:Entity)
+WHERE type(r) <> $co_occurrence AND NOT m.id IN $ids
+WITH DISTINCT r
+WITH startNode(r) AS s, type(r) AS predicate, endNode(r) AS o, collect(DISTINCT r.chunk_id) AS chunk_ids
+RETURN s.id AS subject_id, s.name AS subject, predicate, o.id AS object_id, o.name AS object, chunk_ids
+ORDER BY size(chunk_ids) DESC, subject, predicate, object
+LIMIT $limit
+"""
+
 # Decisions a person made and tasks they own, as facts: "who decided X" is answered
 # from the Decision's text, with the chunk that records it.
 MEETING_FACTS: Final[str] = """

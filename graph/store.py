@@ -216,9 +216,10 @@ class GraphStore:
 
         return self._read(work)
 
-    def facts_about(self, entity_ids: list[str], limit: int) -> list[Fact]:
+    def facts_about(self, entity_ids: list[str], limit: int, *, second_hop: bool = False) -> list[Fact]:
         """Typed relations touching the entities, then the decisions and action items of the people
-        among them, then co-occurrence facts, best supported first.
+        among them, then co-occurrence facts, best supported first. With ``second_hop``, the stated
+        relations of the entities a stated relation ties them to come after their own stated ones.
 
         Each fact carries the ids of the chunks that support it. Co-occurrence
         (chunks mentioning both entities) is derived at query time; a pair that
@@ -230,7 +231,12 @@ class GraphStore:
 
         def work(tx: ManagedTransaction) -> list[Fact]:
             typed = list(tx.run(cypher.TYPED_FACTS, {"ids": ids, "limit": limit, "co_occurrence": cypher.CO_OCCURRENCE}))
-            facts = [fact_of(r, r["predicate"]) for r in typed]
+            facts = [fact_of(r, r["predicate"]) for r in typed if r["predicate"] != cypher.CO_OCCURRENCE]
+            if second_hop and len(facts) < limit:
+                further = tx.run(cypher.SECOND_HOP_FACTS, {"ids": ids, "limit": limit - len(facts),
+                                                           "co_occurrence": cypher.CO_OCCURRENCE})
+                facts.extend(fact_of(r, r["predicate"]) for r in further)
+            facts += [fact_of(r, r["predicate"]) for r in typed if r["predicate"] == cypher.CO_OCCURRENCE]
             if len(facts) < limit:
                 for r in tx.run(cypher.MEETING_FACTS, {"ids": ids, "limit": limit - len(facts)}):
                     task = f"{r['object']} (due {r['due']})" if r["due"] else r["object"]

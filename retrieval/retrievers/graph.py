@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.types import Fact
-from core.vocabulary import CO_OCCURRENCE, name_key
+from core.vocabulary import CO_OCCURRENCE, asks_through_a_relation, name_key
 from retrieval.catalog import ChunkCatalog
 from retrieval.filters import SearchFilters
 from retrieval.mentions import MentionIndex
@@ -343,7 +343,7 @@ class GraphRetriever(CatalogRetriever):
             return []
         mask = self.catalog.allowed(filters)
         kept: list[Fact] = []
-        for fact in self.graph.facts_about(ids, limit=limit * FACT_OVERFETCH):
+        for fact in self.graph.facts_about(ids, limit=limit * FACT_OVERFETCH, second_hop=asks_through_a_relation(query)):
             if mask is None:
                 kept.append(fact)
                 continue

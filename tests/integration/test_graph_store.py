@@ -230,6 +230,32 @@ def test_delete_removes_entities_only_when_nothing_supports_them(graph_store: Gr
     assert (stats.nodes, stats.relationships) == (0, 0)
 
 
+def test_a_second_hop_adds_the_stated_relations_of_the_entities_one_stated_relation_away(graph_store: GraphStore) -> None:
+    doc = contribution(
+        "org.md",
+        ["The Platform Team owns Tally.", "Rahul Menon leads the Platform Team.", "Rahul Menon reports to Helena Marsh.",
+         "Tally and Wren came up at lunch."],
+        {"Tally": "Product", "Platform Team": "Team", "Rahul Menon": "Person", "Helena Marsh": "Person", "Wren": "Product",
+         "Roster": "Product"},
+        relations=(("Platform Team", "OWNS", "Tally", 0), ("Rahul Menon", "LEADS", "Platform Team", 1),
+                   ("Rahul Menon", "REPORTS_TO", "Helena Marsh", 2), ("Tally", "MENTIONED_WITH", "Wren", 3),
+                   ("Wren", "DEPENDS_ON", "Roster", 3)),
+    )
+    doc.upsert(graph_store)
+    tally = [doc.entity("Tally").id]
+
+    def stated(facts: list[Fact]) -> list[tuple[str, str, str]]:
+        return [(f.subject, f.predicate, f.object) for f in facts if f.predicate != "MENTIONED_WITH"]
+
+    assert stated(graph_store.facts_about(tally, limit=20)) == [("Platform Team", "OWNS", "Tally")]
+    further = stated(graph_store.facts_about(tally, limit=20, second_hop=True))
+    # The team's own relation comes after Tally's; two hops from the team (Helena) is not reached, nor
+    # what lies beyond a co-mention (Wren depends on Roster), and nothing comes twice.
+    assert further == [("Platform Team", "OWNS", "Tally"), ("Rahul Menon", "LEADS", "Platform Team")]
+    assert graph_store.facts_about(tally, limit=2, second_hop=True)[:2] == graph_store.facts_about(
+        tally, limit=20, second_hop=True)[:2]
+
+
 def test_hostile_strings_round_trip_unchanged(graph_store: GraphStore, query: Query) -> None:
     nasty = "O'Brien \"Q\" \\ back\\slash '}) DETACH DELETE n // \n$rows {x: 1} `tick` 名前"
     doc = contribution(

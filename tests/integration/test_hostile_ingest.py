@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from bench.hostile_corpus import write_corpus
 from core.types import Document

@@ -23,6 +23,17 @@ def test_an_unmarked_sentence_is_attributed_to_the_source_that_holds_it():
     assert grounded.unsupported == [] and grounded.missing_specifics == []
 
 
+def test_a_rephrased_sentence_is_attributed_to_the_one_source_holding_its_figures():
+    hotels = [_passage(1, "Book hotels through the travel desk."),
+              _passage(2, "Nightly cap of $260 in the United States and £180 in the United Kingdom, excluding taxes."),
+              _passage(3, "Client dinners: up to $85 per person.")]
+    grounded = ground("The most I can pay per night for a hotel on a work trip in the UK is £180.", hotels)
+    assert grounded.cited == [2] and grounded.attributed == [2] and grounded.text.endswith("£180 [2].")
+    # A figure two sources hold names neither.
+    tied = ground("The most I can pay per night for a hotel on a work trip is $85.", hotels + [_passage(4, "Up to $85.")])
+    assert tied.cited == []
+
+
 def test_a_sentence_no_source_supports_is_listed_and_left_unmarked():
     grounded = ground("The cafeteria serves lunch at noon on weekdays.", SOURCES)
     assert grounded.cited == [] and grounded.unsupported == ["The cafeteria serves lunch at noon on weekdays."]
@@ -93,6 +104,20 @@ def test_a_stray_marker_joins_the_sentence_before_only_when_its_source_supports_
 def test_sentences_that_only_say_where_the_answer_came_from_are_dropped():
     grounded = ground("You earn 4 hours per pay period [1]. This information is supported by sources [1][2][3].", ACCRUAL)
     assert grounded.text == "You earn 4 hours per pay period [1]." and grounded.cited == [1]
+
+
+def test_a_sentence_naming_only_the_document_and_section_is_a_pointer_not_a_claim():
+    hours = [Passage(chunk_id="c1", document_id="d1", source="remote.md", title="Employee Handbook: Remote Work",
+                     text="Core hours are 15:00 to 17:00 UTC, Monday to Thursday.", score=1.0,
+                     metadata={"context": "Working hours"}),
+             _passage(2, "Offices are open from 08:00."), _passage(3, "Meetings outside core hours are optional.")]
+    pointer = ground("Core hours are 15:00 to 17:00 UTC [1]. This is stated in the Employee Handbook, "
+                     "specifically in the section on Working Hours [1][2][3].", hours)
+    assert pointer.text == "Core hours are 15:00 to 17:00 UTC [1]." and pointer.cited == [1]
+    # A sentence that opens the same way and states a figure is a claim, cited as it stands.
+    claim = ground("Core hours are set by policy [1]. This is stated in the Employee Handbook, which says "
+                   "offices are open from 08:00 [2].", hours)
+    assert claim.text.endswith("offices are open from 08:00 [2].") and claim.cited == [1, 2]
 
 
 def test_a_dropped_marker_takes_its_dangling_and_with_it():

@@ -10,6 +10,9 @@ from generation.metrics import answer_tokens, best_of, cites, exact_match, norma
 def test_normalisation_drops_case_punctuation_articles_and_markers():
     assert normalize_answer("The  $85 per person, [1][2].") == "85 per person"
     assert strip_markers("22 days [1, 3] of leave 【2】") == "22 days  of leave "
+    # Unicode punctuation splits like ASCII: an en-dash range is the same answer as a hyphen range.
+    assert normalize_answer("15:00–17:00 UTC") == normalize_answer("15:00-17:00 UTC") == "15 00 17 00 utc"
+    assert normalize_answer("“Rev C” — chosen") == "rev c chosen"
 
 
 def test_exact_match_ignores_citations_and_articles():

@@ -156,10 +156,14 @@ class MemoryGraph:
         out += [(o, t, s) for s, t, o, _ in self.relations if o in ids]
         return out[:limit]
 
-    def facts_about(self, entity_ids: list[str], limit: int) -> list[Fact]:
+    def facts_about(self, entity_ids: list[str], limit: int, *, second_hop: bool = False) -> list[Fact]:
         ids = set(entity_ids)
+        touching = [r for r in self.relations if r[0] in ids or r[2] in ids]
+        if second_hop:
+            beyond = {e for s, _, o, _ in touching for e in (s, o)} - ids
+            touching += [r for r in self.relations if (r[0] in beyond or r[2] in beyond) and r not in touching]
         return [Fact(subject=self.entities[s].name, predicate=t, object=self.entities[o].name, chunk_ids=(c,))
-                for s, t, o, c in self.relations if s in ids or o in ids][:limit]
+                for s, t, o, c in touching][:limit]
 
     def entities_in_chunks(self, chunk_ids: list[str]) -> list[tuple[str, str]]:
         wanted = set(chunk_ids)

@@ -6,6 +6,7 @@ import pytest
 
 from core.sentences import sentence_spans, sentences
 from core.types import Fact, Passage
+from core.vocabulary import asks_through_a_relation
 from generation.answerer import Answerer
 from generation.prompts import build_prompt
 from generation.selection import candidates, plain, select_facts, select_sentences
@@ -69,6 +70,46 @@ def test_candidates_skip_front_matter_and_headings_and_carry_their_heading():
     sick = next(c for c in found if "no maximum" in c.text)
     assert sick.context == "Sick leave"
     assert "the transfer rules for more" in sick.text and "{%" not in sick.text  # link text kept, markup gone
+
+
+ROLLOUT = """## Requirements
+
+1. **Signed images.** Robots refuse an image without a valid signature.
+2. **Staged rollout.** Each release goes to 1% of robots, then 10%, then 100%, over 72 hours. Each stage waits for health checks.
+3. **Pricing** is set per site.
+
+Releases are announced in the changelog.
+"""
+
+
+def test_a_bold_lead_in_heads_the_rest_of_its_line_and_is_not_a_sentence_of_its_own():
+    found = {c.text: c.context for c in candidates([passage(1, ROLLOUT)])}
+    assert found["Each release goes to 1% of robots, then 10%, then 100%, over 72 hours."] == "Requirements › Staged rollout"
+    assert found["Each stage waits for health checks."] == "Requirements › Staged rollout"
+    assert found["Robots refuse an image without a valid signature."] == "Requirements › Signed images"
+    assert "Staged rollout." not in found and "Signed images." not in found
+    # Bold words inside a sentence are no label, and a label ends with its line.
+    assert found["Pricing is set per site."] == "Requirements"
+    assert found["Releases are announced in the changelog."] == "Requirements"
+    # The stages sentence shares no word with the question but "stage"/"rollout" of its label.
+    chosen = select_sentences("What stages does a rollout go through?", [passage(1, ROLLOUT)], count_tokens=words, budget=30)
+    assert any("1% of robots" in s.text for s in chosen)
+
+
+def test_sentences_of_one_passage_under_different_headings_are_shown_under_their_own():
+    prompt = build_prompt("How many hours of annual and sick leave accrue per pay period?", [passage(1, LEAVE)], [],
+                          count_tokens=words, budget=400, units="sentences")
+    shown = prompt.messages[-1]["content"]
+    annual, sick = shown.index("Page 1 › Annual leave"), shown.index("Page 1 › Sick leave")
+    assert annual < shown.index("4 hours per pay period") < sick < shown.index("four hours of sick leave")
+
+
+def test_a_question_of_what_someone_will_pay_asks_for_an_amount():
+    text = "## Flex plan\n\nCustomers pay for what robots do on this plan, billed monthly to the site owner.\n\n" \
+           "Customers pay $0.60 per robot-hour.\n"
+    scored = {c.text: c for c in candidates([passage(1, text)])}
+    chosen = select_sentences("What will customers pay on the Flex plan?", [passage(1, text)], count_tokens=words, budget=22)
+    assert [s.text for s in chosen] == ["Customers pay $0.60 per robot-hour."] and len(scored) == 2
 
 
 def test_markup_is_removed_from_what_the_model_reads():
@@ -163,3 +204,28 @@ def test_a_fact_that_restates_the_question_comes_after_the_one_that_answers_it()
     restates = Fact(subject="TTS", predicate="PART_OF", object="GSA")
     answers = Fact(subject="TTS", predicate="PART_OF", object="Federal Acquisition Service")
     assert select_facts("Which part of GSA does TTS belong to?", [restates, answers]) == [answers, restates]
+
+
+@pytest.mark.parametrize(("question", "through"), [
+    ("Who manages the person who leads the Platform Team?", True),
+    ("Who leads the team that owns Tally?", True),
+    ("Which team leader does the owner of Roster's team report to?", True),
+    ("Who leads the Platform Team?", False),
+    ("Which office is the Innovation Portfolio part of?", False),
+])
+def test_a_question_may_name_what_it_asks_about_through_a_relation(question, through):
+    assert asks_through_a_relation(question) is through
+
+
+def test_a_question_through_a_relation_reaches_the_fact_one_step_beyond_what_it_names():
+    leads = Fact(subject="Rahul Menon", predicate="LEADS", object="Platform Team")
+    reports = Fact(subject="Rahul Menon", predicate="REPORTS_TO", object="Tomasz Wierzbicki")
+    member = Fact(subject="Camille Dufresne", predicate="MEMBER_OF", object="Platform Team")
+    elsewhere = Fact(subject="Sofia Lindqvist", predicate="REPORTS_TO", object="Tomasz Wierzbicki")
+    facts = [leads, reports, member, elsewhere]
+    # The manager's fact names nothing the question names; it joins the chosen fact at Rahul Menon
+    # and asks with "manages". The member fact joins too but answers no word of the question
+    # beyond the team's name; Sofia's joins nothing chosen.
+    assert select_facts("Who manages the person who leads the Platform Team?", facts) == [leads, reports]
+    # A question that names its subject directly gets no step beyond.
+    assert select_facts("Who leads the Platform Team?", facts) == [leads]
