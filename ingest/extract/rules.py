@@ -358,6 +358,10 @@ _TYPE_LINE = re.compile(r"^\W*type\W*:.*\b(partner|vendor|supplier)\b", re.IGNOR
 _ITEM_LEAD = re.compile(r"[ \t]*(?:[-*•]|\d+[.)])[ \t]+(?:\*\*|__)?[ \t]*(?:(?:dr|mr|mrs|ms|mx|prof)\.?[ \t]+)?", re.IGNORECASE)
 _POSSESSOR = re.compile(r"['’]s?[ \t]+(?:existing[ \t]+|own[ \t]+|new[ \t]+)?")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)
+# A name followed by common nouns and then the sentence's verb ("TTSC pulse check surveys have been
+# conducted within 18F") qualifies those nouns: the sentence is about the surveys, not about TTSC.
+_MODIFIER = re.compile(r"(?:[*_]{2})?(?:[ \t]+(?!(?:[a-z]+ly|the|a|an|that|which|who|and|or|to|of)\b)[a-z][\w-]*(?:[*_]{2})?){1,4}"
+                       r"[ \t]+(?:have|has|had|are|is|was|were|will|would|can|could|should|must|do|does|did)\b")
 
 
 
@@ -410,9 +414,11 @@ def cue_relations(
         # Service"): the cue before it belongs to the thing, not to the possessor.
         candidates = [c for i, c in enumerate(candidates) if i == 0 or i + 1 >= len(candidates)
                       or not _POSSESSOR.match(chunk.text, c.end) or _POSSESSOR.match(chunk.text, c.end).end() != candidates[i + 1].start]
+        subject = candidates[0] if candidates else None
+        if subject is None or (subject.end > subject.start and _MODIFIER.match(chunk.text, subject.end, sent_end)):
+            continue
         for i, obj in enumerate(candidates[1:], start=1):
             # The subject is the first entity of the sentence; the cue must sit between the previous entity and the object.
-            subject = candidates[0]
             window = chunk.text[candidates[i - 1].end : obj.start]
             if len(window) > 80:
                 continue

@@ -6,7 +6,9 @@ import pytest
 
 from core.extraction import make_entity, normalise_name
 from ingest.extract.resolution import KnownEntities, acronym_match, first_name_match, name_key, short_form_match
-from ingest.extract.rules import best_cue, gazetteer, short_forms
+from core.extraction import Extraction, Span
+from core.types import Chunk
+from ingest.extract.rules import best_cue, cue_relations, gazetteer, short_forms
 
 
 def e(name: str, type_: str = "Organization"):
@@ -84,6 +86,25 @@ def test_cue_closest_to_the_object_wins_and_types_must_fit() -> None:
     assert best_cue(" is based in ", lin, office).type == "LOCATED_IN"
     assert best_cue(" reports to ", lin, team) is None  # REPORTS_TO needs a person on both ends
     assert best_cue(" is owned by ", e("Tally", "Product"), team).reverse
+
+
+@pytest.mark.parametrize(
+    ("sentence", "relations"),
+    [("TTS is part of GSA.", [("TTS", "PART_OF", "GSA")]),
+     ("TTS quietly became part of GSA.", [("TTS", "PART_OF", "GSA")]),
+     # The name qualifies the nouns after it; what sits within GSA is the surveys.
+     ("TTS pulse check surveys have been conducted separately within GSA.", []),
+     ("TTS staff are part of GSA.", []),
+     ("- **TTS pulse check surveys** have been conducted within GSA.", [])],
+)
+def test_a_name_that_qualifies_the_nouns_after_it_is_not_the_subject_of_the_cue(sentence, relations) -> None:
+    tts, gsa = e("TTS", "Organization"), e("GSA", "Organization")
+    chunk = Chunk(id="chk", document_id="doc", index=0, text=sentence, start=0, end=len(sentence))
+    spans = [Span(sentence.index(x.name), sentence.index(x.name) + len(x.name), x) for x in (tts, gsa)]
+    extraction = Extraction()
+    cue_relations(extraction, chunk, spans, [(0, len(sentence))], [])
+    names = {tts.id: "TTS", gsa.id: "GSA"}
+    assert [(names[r.source_id], r.type, names[r.target_id]) for r in extraction.relations] == relations
 
 
 CATALOGUE = [e("Alice Chen", "Person"), e("Alice Moreau", "Person"), e("Bob Stone", "Person"), e("Acme Corp."),
