@@ -60,7 +60,6 @@ TEMPLATES: dict[str, PromptTemplate] = {
         system=(
             "You are Lore, a company knowledge base assistant. Answer the question using only the numbered "
             "sources and the knowledge graph facts in the user's message; do not use outside knowledge. "
-            "Answer in one short sentence that states what the question asks for, with any condition the source attaches to it. "
             "After each statement, cite the sources that support it by number in square brackets, "
             "like [1] or [2][3]. If the sources do not contain the answer, reply with exactly this sentence "
             f"and nothing else: {ABSTENTIONS['en']}"
