@@ -94,8 +94,11 @@ RELATION_QUESTION_WORDS: Final[dict[str, frozenset[str]]] = {
 
 # A thing named by its relation to another ("the team that owns Tally", "the person who leads the
 # Platform Team", "the owner of Roster"): its answer is a fact about an entity the question does not name.
-_THROUGH_A_RELATION: Final = re.compile(r"\bthe\s+(?:[\w-]+\s+){1,2}(?:that|who|which|whose)\s+\w+"
-                                 r"|\bthe\s+(?:owner|lead|leader|head|manager|members?|team|parent)\s+of\b", re.IGNORECASE)
+_THROUGH_A_RELATION: Final = re.compile(
+    r"\bthe\s+(?:[\w-]+\s+){1,2}(?:that|who|which|whose)\s+\w+"
+    r"|\bthe\s+(?:owner|lead|leader|head|manager|members?|team|parent)\s+of\b",
+    re.IGNORECASE,
+)
 
 
 def asks_through_a_relation(question: str) -> bool:
